@@ -1,0 +1,84 @@
+import {Flags} from '@oclif/core'
+
+import {UpdraftError} from '../core/errors.js'
+import {type CalendarDateTime, parseDateTime} from '../core/schedule/logical-date.js'
+
+/** A calendar date or date-time; its instant depends on the DAG's zone, so it is resolved later. */
+export const dateFlag = Flags.custom<CalendarDateTime>({
+  helpValue: 'DATE',
+  async parse(input, _context, flag) {
+    return parseDateTime(input, `--${flag.name}`)
+  },
+})
+
+/** A comma-separated list of dates; the flag may also repeat. */
+export const dateListFlag = Flags.custom<CalendarDateTime[]>({
+  helpValue: 'DATE[,DATE…]',
+  multiple: true,
+  async parse(input, _context, flag) {
+    return input
+      .split(',')
+      .filter((part) => part.trim() !== '')
+      .map((part) => parseDateTime(part, `--${flag.name}`))
+  },
+})
+
+/** A JavaScript regular expression, compiled once. */
+export const regexFlag = Flags.custom<RegExp>({
+  helpValue: 'REGEX',
+  async parse(input, _context, flag) {
+    try {
+      return new RegExp(input)
+    } catch (error) {
+      throw new UpdraftError('INVALID_REGEX', `Expected --${flag.name} to be a valid regular expression, got "${input}": ${(error as Error).message}`, {exit: 2})
+    }
+  },
+})
+
+/** A JSON object, merged into the DAG's params. */
+export const jsonObjectFlag = Flags.custom<Record<string, unknown>>({
+  helpValue: 'JSON',
+  async parse(input, _context, flag) {
+    let value: unknown
+    try {
+      value = JSON.parse(input)
+    } catch (error) {
+      throw new UpdraftError('INVALID_CONF', `Expected --${flag.name} to be a JSON object like '{"region":"us"}', got ${JSON.stringify(input)}: ${(error as Error).message}`, {exit: 2})
+    }
+
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new UpdraftError('INVALID_CONF', `Expected --${flag.name} to be a JSON object like '{"region":"us"}', got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}.`, {exit: 2})
+    }
+
+    return value as Record<string, unknown>
+  },
+})
+
+/** A positive integer. */
+export const positiveIntegerFlag = Flags.custom<number>({
+  helpValue: 'N',
+  async parse(input, _context, flag) {
+    const value = Number(input)
+    if (!/^\d+$/.test(input.trim()) || !Number.isSafeInteger(value) || value < 1) {
+      throw new UpdraftError('USAGE', `Expected --${flag.name} to be a positive integer, got "${input}".`, {exit: 2})
+    }
+
+    return value
+  },
+})
+
+/** The DAGs folder: flag > UPDRAFT_DAGS_FOLDER > ./dags. */
+export const dagsFolderFlag = Flags.custom<string>({
+  default: 'dags',
+  env: 'UPDRAFT_DAGS_FOLDER',
+  helpValue: 'PATH',
+  summary: 'Folder of DAG files (default ./dags).',
+})
+
+/** The state file: flag > UPDRAFT_DB > ./.updraft/db.json. */
+export const dbFlag = Flags.custom<string>({
+  default: '.updraft/db.json',
+  env: 'UPDRAFT_DB',
+  helpValue: 'PATH',
+  summary: 'State file (default ./.updraft/db.json).',
+})

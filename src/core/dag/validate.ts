@@ -1,0 +1,210 @@
+import {closest} from 'fastest-levenshtein'
+
+import {type ErrorCode, UpdraftError} from '../errors.js'
+import {durationToMs} from '../schedule/duration.js'
+import {isValidTimeZone, parseDateTime, toInstant, toUtcIso} from '../schedule/logical-date.js'
+import {parseSchedule} from '../schedule/timetable.js'
+import {topologicalOrder} from './graph.js'
+import {type Dag, type DagDefinition, DEFAULT_MAX_ACTIVE_RUNS, type Task, type TaskCallable, type TaskDefaults} from './model.js'
+
+const DAG_KEYS = [
+  'dag_id',
+  'default_args',
+  'description',
+  'end_date',
+  'max_active_runs',
+  'params',
+  'schedule',
+  'schedule_interval',
+  'start_date',
+  'tags',
+  'tasks',
+  'timezone',
+] as const satisfies ReadonlyArray<keyof DagDefinition>
+
+const DEFAULT_ARG_KEYS = ['depends_on_past', 'execution_timeout', 'retries', 'retry_delay'] as const satisfies ReadonlyArray<keyof TaskDefaults>
+
+const TASK_KEYS = [...DEFAULT_ARG_KEYS, 'bash_command', 'callable', 'doc', 'env', 'task_id', 'upstream'] as const
+
+const ID_PATTERN = /^[\w.-]+$/
+
+/** Turns the default export of a DAG file into a validated DAG, or throws naming the file and the problem. */
+export function validateDag(raw: unknown, fileloc: string, defaultDagId: string): Dag {
+  const fail = (code: ErrorCode, problem: string, suggestions: string[] = []): never => {
+    throw new UpdraftError(code, `${fileloc}: ${problem}`, {suggestions})
+  }
+
+  if (!isRecord(raw)) fail('DAG_INVALID_VALUE', `expected the default export to be a DAG object, got ${describe(raw)}`)
+  const definition = raw as Record<string, unknown>
+  checkKeys(definition, DAG_KEYS, 'DAG', fail)
+
+  const dagId = definition.dag_id ?? defaultDagId
+  if (typeof dagId !== 'string' || !ID_PATTERN.test(dagId)) {
+    fail('DAG_INVALID_VALUE', `expected dag_id to be letters, digits, "_", "-" or ".", got ${describe(dagId)}`)
+  }
+
+  const timezone = definition.timezone ?? 'UTC'
+  if (typeof timezone !== 'string' || !isValidTimeZone(timezone)) {
+    fail('DAG_INVALID_TIMEZONE', `expected timezone to be an IANA time zone like "Europe/Paris", got ${describe(timezone)}`)
+  }
+
+  const zone = timezone as string
+  if ('schedule' in definition && 'schedule_interval' in definition) {
+    fail('DAG_INVALID_SCHEDULE', 'expected one of schedule_interval or schedule, got both')
+  }
+
+  if (!('schedule' in definition) && !('schedule_interval' in definition)) {
+    fail('DAG_MISSING_KEY', 'expected a schedule_interval (cron, preset such as @daily, duration, or null), got none')
+  }
+
+  const parsedSchedule = parseSchedule('schedule' in definition ? definition.schedule : definition.schedule_interval)
+  if ('error' in parsedSchedule) fail('DAG_INVALID_SCHEDULE', `schedule_interval: ${parsedSchedule.error}`)
+  const {schedule} = parsedSchedule as Exclude<typeof parsedSchedule, {error: string}>
+
+  if (definition.start_date === undefined) fail('DAG_MISSING_KEY', 'expected a start_date like "2024-01-01", got none')
+  const startDate = instantOf(definition.start_date, 'start_date', zone, fail)
+  const endDate = definition.end_date === undefined || definition.end_date === null ? null : instantOf(definition.end_date, 'end_date', zone, fail)
+  if (endDate !== null && endDate < startDate) fail('DAG_INVALID_DATE', `expected end_date on or after start_date, got ${endDate} before ${startDate}`)
+
+  const maxActiveRuns = definition.max_active_runs ?? DEFAULT_MAX_ACTIVE_RUNS
+  if (!Number.isInteger(maxActiveRuns) || (maxActiveRuns as number) < 1) {
+    fail('DAG_INVALID_VALUE', `expected max_active_runs to be a positive integer, got ${describe(maxActiveRuns)}`)
+  }
+
+  const params = definition.params ?? {}
+  if (!isRecord(params)) fail('DAG_INVALID_VALUE', `expected params to be an object, got ${describe(params)}`)
+  const defaults = definition.default_args ?? {}
+  if (!isRecord(defaults)) fail('DAG_INVALID_VALUE', `expected default_args to be an object, got ${describe(defaults)}`)
+  checkKeys(defaults as Record<string, unknown>, DEFAULT_ARG_KEYS, 'default_args', fail)
+  if (definition.description !== undefined && typeof definition.description !== 'string') {
+    fail('DAG_INVALID_VALUE', `expected description to be a string, got ${describe(definition.description)}`)
+  }
+
+  if (definition.tasks === undefined) fail('DAG_MISSING_KEY', 'expected a tasks array, got none')
+  if (!Array.isArray(definition.tasks) || definition.tasks.length === 0) {
+    fail('DAG_INVALID_VALUE', `expected tasks to be a non-empty array, got ${describe(definition.tasks)}`)
+  }
+
+  const tasks = (definition.tasks as unknown[]).map((task, index) =>
+    validateTask(task, index, defaults as Record<string, unknown>, fail),
+  )
+  const seen = new Set<string>()
+  for (const task of tasks) {
+    if (seen.has(task.taskId)) fail('DAG_DUPLICATE_TASK', `duplicate task_id "${task.taskId}"`)
+    seen.add(task.taskId)
+  }
+
+  for (const task of tasks) {
+    for (const up of task.upstream) {
+      if (!seen.has(up)) {
+        fail('DAG_MISSING_UPSTREAM', `task "${task.taskId}" has upstream "${up}", which is not a task of this DAG`, [closest(up, [...seen])])
+      }
+    }
+  }
+
+  const ordered = topologicalOrder(tasks.map((task) => ({id: task.taskId, upstream: task.upstream})))
+  if ('cycle' in ordered) fail('DAG_CYCLE', `the tasks form a cycle: ${ordered.cycle.join(' → ')}`)
+  const byId = new Map(tasks.map((task) => [task.taskId, task]))
+
+  return {
+    dagId: dagId as string,
+    description: (definition.description as string | undefined) ?? null,
+    endDate,
+    fileloc,
+    maxActiveRuns: maxActiveRuns as number,
+    params: params as Record<string, unknown>,
+    schedule,
+    startDate,
+    tasks: (ordered as {order: string[]}).order.map((id) => byId.get(id) as Task),
+    timezone: zone,
+  }
+}
+
+type Fail = (code: ErrorCode, problem: string, suggestions?: string[]) => never
+
+function validateTask(raw: unknown, index: number, defaults: Record<string, unknown>, fail: Fail): Task {
+  if (!isRecord(raw)) fail('DAG_INVALID_TASK', `expected tasks[${index}] to be an object, got ${describe(raw)}`)
+  const task = raw as Record<string, unknown>
+  const where = typeof task.task_id === 'string' ? `task "${task.task_id}"` : `tasks[${index}]`
+  checkKeys(task, TASK_KEYS, where, fail)
+  if (typeof task.task_id !== 'string' || !ID_PATTERN.test(task.task_id)) {
+    fail('DAG_INVALID_TASK', `expected ${where} to have a task_id of letters, digits, "_", "-" or ".", got ${describe(task.task_id)}`)
+  }
+
+  const hasBash = task.bash_command !== undefined
+  const hasCallable = task.callable !== undefined
+  if (hasBash === hasCallable) {
+    fail('DAG_INVALID_TASK', `expected ${where} to have exactly one of bash_command or callable, got ${hasBash ? 'both' : 'neither'}`)
+  }
+
+  if (hasBash && typeof task.bash_command !== 'string') fail('DAG_INVALID_TASK', `expected ${where} bash_command to be a string, got ${describe(task.bash_command)}`)
+  if (hasCallable && typeof task.callable !== 'function') fail('DAG_INVALID_TASK', `expected ${where} callable to be a function, got ${describe(task.callable)}`)
+  const upstream = task.upstream ?? []
+  if (!Array.isArray(upstream) || upstream.some((id) => typeof id !== 'string')) {
+    fail('DAG_INVALID_TASK', `expected ${where} upstream to be an array of task ids, got ${describe(upstream)}`)
+  }
+
+  const env = task.env ?? {}
+  if (!isRecord(env) || Object.values(env).some((value) => typeof value !== 'string')) {
+    fail('DAG_INVALID_TASK', `expected ${where} env to be an object of strings, got ${describe(env)}`)
+  }
+
+  const setting = (key: (typeof DEFAULT_ARG_KEYS)[number]) => (key in task ? task[key] : defaults[key])
+  const retries = setting('retries') ?? 0
+  if (!Number.isInteger(retries) || (retries as number) < 0) fail('DAG_INVALID_TASK', `expected ${where} retries to be a non-negative integer, got ${describe(retries)}`)
+  const dependsOnPast = setting('depends_on_past') ?? false
+  if (typeof dependsOnPast !== 'boolean') fail('DAG_INVALID_TASK', `expected ${where} depends_on_past to be true or false, got ${describe(dependsOnPast)}`)
+  const durationSetting = (key: 'execution_timeout' | 'retry_delay'): null | number => {
+    const value = setting(key)
+    if (value === undefined || value === null) return null
+    const parsed = durationToMs(value)
+    if ('error' in parsed) fail('DAG_INVALID_TASK', `${where} ${key}: ${parsed.error}`)
+    return (parsed as {ms: number}).ms
+  }
+
+  return {
+    bashCommand: hasBash ? (task.bash_command as string) : null,
+    callable: hasCallable ? (task.callable as TaskCallable) : null,
+    dependsOnPast: dependsOnPast as boolean,
+    env: env as Record<string, string>,
+    executionTimeoutMs: durationSetting('execution_timeout'),
+    retries: retries as number,
+    retryDelayMs: durationSetting('retry_delay') ?? 300_000,
+    taskId: task.task_id as string,
+    upstream: [...new Set(upstream as string[])],
+  }
+}
+
+function instantOf(value: unknown, key: string, zone: string, fail: Fail): string {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) fail('DAG_INVALID_DATE', `expected ${key} to be a valid date, got an invalid Date`)
+    return toUtcIso(value)
+  }
+
+  if (typeof value !== 'string') fail('DAG_INVALID_DATE', `expected ${key} to be a date like "2024-01-01", got ${describe(value)}`)
+  try {
+    return toUtcIso(toInstant(parseDateTime(value as string, key), zone))
+  } catch {
+    return fail('DAG_INVALID_DATE', `expected ${key} to be a date like "2024-01-01" or "2024-01-01T06:00", got ${describe(value)}`)
+  }
+}
+
+function checkKeys(record: Record<string, unknown>, known: readonly string[], where: string, fail: Fail): void {
+  for (const key of Object.keys(record)) {
+    if (!known.includes(key)) {
+      const suggestion = closest(key, [...known])
+      fail('DAG_UNKNOWN_KEY', `unknown key "${key}" in ${where} (did you mean "${suggestion}"?)`, [suggestion])
+    }
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date)
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'function') return 'a function'
+  if (value === undefined) return 'nothing'
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty array' : JSON.stringify(value)
+  return JSON.stringify(value) ?? String(value)
+}

@@ -1,0 +1,69 @@
+/** Stable identifiers that tests and scripts match on; never rename one. */
+export type ErrorCode =
+  | 'BACKFILL_LOCKED'
+  | 'CONFIRMATION_REQUIRED'
+  | 'DAG_CYCLE'
+  | 'DAG_DUPLICATE_ID'
+  | 'DAG_DUPLICATE_TASK'
+  | 'DAG_INVALID_DATE'
+  | 'DAG_INVALID_SCHEDULE'
+  | 'DAG_INVALID_TASK'
+  | 'DAG_INVALID_TIMEZONE'
+  | 'DAG_IMPORT_ERROR'
+  | 'DAG_INVALID_VALUE'
+  | 'DAG_MISSING_KEY'
+  | 'DAG_MISSING_UPSTREAM'
+  | 'DAG_NO_DEFAULT_EXPORT'
+  | 'DAG_NOT_FOUND'
+  | 'DAG_SYNTAX_ERROR'
+  | 'DAG_UNKNOWN_KEY'
+  | 'DAGS_FOLDER_UNREADABLE'
+  | 'DATE_NOT_A_TICK'
+  | 'DATE_RANGE_INVERTED'
+  | 'INVALID_CONF'
+  | 'INVALID_DATE'
+  | 'INVALID_REGEX'
+  | 'MISSING_DATES'
+  | 'NO_TASK_MATCHES'
+  | 'RUN_BACKWARDS_WITH_DEPENDS_ON_PAST'
+  | 'RUN_NOT_FOUND'
+  | 'SCHEDULE_NOT_PERIODIC'
+  | 'STATE_FILE_CORRUPT'
+  | 'STATE_FILE_UNWRITABLE'
+  | 'STATE_SCHEMA_TOO_NEW'
+  | 'TASK_NOT_FOUND'
+  | 'USAGE'
+
+/** 2 means the command line itself is wrong; 1 means updraft could not proceed with it. */
+export type ErrorExit = 1 | 2
+
+const BRAND = Symbol.for('updraft.error')
+
+/** An error the user can fix; `code` is stable and `message` says what was expected and what was received. */
+export class UpdraftError extends Error {
+  readonly [BRAND] = true
+  readonly code: ErrorCode
+  readonly exit: ErrorExit
+  readonly suggestions: string[]
+  /** The message as written here; oclif's flag parser prefixes `message` with its own text. */
+  readonly summary: string
+
+  constructor(code: ErrorCode, message: string, options: {exit?: ErrorExit; suggestions?: string[]} = {}) {
+    super(message)
+    this.name = 'UpdraftError'
+    this.code = code
+    this.exit = options.exit ?? 1
+    this.suggestions = options.suggestions ?? []
+    this.summary = message
+  }
+}
+
+/** True for an UpdraftError from any module registry (jest and oclif may load this file twice). */
+export function isUpdraftError(value: unknown): value is UpdraftError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
+}
+
+/** Marks a switch branch that the type checker proves cannot happen. */
+export function unreachable(value: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(value)}`)
+}

@@ -1,0 +1,128 @@
+import {readdir} from 'node:fs/promises'
+import {basename, extname, join, resolve} from 'node:path'
+import {pathToFileURL} from 'node:url'
+
+import {closest} from 'fastest-levenshtein'
+
+import type {Dag} from '../dag/model.js'
+import {validateDag} from '../dag/validate.js'
+import {type ErrorCode, isUpdraftError, UpdraftError} from '../errors.js'
+
+const DAG_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs']
+
+/** A DAG file that could not be loaded, with the reason. */
+export interface DagFileError {
+  code: ErrorCode
+  file: string
+  message: string
+}
+
+/** Every DAG in a folder, plus the files that failed; one broken file never hides the others. */
+export interface DagBag {
+  dags: Dag[]
+  errors: DagFileError[]
+  folder: string
+}
+
+/** Loads every DAG file directly inside `folder` (subfolders hold shared code and are not scanned). */
+export async function loadDagBag(folder: string): Promise<DagBag> {
+  const files = await listDagFiles(folder)
+  const dags: Dag[] = []
+  const errors: DagFileError[] = []
+  for (const file of files) {
+    try {
+      const dag = await loadDagFile(file)
+      const clash = dags.find((other) => other.dagId === dag.dagId)
+      if (clash) throw new UpdraftError('DAG_DUPLICATE_ID', `${file}: dag_id "${dag.dagId}" is already defined in ${clash.fileloc}`)
+      dags.push(dag)
+    } catch (error) {
+      errors.push(toFileError(file, error))
+    }
+  }
+
+  return {dags, errors, folder}
+}
+
+/**
+ * Loads one DAG by id. The file named after the id is tried first so a backfill imports one file, not the
+ * whole folder; a DAG whose id differs from its file name is still found by loading the rest.
+ */
+export async function loadDag(folder: string, dagId: string): Promise<Dag> {
+  const files = await listDagFiles(folder)
+  const named = files.filter((file) => stemOf(file) === dagId)
+  for (const file of named) {
+    const dag = await loadDagFile(file)
+    if (dag.dagId === dagId) return dag
+  }
+
+  const bag = await loadDagBag(folder)
+  const found = bag.dags.find((dag) => dag.dagId === dagId)
+  if (found) return found
+  const ids = bag.dags.map((dag) => dag.dagId)
+  const suggestion = ids.length > 0 ? closest(dagId, ids) : undefined
+  const broken = bag.errors.length > 0 ? ` (${bag.errors.length} file(s) failed to load; see \`updraft dags list\`)` : ''
+  throw new UpdraftError(
+    'DAG_NOT_FOUND',
+    `Expected a DAG id from ${folder} (${ids.join(', ') || 'none found'}), got "${dagId}"${broken}.`,
+    {suggestions: suggestion ? [`updraft dags backfill ${suggestion} …`] : []},
+  )
+}
+
+async function listDagFiles(folder: string): Promise<string[]> {
+  const absolute = resolve(folder)
+  let entries
+  try {
+    entries = await readdir(absolute, {withFileTypes: true})
+  } catch (error) {
+    throw new UpdraftError(
+      'DAGS_FOLDER_UNREADABLE',
+      `Expected a readable DAGs folder at ${absolute}, got ${(error as NodeJS.ErrnoException).code ?? 'an error'}: ${(error as Error).message}`,
+      {suggestions: ['Pass --dags-folder or set UPDRAFT_DAGS_FOLDER.']},
+    )
+  }
+
+  return entries
+    .filter((entry) => entry.isFile() && DAG_EXTENSIONS.includes(extname(entry.name)) && !entry.name.endsWith('.d.ts'))
+    .map((entry) => join(absolute, entry.name))
+    .sort()
+}
+
+function stemOf(file: string): string {
+  return basename(file, extname(file))
+}
+
+let jiti: undefined | {import(id: string): Promise<unknown>}
+
+async function importModule(file: string): Promise<unknown> {
+  if (file.endsWith('.ts') || file.endsWith('.mts')) {
+    if (!jiti) {
+      const {createJiti} = await import('jiti')
+      jiti = createJiti(import.meta.url)
+    }
+
+    return jiti.import(file)
+  }
+
+  return import(pathToFileURL(file).href)
+}
+
+async function loadDagFile(file: string): Promise<Dag> {
+  let module: unknown
+  try {
+    module = await importModule(file)
+  } catch (error) {
+    if (isUpdraftError(error)) throw new UpdraftError(error.code, `${file}: ${error.summary.replace(/^defineDag\(\): /, '')}`)
+    const message = (error as Error).message?.split('\n')[0] ?? String(error)
+    const code: ErrorCode = (error as Error).name === 'SyntaxError' ? 'DAG_SYNTAX_ERROR' : 'DAG_IMPORT_ERROR'
+    throw new UpdraftError(code, `${file}: ${code === 'DAG_SYNTAX_ERROR' ? 'syntax error: ' : 'failed to import: '}${message}`)
+  }
+
+  const exported = (module as {default?: unknown}).default
+  if (exported === undefined) throw new UpdraftError('DAG_NO_DEFAULT_EXPORT', `${file}: expected a default export (export default {...}), got none`)
+  return validateDag(exported, file, stemOf(file))
+}
+
+function toFileError(file: string, error: unknown): DagFileError {
+  if (isUpdraftError(error)) return {code: error.code, file, message: error.summary}
+  return {code: 'DAG_IMPORT_ERROR', file, message: `${file}: ${(error as Error).message}`}
+}

@@ -1,0 +1,132 @@
+import {UpdraftError} from '../errors.js'
+import {type CalendarDateTime, toInstant, toUtcIso} from './logical-date.js'
+import {createTimetable, type Schedule, type Timetable} from './timetable.js'
+
+/** Which logical dates the user asked for: an inclusive range (`-s`/`-e`) or an explicit list (`-l`/`-D`). */
+export type DateSelection =
+  | {end: CalendarDateTime | null; kind: 'range'; start: CalendarDateTime}
+  | {dates: CalendarDateTime[]; kind: 'list'}
+
+/** The date flags as given: `-D`, `-l` (flattened), `-s`, `-e`; flag relations were already checked by the parser. */
+export interface DateFlags {
+  date?: CalendarDateTime | undefined
+  endDate?: CalendarDateTime | undefined
+  logicalDates?: CalendarDateTime[] | undefined
+  startDate?: CalendarDateTime | undefined
+}
+
+/** Turns the date flags into a selection, refusing a command that names no dates at all. */
+export function dateSelectionFrom(flags: DateFlags): DateSelection {
+  if (flags.date) return {dates: [flags.date], kind: 'list'}
+  if (flags.logicalDates && flags.logicalDates.length > 0) return {dates: flags.logicalDates, kind: 'list'}
+  if (flags.startDate) return {end: flags.endDate ?? null, kind: 'range', start: flags.startDate}
+  throw new UpdraftError(
+    'MISSING_DATES',
+    'Expected logical dates via -s/--start-date [-e/--end-date], -l/--logical-dates or -D/--date, got none.',
+    {exit: 2},
+  )
+}
+
+/** The schedule-related part of a DAG. */
+export interface ScheduledDag {
+  dagId: string
+  /** UTC ISO instant, or null. */
+  endDate: null | string
+  schedule: Schedule
+  /** UTC ISO instant. */
+  startDate: string
+  timezone: string
+}
+
+/** One data interval `[start, end)`; the logical date is its start. */
+export interface DataInterval {
+  end: Date
+  start: Date
+}
+
+/** Why ticks inside the requested range were left out, counted. */
+export interface ExcludedCounts {
+  after_end_date: number
+  before_start_date: number
+  not_yet_due: number
+}
+
+/** The logical dates a backfill runs, oldest first, with what was excluded. */
+export interface ResolvedDates {
+  excluded: ExcludedCounts
+  intervals: DataInterval[]
+  /** Human description of what was asked, for messages: `2024-01-01 → 2024-01-31 (@daily, UTC)`. */
+  requested: string
+}
+
+/** The timetable of a DAG, refusing schedules that have no ticks to backfill. */
+export function timetableOf(dag: ScheduledDag): Timetable {
+  const {schedule} = dag
+  if (schedule.kind === 'none') {
+    throw new UpdraftError(
+      'SCHEDULE_NOT_PERIODIC',
+      `Expected DAG ${dag.dagId} to have a periodic schedule to backfill, got schedule_interval ${schedule.source}.`,
+      {exit: 2},
+    )
+  }
+
+  return createTimetable(schedule, dag.timezone, new Date(dag.startDate))
+}
+
+/** Resolves the user's selection to data intervals, reading naive dates in the DAG's zone (§3 of the semantics). */
+export function resolveLogicalDates(dag: ScheduledDag, selection: DateSelection, now: Date): ResolvedDates {
+  const timetable = timetableOf(dag)
+  const zoneNote = `${dag.schedule.source}, ${dag.timezone}`
+  let ticks: Date[]
+  let requested: string
+  if (selection.kind === 'range') {
+    const end = selection.end ?? selection.start
+    const from = toInstant(selection.start, dag.timezone)
+    const to = toInstant(end, dag.timezone)
+    if (from > to) {
+      throw new UpdraftError(
+        'DATE_RANGE_INVERTED',
+        `Expected --start-date to be on or before --end-date, got ${selection.start.text} after ${end.text}.`,
+        {exit: 2},
+      )
+    }
+
+    ticks = timetable.ticksBetween(from, to)
+    requested = `${selection.start.text} → ${end.text} (${zoneNote})`
+  } else {
+    const unique = new Map<number, Date>()
+    for (const date of selection.dates) {
+      const instant = toInstant(date, dag.timezone)
+      if (timetable.ticksBetween(instant, instant).length === 0) throw notATick(dag, timetable, date, instant)
+      unique.set(instant.getTime(), instant)
+    }
+
+    ticks = [...unique.values()].sort((a, b) => a.getTime() - b.getTime())
+    requested = `${selection.dates.map((date) => date.text).join(', ')} (${zoneNote})`
+  }
+
+  const excluded: ExcludedCounts = {before_start_date: 0, after_end_date: 0, not_yet_due: 0}
+  const intervals: DataInterval[] = []
+  const startDate = new Date(dag.startDate)
+  const endDate = dag.endDate === null ? null : new Date(dag.endDate)
+  for (const start of ticks) {
+    const end = timetable.tickAfter(start)
+    if (start < startDate) excluded.before_start_date++
+    else if (endDate && start > endDate) excluded.after_end_date++
+    else if (end > now) excluded.not_yet_due++
+    else intervals.push({end, start})
+  }
+
+  return {excluded, intervals, requested}
+}
+
+function notATick(dag: ScheduledDag, timetable: Timetable, date: CalendarDateTime, instant: Date): UpdraftError {
+  const before = timetable.tickBefore(instant)
+  const after = timetable.tickAfter(instant)
+  const nearest = [before && `${toUtcIso(before)} (before)`, `${toUtcIso(after)} (after)`].filter(Boolean).join(' and ')
+  return new UpdraftError(
+    'DATE_NOT_A_TICK',
+    `Expected each --logical-dates value to be a tick of ${dag.dagId}'s schedule (${dag.schedule.source}, ${dag.timezone}), got ${date.text}; nearest ticks: ${nearest}.`,
+    {exit: 2, suggestions: [before, after].filter((d): d is Date => d !== undefined).map((d) => toUtcIso(d))},
+  )
+}

@@ -1,0 +1,38 @@
+import type {DagFileError} from '../core/loader/load-dags.js'
+import type {DagDescription} from '../core/dag/describe.js'
+import {bad, bold, dim, table} from './format.js'
+
+/** `dags list`: one row per DAG, then one row per file that failed to load. */
+export function dagListText(dags: DagDescription[], errors: DagFileError[]): string {
+  const rows = dags.map((dag) => [dag.dag_id, dag.schedule_interval, dag.timezone, String(dag.tasks.length), dag.fileloc])
+  const parts = [dags.length > 0 ? table(['dag_id', 'schedule', 'timezone', 'tasks', 'file'], rows) : dim('No DAGs found.')]
+  if (errors.length > 0) {
+    parts.push('', bad(`${errors.length} file(s) failed to load:`), ...errors.map((error) => `  ${bad(error.code)} ${error.message}`))
+  }
+
+  return parts.join('\n')
+}
+
+/** `dags show`: header, the task graph as upstream → downstream lines, and the next ticks. */
+export function dagShowText(dag: DagDescription): string {
+  const lines = [
+    `${bold(dag.dag_id)}${dag.description ? `  ${dim(dag.description)}` : ''}`,
+    `  file            ${dag.fileloc}`,
+    `  schedule        ${dag.schedule_interval}`,
+    `  timezone        ${dag.timezone}`,
+    `  start_date      ${dag.start_date}`,
+    `  end_date        ${dag.end_date ?? dim('none')}`,
+    `  max_active_runs ${dag.max_active_runs}`,
+    '',
+    bold('Graph (upstream → downstream)'),
+  ]
+  const width = Math.max(...dag.tasks.map((task) => task.task_id.length))
+  for (const task of dag.tasks) {
+    const arrow = task.downstream.length > 0 ? `→ ${task.downstream.join(', ')}` : dim('(end)')
+    lines.push(`  ${task.task_id.padEnd(width)}  ${arrow}  ${dim(`[${task.kind}]`)}`)
+  }
+
+  lines.push('', bold('Next ticks (UTC)'))
+  lines.push(...(dag.next_ticks.length > 0 ? dag.next_ticks.map((tick) => `  ${tick}`) : [dim('  none (not periodic or past end_date)')]))
+  return lines.join('\n')
+}
