@@ -43,7 +43,10 @@ function findCycle(nodes: readonly GraphNode[], acyclic: Set<string>): string[] 
   }
 
   const cycle = path.slice(seenAt.get(current.id)).reverse()
-  return [...cycle, cycle[0] as string]
+  // Start at the smallest id so the same DAG always reports the same path.
+  const first = cycle.indexOf([...cycle].sort()[0] as string)
+  const rotated = [...cycle.slice(first), ...cycle.slice(0, first)]
+  return [...rotated, rotated[0] as string]
 }
 
 /** Every transitive upstream of the given ids, plus the ids themselves. */

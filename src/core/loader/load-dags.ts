@@ -112,8 +112,17 @@ async function loadDagFile(file: string): Promise<Dag> {
     module = await importModule(file)
   } catch (error) {
     if (isUpdraftError(error)) throw new UpdraftError(error.code, `${file}: ${error.summary.replace(/^defineDag\(\): /, '')}`)
-    const message = (error as Error).message?.split('\n')[0] ?? String(error)
-    const code: ErrorCode = (error as Error).name === 'SyntaxError' ? 'DAG_SYNTAX_ERROR' : 'DAG_IMPORT_ERROR'
+    const raw = error instanceof Error ? error.message : String(error)
+    // jiti reports TypeScript parse failures as a plain Error whose message starts with "ParseError:".
+    const isSyntax = (error as Error).name === 'SyntaxError' || raw.startsWith('ParseError:')
+    const message = raw
+      .replace(/^ParseError:\s*/, '')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .slice(0, 2)
+      .join(' at ')
+    const code: ErrorCode = isSyntax ? 'DAG_SYNTAX_ERROR' : 'DAG_IMPORT_ERROR'
     throw new UpdraftError(code, `${file}: ${code === 'DAG_SYNTAX_ERROR' ? 'syntax error: ' : 'failed to import: '}${message}`)
   }
 
