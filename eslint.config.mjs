@@ -1,0 +1,37 @@
+import jest from 'eslint-plugin-jest'
+import tseslint from 'typescript-eslint'
+
+const restrict = (patterns) => ({'no-restricted-imports': ['error', {patterns}]})
+const notInCore = [
+  {group: ['@oclif/*', 'listr2', 'chalk'], message: 'The core never imports CLI or render libraries.'},
+  {group: ['**/commands/**', '**/cli/**', '**/render/**'], message: 'The core imports only other core modules.'},
+]
+
+const lowdb = {group: ['lowdb', 'lowdb/*'], message: 'lowdb lives in core/state/json-file-store.ts only.'}
+const dates = {group: ['cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*'], message: 'Date libraries live in core/schedule and core/template only.'}
+
+export default tseslint.config(
+  {ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'dags/**', 'bench/results/**']},
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', varsIgnorePattern: '^_'}],
+    },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    ignores: ['src/core/schedule/**', 'src/core/template/**', 'src/core/state/json-file-store.ts'],
+    rules: restrict([...notInCore, lowdb, dates]),
+  },
+  {files: ['src/core/schedule/**/*.ts', 'src/core/template/**/*.ts'], rules: restrict([...notInCore, lowdb])},
+  {files: ['src/core/state/json-file-store.ts'], rules: restrict([...notInCore, dates])},
+  {
+    files: ['src/render/**/*.ts'],
+    rules: restrict([{group: ['@oclif/*', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*'], message: 'Render only formats; it imports no domain libraries.'}]),
+  },
+  {
+    files: ['src/commands/**/*.ts', 'src/cli/**/*.ts'],
+    rules: restrict([{group: ['listr2', 'chalk', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*'], message: 'Commands reach these through core and render.'}]),
+  },
+  {files: ['test/**/*.ts'], ...jest.configs['flat/recommended'], rules: {...jest.configs['flat/recommended'].rules, 'jest/no-focused-tests': 'error', 'jest/expect-expect': 'off', 'jest/no-disabled-tests': 'error'}},
+)
