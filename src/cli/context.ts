@@ -1,19 +1,41 @@
-import {resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 
 import type {Clock} from '../core/clock.js'
+import type {ProcessInfo} from '../core/state/file-lock.js'
 
-/** What a command needs from the process, resolved once: absolute paths and the system clock. */
+/** What a command needs from the process, resolved once: absolute paths, the clock, the environment. */
 export interface CommandContext {
+  /** The environment bash tasks start from. */
+  baseEnv: Record<string, string>
   clock: Clock
   dagsFolder: string
   dbPath: string
+  /** Per-try task logs live next to the state file. */
+  logsDir: string
+  process: ProcessInfo
 }
 
 /** Resolves flag values (oclif already applied flag > env > default) against the working directory. */
-export function commandContext(flags: {'dags-folder': string; db?: string}): CommandContext {
+export function commandContext(flags: {'dags-folder'?: string; db?: string}): CommandContext {
+  const dbPath = resolve(process.cwd(), flags.db ?? '.updraft/db.json')
+  const baseEnv: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) baseEnv[name] = value
   return {
+    baseEnv,
     clock: () => new Date(),
-    dagsFolder: resolve(process.cwd(), flags['dags-folder']),
-    dbPath: resolve(process.cwd(), flags.db ?? '.updraft/db.json'),
+    dagsFolder: resolve(process.cwd(), flags['dags-folder'] ?? 'dags'),
+    dbPath,
+    logsDir: join(dirname(dbPath), 'logs'),
+    process: {isAlive: isProcessAlive, pid: process.pid},
+  }
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM means the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

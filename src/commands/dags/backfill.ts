@@ -1,3 +1,5 @@
+import {availableParallelism} from 'node:os'
+
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
@@ -5,9 +7,18 @@ import {commandContext} from '../../cli/context.js'
 import {dagsFolderFlag, dateFlag, dateListFlag, dbFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
-import {dryRunDocument, planBackfill} from '../../core/planner/plan-backfill.js'
+import {type BackfillPlan, dryRunDocument, type ExistingRun, planBackfill} from '../../core/planner/plan-backfill.js'
 import {dateSelectionFrom} from '../../core/schedule/resolve-dates.js'
-import {planText} from '../../render/plan-text.js'
+import {confirm} from '../../cli/confirm.js'
+import {abortOnSignals, SIGNAL_EXIT_CODES} from '../../cli/signals.js'
+import {applyPlan, type BackfillSummary, summaryDocument} from '../../core/executor/apply-plan.js'
+import {LocalExecutor} from '../../core/executor/local-executor.js'
+import {acquireDagLock} from '../../core/state/dag-lock.js'
+import {JsonFileStore} from '../../core/state/json-file-store.js'
+import type {DagState} from '../../core/state/schema.js'
+import {createBackfillView, pickViewMode} from '../../render/backfill-view.js'
+import {noDatesText, planText} from '../../render/plan-text.js'
+import {summaryText} from '../../render/summary.js'
 
 export default class DagsBackfill extends BaseCommand {
   static override args = {
@@ -69,12 +80,77 @@ export default class DagsBackfill extends BaseCommand {
       runBackwards: flags['run-backwards'],
       taskRegex: flags['task-regex'] ?? null,
     }
-    const plan = planBackfill(dag, request, context.clock(), [])
+    // Planned once against a read-only view so every bad input is refused before anything is written.
+    const preview = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
+    const draft = planBackfill(dag, request, context.clock(), existingRuns(await preview.readDag(dag.dagId)))
     if (flags['dry-run']) {
-      if (!this.jsonEnabled()) this.log(planText(plan))
-      return dryRunDocument(plan)
+      if (!this.jsonEnabled()) this.log(planText(draft))
+      return dryRunDocument(draft)
     }
 
-    throw new UpdraftError('USAGE', 'Expected --dry-run: running a backfill is not implemented yet.')
+    if (draft.runs.length === 0) {
+      if (!this.jsonEnabled()) this.log(noDatesText(draft))
+      return dryRunDocument(draft)
+    }
+
+    await this.confirmReset(draft, flags)
+    const release = acquireDagLock(context.dbPath, dag.dagId, context.process, context.clock())
+    const signals = abortOnSignals()
+    try {
+      const store = await JsonFileStore.open({clock: context.clock, ownDagId: dag.dagId, path: context.dbPath, process: context.process})
+      const plan = planBackfill(dag, request, context.clock(), existingRuns(await store.readDag(dag.dagId)))
+      const maxActiveRuns = flags['max-active-runs'] ?? dag.maxActiveRuns
+      const view = createBackfillView(pickViewMode({isTTY: Boolean(process.stdout.isTTY), json: this.jsonEnabled()}), process.stdout, maxActiveRuns)
+      const executor = new LocalExecutor({clock: context.clock, parallelism: flags.parallelism ?? availableParallelism()})
+      let summary
+      try {
+        summary = await applyPlan(dag, plan, store, executor, {
+          baseEnv: context.baseEnv,
+          clock: context.clock,
+          conf: flags.conf ?? {},
+          disableRetry: flags['disable-retry'],
+          listener: (event) => view.handle(event),
+          logsDir: context.logsDir,
+          markSuccess: flags['mark-success'],
+          maxActiveRuns,
+          pid: context.process.pid,
+          signal: signals.controller.signal,
+        })
+      } finally {
+        await view.finish()
+        await store.close()
+      }
+
+      if (!this.jsonEnabled()) this.log(summaryText(summary))
+      process.exitCode = exitCodeOf(summary, signals.controller.signal.reason)
+      return summaryDocument(summary)
+    } finally {
+      signals.dispose()
+      release()
+    }
   }
+
+  private async confirmReset(plan: BackfillPlan, flags: {'reset-dagruns': boolean; yes: boolean}): Promise<void> {
+    const clearing = plan.runs.reduce((sum, run) => sum + run.cleared.length, 0)
+    if (!flags['reset-dagruns'] || flags.yes || clearing === 0) return
+    const question = `You are about to clear ${clearing} task instance(s) of ${plan.dag_id} in ${plan.runs.length} logical date(s) and run them again. Are you sure?`
+    if (!process.stdin.isTTY) {
+      throw new UpdraftError('CONFIRMATION_REQUIRED', `Expected -y/--yes to clear ${clearing} task instance(s) without a terminal to confirm on, got no -y.`, {exit: 2, suggestions: ['Add -y to confirm --reset-dagruns.']})
+    }
+
+    if (!(await confirm(question))) throw new UpdraftError('CONFIRMATION_REQUIRED', 'Expected confirmation to clear task instances, got no; nothing was changed.')
+  }
+}
+
+function existingRuns(state: DagState): ExistingRun[] {
+  return Object.values(state.runs).map((run) => ({
+    run_id: run.run_id,
+    task_instances: Object.fromEntries(Object.entries(run.task_instances).map(([taskId, ti]) => [taskId, ti.state])),
+  }))
+}
+
+function exitCodeOf(summary: BackfillSummary, abortReason: unknown): number {
+  if (summary.interrupted) return SIGNAL_EXIT_CODES[abortReason as keyof typeof SIGNAL_EXIT_CODES] ?? 130
+  const allDone = summary.runs.every((run) => Object.values(run.task_instances).every((state) => state === 'success' || state === 'skipped'))
+  return allDone ? 0 : 1
 }

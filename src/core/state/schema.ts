@@ -18,3 +18,100 @@ export const DONE_STATES: ReadonlySet<TaskInstanceState> = new Set(['skipped', '
 
 /** States that count as a failure of the run. */
 export const FAILED_STATES: ReadonlySet<TaskInstanceState> = new Set(['failed', 'upstream_failed'])
+
+/** Why a task instance attempt ended the way it did. */
+export type AttemptReason =
+  | 'depends-on-past'
+  | 'exception'
+  | 'exit-non-zero'
+  | 'interrupted'
+  | 'marked-success'
+  | 'spawn-error'
+  | 'timeout'
+  | 'upstream-failed'
+
+/** One finished attempt of a task instance, kept so an interruption or retry is never silently forgotten. */
+export interface AttemptRecord {
+  end_date: null | string
+  exit_code: null | number
+  log_path: null | string
+  reason: AttemptReason | null
+  start_date: null | string
+  state: TaskInstanceState
+  try_number: number
+}
+
+/** A task instance as stored; instants are UTC ISO strings. */
+export interface TaskInstanceRecord {
+  duration_ms: null | number
+  end_date: null | string
+  exit_code: null | number
+  history: AttemptRecord[]
+  log_path: null | string
+  /** The pid of the backfill process that owns the instance while it is queued or running. */
+  pid: null | number
+  reason: AttemptReason | null
+  start_date: null | string
+  state: TaskInstanceState
+  try_number: number
+}
+
+/** A DAG run as stored, with its task instances keyed by task id. */
+export interface DagRunRecord {
+  conf: Record<string, unknown>
+  data_interval_end: string
+  data_interval_start: string
+  end_date: null | string
+  logical_date: string
+  run_id: string
+  start_date: null | string
+  state: DagRunState
+  task_instances: Record<string, TaskInstanceRecord>
+}
+
+/** The runs of one DAG keyed by run id. */
+export interface DagState {
+  runs: Record<string, DagRunRecord>
+}
+
+export const SCHEMA_VERSION = 1
+
+/** The whole state file. */
+export interface StateFile {
+  dags: Record<string, DagState>
+  schema_version: number
+}
+
+/** A change to the state of one DAG, as plain data so it can be journaled and replayed. */
+export type StateChange =
+  | {dag_id: string; run: DagRunRecord; type: 'run'}
+  | {dag_id: string; run_id: string; task_id: string; ti: TaskInstanceRecord; type: 'task_instance'}
+  | {dag_id: string; end_date: null | string; run_id: string; start_date: null | string; state: DagRunState; type: 'run_state'}
+
+/** Applies one change to a state file in memory. */
+export function applyChange(file: StateFile, change: StateChange): void {
+  const dag = (file.dags[change.dag_id] ??= {runs: {}})
+  switch (change.type) {
+    case 'run': {
+      dag.runs[change.run.run_id] = change.run
+      return
+    }
+
+    case 'run_state': {
+      const run = dag.runs[change.run_id]
+      if (run) Object.assign(run, {end_date: change.end_date, start_date: change.start_date, state: change.state})
+      return
+    }
+
+    case 'task_instance': {
+      const run = dag.runs[change.run_id]
+      if (run) run.task_instances[change.task_id] = change.ti
+      return
+    }
+  }
+}
+
+/** A task instance that has never run. */
+export function blankTaskInstance(): TaskInstanceRecord {
+  return {duration_ms: null, end_date: null, exit_code: null, history: [], log_path: null, pid: null, reason: null, start_date: null, state: 'none', try_number: 0}
+}

@@ -1,0 +1,35 @@
+import type {ExcludedCounts} from './schedule/resolve-dates.js'
+import type {AttemptReason, DagRunState, TaskInstanceState} from './state/schema.js'
+
+/** What a backfill reports while it runs; every event is emitted after the state it describes was recorded. */
+export type BackfillEvent =
+  /** The plan was recorded and execution begins. */
+  | {dag_id: string; excluded: ExcludedCounts; runs: Array<{logical_date: string; run_id: string; tasks: string[]}>; type: 'backfill_started'}
+  /** A logical date entered the max_active_runs window. */
+  | {logical_date: string; run_id: string; type: 'run_started'}
+  /** A logical date has no task instance left to run. */
+  | {duration_ms: number; logical_date: string; run_id: string; state: DagRunState; type: 'run_finished'}
+  /** A task instance changed state. */
+  | {
+      duration_ms: null | number
+      log_path: null | string
+      logical_date: string
+      reason: AttemptReason | null
+      run_id: string
+      state: TaskInstanceState
+      task_id: string
+      try_number: number
+      type: 'task_state'
+    }
+  /** The backfill was told to stop; running task instances are being terminated. */
+  | {signal: string; type: 'interrupt_requested'}
+
+/** Receives backfill events. */
+export type BackfillListener = (event: BackfillEvent) => void
+
+/** One listener that forwards to several (the view, a JSON collector, a test recorder). */
+export function fanOut(...listeners: BackfillListener[]): BackfillListener {
+  return (event) => {
+    for (const listener of listeners) listener(event)
+  }
+}

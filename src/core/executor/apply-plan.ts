@@ -1,0 +1,433 @@
+import {join} from 'node:path'
+
+import type {Clock} from '../clock.js'
+import type {Dag, Task} from '../dag/model.js'
+import type {BackfillListener} from '../events.js'
+import type {BackfillPlan, PlannedRun} from '../planner/plan-backfill.js'
+import type {ExcludedCounts} from '../schedule/resolve-dates.js'
+import {
+  type AttemptReason,
+  blankTaskInstance,
+  type DagRunRecord,
+  type DagRunState,
+  DONE_STATES,
+  FAILED_STATES,
+  type StateChange,
+  type TaskInstanceRecord,
+  type TaskInstanceState,
+} from '../state/schema.js'
+import type {StateStore} from '../state/store.js'
+import {compileTemplate, type CompiledTemplate, templateContext, templateEnvironment} from '../template/render.js'
+import type {Executor, TaskStateChange} from './executor.js'
+
+/** Everything the apply loop needs besides the plan; nothing here is read from the process. */
+export interface ApplyOptions {
+  /** Environment every bash task starts from (resolved by the CLI), before the UPDRAFT_* variables. */
+  baseEnv: Record<string, string>
+  clock: Clock
+  /** `-c` JSON merged over the DAG's params. */
+  conf: Record<string, unknown>
+  disableRetry: boolean
+  listener: BackfillListener
+  /** Folder for per-try log files. */
+  logsDir: string
+  markSuccess: boolean
+  maxActiveRuns: number
+  pid: number
+  signal: AbortSignal
+}
+
+/** One logical date's outcome, in the shape of the §7 JSON document. */
+export interface RunOutcome {
+  data_interval_end: string
+  data_interval_start: string
+  logical_date: string
+  run_id: string
+  state: DagRunState
+  task_instances: Record<string, TaskInstanceState>
+  tasks: string[]
+}
+
+/** A task instance that ended failed or upstream_failed, for the failure table. */
+export interface FailureRow {
+  log_path: null | string
+  logical_date: string
+  reason: AttemptReason | null
+  state: TaskInstanceState
+  task_id: string
+  try_number: number
+}
+
+/** What a backfill did; the command maps it to an exit code and the `--json` document. */
+export interface BackfillSummary {
+  counts: {runs: Partial<Record<DagRunState, number>>; task_instances: Partial<Record<TaskInstanceState, number>>}
+  dag_id: string
+  excluded: ExcludedCounts
+  failures: FailureRow[]
+  interrupted: boolean
+  runs: RunOutcome[]
+  wall_ms: number
+}
+
+interface RunProgress {
+  finished: boolean
+  /** Task ids still to reach a final state in this backfill. */
+  pending: Set<string>
+  planned: PlannedRun
+  record: DagRunRecord
+  started: boolean
+  startedAt: number
+}
+
+/**
+ * Runs a plan: records it, then queues each ready task instance on the executor within the max_active_runs
+ * window, records every state change, and only then emits the matching event, so the view never shows a state
+ * that a crash could lose. Failures are outcomes (states and reasons), never exceptions.
+ */
+export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore, executor: Executor, options: ApplyOptions): Promise<BackfillSummary> {
+  const {clock, listener} = options
+  const startedAt = clock().getTime()
+  const tasks = new Map(dag.tasks.map((task) => [task.taskId, task]))
+  const selected = new Set(plan.selected_tasks)
+  const downstream = new Map(dag.tasks.map((task) => [task.taskId, dag.tasks.filter((other) => other.upstream.includes(task.taskId)).map((other) => other.taskId)]))
+  const templates = new Map<string, CompiledTemplate>()
+  const params = {...dag.params, ...options.conf}
+  const existing = await store.readDag(dag.dagId)
+  const now = () => clock().toISOString()
+
+  const runs: RunProgress[] = plan.runs.map((planned) => ({
+    finished: false,
+    pending: new Set(planned.tasks),
+    planned,
+    record: initialRunRecord(planned, existing.runs[planned.run_id], plan.selected_tasks, options.conf),
+    started: false,
+    startedAt: 0,
+  }))
+  // depends_on_past looks at the previous logical date, which is the previous run in time order, whatever -B did.
+  const chronological = [...runs].sort((a, b) => a.planned.logical_date.localeCompare(b.planned.logical_date))
+  const previousRun = new Map(chronological.map((run, index) => [run, chronological[index - 1]]))
+  const nextRun = new Map(chronological.map((run, index) => [run, chronological[index + 1]]))
+
+  store.record(runs.map((run) => ({dag_id: dag.dagId, run: run.record, type: 'run'})))
+  listener({dag_id: dag.dagId, excluded: plan.excluded, runs: plan.runs.map((run) => ({logical_date: run.logical_date, run_id: run.run_id, tasks: run.tasks})), type: 'backfill_started'})
+
+  const inFlight = new Map<string, {run: RunProgress; taskId: string}>()
+  const retryTimers = new Set<NodeJS.Timeout>()
+  let nextToStart = 0
+  let active = 0
+  let settle: () => void = () => {}
+  const done = new Promise<void>((resolve) => {
+    settle = resolve
+  })
+
+  const setTaskInstance = (run: RunProgress, taskId: string, ti: TaskInstanceRecord, reason: AttemptReason | null = ti.reason) => {
+    run.record.task_instances[taskId] = ti
+    store.record([{dag_id: dag.dagId, run_id: run.planned.run_id, task_id: taskId, ti, type: 'task_instance'} satisfies StateChange])
+    listener({
+      duration_ms: ti.duration_ms,
+      log_path: ti.log_path,
+      logical_date: run.planned.logical_date,
+      reason,
+      run_id: run.planned.run_id,
+      state: ti.state,
+      task_id: taskId,
+      try_number: ti.try_number,
+      type: 'task_state',
+    })
+  }
+
+  const finishAttempt = (run: RunProgress, taskId: string, state: TaskInstanceState, reason: AttemptReason | null, exitCode: null | number = null) => {
+    const ti = run.record.task_instances[taskId] ?? blankTaskInstance()
+    const end = now()
+    const duration = ti.start_date ? new Date(end).getTime() - new Date(ti.start_date).getTime() : null
+    const attempt = {end_date: end, exit_code: exitCode, log_path: ti.log_path, reason, start_date: ti.start_date, state, try_number: ti.try_number}
+    setTaskInstance(run, taskId, {...ti, duration_ms: duration, end_date: end, exit_code: exitCode, history: [...ti.history, attempt], pid: null, reason, state})
+  }
+
+  const maybeFinishRun = (run: RunProgress) => {
+    if (run.finished || !run.started || run.pending.size > 0) return
+    run.finished = true
+    active--
+    const states = plan.selected_tasks.map((id) => run.record.task_instances[id]?.state ?? 'none')
+    const state: DagRunState = states.every((s) => DONE_STATES.has(s)) ? 'success' : 'failed'
+    const end = now()
+    run.record = {...run.record, end_date: end, state}
+    store.record([{dag_id: dag.dagId, end_date: end, run_id: run.planned.run_id, start_date: run.record.start_date, state, type: 'run_state'}])
+    listener({duration_ms: clock().getTime() - run.startedAt, logical_date: run.planned.logical_date, run_id: run.planned.run_id, state, type: 'run_finished'})
+  }
+
+  const settleIfIdle = () => {
+    const allFinished = runs.every((run) => run.finished)
+    if (allFinished || (options.signal.aborted && inFlight.size === 0)) settle()
+  }
+
+  const upstreamVerdict = (run: RunProgress, task: Task): 'failed' | 'ready' | 'wait' => {
+    for (const upstreamId of task.upstream) {
+      // Under -i an unselected upstream counts as satisfied.
+      if (!selected.has(upstreamId)) continue
+      const state = run.record.task_instances[upstreamId]?.state ?? 'none'
+      if (FAILED_STATES.has(state)) return 'failed'
+      if (!DONE_STATES.has(state)) return 'wait'
+    }
+
+    return 'ready'
+  }
+
+  const pastVerdict = (run: RunProgress, task: Task): 'failed' | 'ready' | 'wait' => {
+    const previous = previousRun.get(run)
+    if (!task.dependsOnPast || !previous) return 'ready'
+    const state = previous.record.task_instances[task.taskId]?.state ?? 'none'
+    if (DONE_STATES.has(state)) return 'ready'
+    return FAILED_STATES.has(state) || previous.finished ? 'failed' : 'wait'
+  }
+
+  const queueTaskInstance = (run: RunProgress, task: Task) => {
+    const ti = run.record.task_instances[task.taskId] ?? blankTaskInstance()
+    const tryNumber = ti.try_number + 1
+    const logPath = join(options.logsDir, dag.dagId, run.planned.run_id, task.taskId, `attempt=${tryNumber}.log`)
+    setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: logPath, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
+    const context = templateContext({
+      dagId: dag.dagId,
+      intervalEnd: run.planned.data_interval_end,
+      intervalStart: run.planned.data_interval_start,
+      params,
+      runId: run.planned.run_id,
+      taskId: task.taskId,
+      timezone: dag.timezone,
+      tryNumber,
+    })
+    const key = `${run.planned.run_id}\u0000${task.taskId}`
+    inFlight.set(key, {run, taskId: task.taskId})
+    let command = ''
+    if (task.bashCommand !== null) {
+      try {
+        const template = templates.get(task.taskId) ?? compileTemplate(task.bashCommand)
+        templates.set(task.taskId, template)
+        command = template.render(context)
+      } catch (error) {
+        handleChange({at: clock(), exitCode: null, key, message: `template error: ${(error as Error).message}`, reason: 'exception', state: 'failed'})
+        return
+      }
+    }
+
+    executor.queue({
+      cwd: dirnameOf(dag.fileloc),
+      env: {...options.baseEnv, ...task.env, ...templateEnvironment(context)},
+      key,
+      logPath,
+      timeoutMs: task.executionTimeoutMs,
+      work: task.callable === null ? {command, kind: 'bash'} : {callable: task.callable, context, kind: 'callable'},
+    })
+  }
+
+  const scheduleReady = (run: RunProgress) => {
+    if (!run.started || run.finished) return
+    // Topological order means one pass marks a whole failed branch upstream_failed.
+    for (const task of dag.tasks) {
+      if (!run.pending.has(task.taskId)) continue
+      const key = `${run.planned.run_id}\u0000${task.taskId}`
+      const state = run.record.task_instances[task.taskId]?.state ?? 'none'
+      if (inFlight.has(key) || (state !== 'none' && state !== 'scheduled')) continue
+      const upstream = upstreamVerdict(run, task)
+      const past = upstream === 'ready' ? pastVerdict(run, task) : upstream
+      if (upstream === 'failed' || past === 'failed') {
+        finishAttempt(run, task.taskId, 'upstream_failed', upstream === 'failed' ? 'upstream-failed' : 'depends-on-past')
+        run.pending.delete(task.taskId)
+        continue
+      }
+
+      if (past === 'ready' && !options.signal.aborted) queueTaskInstance(run, task)
+    }
+
+    maybeFinishRun(run)
+  }
+
+  const startRuns = () => {
+    while (!options.signal.aborted && active < options.maxActiveRuns && nextToStart < runs.length) {
+      const run = runs[nextToStart++] as RunProgress
+      run.started = true
+      run.startedAt = clock().getTime()
+      active++
+      const start = now()
+      run.record = {...run.record, start_date: start, state: 'running'}
+      store.record([{dag_id: dag.dagId, end_date: null, run_id: run.planned.run_id, start_date: start, state: 'running', type: 'run_state'}])
+      listener({logical_date: run.planned.logical_date, run_id: run.planned.run_id, type: 'run_started'})
+      if (options.markSuccess) {
+        for (const taskId of run.planned.tasks) finishAttempt(run, taskId, 'success', 'marked-success')
+        run.pending.clear()
+      }
+
+      scheduleReady(run)
+    }
+  }
+
+  const afterFinalState = (run: RunProgress, taskId: string) => {
+    run.pending.delete(taskId)
+    scheduleReady(run)
+    const next = nextRun.get(run)
+    if (next && tasks.get(taskId)?.dependsOnPast) scheduleReady(next)
+    startRuns()
+  }
+
+  function handleChange(change: TaskStateChange): void {
+    const entry = inFlight.get(change.key)
+    if (!entry) return
+    const {run, taskId} = entry
+    const task = tasks.get(taskId) as Task
+    const ti = run.record.task_instances[taskId] ?? blankTaskInstance()
+    switch (change.state) {
+      case 'running': {
+        setTaskInstance(run, taskId, {...ti, pid: change.pid ?? options.pid, start_date: change.at.toISOString(), state: 'running'})
+        return
+      }
+
+      case 'success': {
+        inFlight.delete(change.key)
+        finishAttempt(run, taskId, 'success', null, 0)
+        afterFinalState(run, taskId)
+        break
+      }
+
+      case 'failed': {
+        inFlight.delete(change.key)
+        const retriesLeft = !options.disableRetry && ti.try_number <= task.retries && !options.signal.aborted
+        finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
+        if (retriesLeft) {
+          const timer = setTimeout(() => {
+            retryTimers.delete(timer)
+            if (options.signal.aborted) return settleIfIdle()
+            queueTaskInstance(run, task)
+          }, task.retryDelayMs)
+          retryTimers.add(timer)
+          inFlight.set(change.key, entry)
+        } else {
+          afterFinalState(run, taskId)
+        }
+
+        break
+      }
+
+      case 'interrupted': {
+        inFlight.delete(change.key)
+        // An interruption is not a failure: the instance goes back to none so a plain re-run picks it up.
+        finishAttempt(run, taskId, 'none', 'interrupted')
+        break
+      }
+    }
+
+    settleIfIdle()
+  }
+
+  const unsubscribe = executor.onStateChange(handleChange)
+  const onAbort = () => {
+    listener({signal: String(options.signal.reason ?? 'abort'), type: 'interrupt_requested'})
+    for (const timer of retryTimers) clearTimeout(timer)
+    for (const [key, entry] of inFlight) {
+      const state = entry.run.record.task_instances[entry.taskId]?.state
+      if (state === 'up_for_retry') inFlight.delete(key)
+    }
+
+    executor.shutdown('kill').then(settleIfIdle, settleIfIdle)
+  }
+
+  if (options.signal.aborted) onAbort()
+  else options.signal.addEventListener('abort', onAbort, {once: true})
+  startRuns()
+  settleIfIdle()
+  await done
+  options.signal.removeEventListener('abort', onAbort)
+  unsubscribe()
+
+  if (options.signal.aborted) {
+    for (const run of runs.filter((candidate) => candidate.started && !candidate.finished)) {
+      run.record = {...run.record, state: 'queued'}
+      store.record([{dag_id: dag.dagId, end_date: null, run_id: run.planned.run_id, start_date: run.record.start_date, state: 'queued', type: 'run_state'}])
+    }
+  }
+
+  await store.flush()
+  return summarise(dag.dagId, plan, runs.map((run) => run.record), options.signal.aborted, clock().getTime() - startedAt)
+}
+
+function dirnameOf(path: string): string {
+  return path.slice(0, Math.max(path.lastIndexOf('/'), 1))
+}
+
+/**
+ * The run record a backfill starts from: existing task instances are kept, cleared ones are reset with their
+ * history, and instances left queued or running by a process that is gone are returned to none.
+ */
+function initialRunRecord(planned: PlannedRun, existing: DagRunRecord | undefined, selectedTasks: string[], conf: Record<string, unknown>): DagRunRecord {
+  const taskInstances: Record<string, TaskInstanceRecord> = {...existing?.task_instances}
+  const toRun = new Set(planned.tasks)
+  for (const taskId of selectedTasks) {
+    const ti = taskInstances[taskId] ?? blankTaskInstance()
+    if (toRun.has(taskId) && ti.state !== 'none') {
+      const interrupted = !DONE_STATES.has(ti.state) && !FAILED_STATES.has(ti.state)
+      const history = interrupted
+        ? [...ti.history, {end_date: null, exit_code: null, log_path: ti.log_path, reason: 'interrupted' as const, start_date: ti.start_date, state: ti.state, try_number: ti.try_number}]
+        : ti.history
+      taskInstances[taskId] = {...blankTaskInstance(), history, try_number: ti.try_number}
+    } else {
+      taskInstances[taskId] = ti
+    }
+  }
+
+  return {
+    conf,
+    data_interval_end: planned.data_interval_end,
+    data_interval_start: planned.data_interval_start,
+    end_date: existing?.end_date ?? null,
+    logical_date: planned.logical_date,
+    run_id: planned.run_id,
+    start_date: existing?.start_date ?? null,
+    state: 'queued',
+    task_instances: taskInstances,
+  }
+}
+
+function summarise(dagId: string, plan: BackfillPlan, records: DagRunRecord[], interrupted: boolean, wallMs: number): BackfillSummary {
+  const counts: BackfillSummary['counts'] = {runs: {}, task_instances: {}}
+  const failures: FailureRow[] = []
+  const outcomes = plan.runs.map((planned, index): RunOutcome => {
+    const record = records[index] as DagRunRecord
+    const taskInstances: Record<string, TaskInstanceState> = {}
+    for (const taskId of plan.selected_tasks) {
+      const ti = record.task_instances[taskId] ?? blankTaskInstance()
+      taskInstances[taskId] = ti.state
+      counts.task_instances[ti.state] = (counts.task_instances[ti.state] ?? 0) + 1
+      if (FAILED_STATES.has(ti.state)) {
+        failures.push({log_path: ti.log_path, logical_date: planned.logical_date, reason: ti.reason, state: ti.state, task_id: taskId, try_number: ti.try_number})
+      }
+    }
+
+    counts.runs[record.state] = (counts.runs[record.state] ?? 0) + 1
+    return {
+      data_interval_end: planned.data_interval_end,
+      data_interval_start: planned.data_interval_start,
+      logical_date: planned.logical_date,
+      run_id: planned.run_id,
+      state: record.state,
+      task_instances: taskInstances,
+      tasks: planned.tasks,
+    }
+  })
+  return {counts, dag_id: dagId, excluded: plan.excluded, failures, interrupted, runs: outcomes, wall_ms: wallMs}
+}
+
+/** The `--json` document of a finished backfill: the dry-run shape plus `state` and `task_instances` per run. */
+export function summaryDocument(summary: BackfillSummary) {
+  return {
+    dag_id: summary.dag_id,
+    runs: summary.runs.map((run) => ({
+      run_id: run.run_id,
+      logical_date: run.logical_date,
+      data_interval_start: run.data_interval_start,
+      data_interval_end: run.data_interval_end,
+      tasks: run.tasks,
+      state: run.state,
+      task_instances: run.task_instances,
+    })),
+    excluded: summary.excluded,
+  }
+}

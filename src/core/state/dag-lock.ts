@@ -1,0 +1,21 @@
+import {mkdirSync} from 'node:fs'
+import {dirname} from 'node:path'
+
+import {UpdraftError} from '../errors.js'
+import {type ProcessInfo, tryLock} from './file-lock.js'
+
+/**
+ * Takes the per-DAG lock next to the state file so two backfills of one DAG cannot interleave. A lock whose
+ * holder is gone (crash, kill -9) is taken over; a live holder makes this fail fast, naming its pid.
+ */
+export function acquireDagLock(dbPath: string, dagId: string, owner: ProcessInfo, now: Date): () => void {
+  mkdirSync(dirname(dbPath), {recursive: true})
+  const path = `${dbPath}.${encodeURIComponent(dagId)}.lock`
+  const result = tryLock(path, owner, now)
+  if ('release' in result) return result.release
+  throw new UpdraftError(
+    'BACKFILL_LOCKED',
+    `Expected no other backfill of ${dagId} to be running, got pid ${result.holder.pid} (since ${result.holder.since}) holding ${path}.`,
+    {suggestions: [`Wait for pid ${result.holder.pid} to finish, or stop it; a lock left by a dead process is taken over automatically.`]},
+  )
+}

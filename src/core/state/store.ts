@@ -1,0 +1,18 @@
+import type {DagState, StateChange} from './schema.js'
+
+/**
+ * The state of every DAG. Changes are plain data: `record()` applies them in memory and makes them durable
+ * (a journal line for the file store) before it returns; `flush()` folds them into the state file.
+ */
+export interface StateStore {
+  /** Folds recorded changes into the state file and stops background flushing. */
+  close(): Promise<void>
+  /** Folds recorded changes into the state file now. */
+  flush(): Promise<void>
+  /** The runs of one DAG as last recorded (a deep copy). */
+  readDag(dagId: string): Promise<DagState>
+  /** Every DAG id with recorded runs. */
+  readDagIds(): Promise<string[]>
+  /** Applies changes in memory and makes them durable before returning. */
+  record(changes: readonly StateChange[]): void
+}

@@ -1,0 +1,85 @@
+import {format} from 'date-fns/format'
+import {TZDate} from '@date-fns/tz'
+import nunjucks from 'nunjucks'
+
+/** Airflow's template variables for one task instance try. */
+export interface TemplateContext {
+  dag_id: string
+  data_interval_end: string
+  data_interval_start: string
+  ds: string
+  ds_nodash: string
+  logical_date: string
+  params: Record<string, unknown>
+  run_id: string
+  task_id: string
+  try_number: number
+  ts: string
+  ts_nodash: string
+}
+
+/** The variables of a run; `ds` and `ts` are in the DAG's zone, the instants stay UTC. */
+export function templateContext(input: {
+  dagId: string
+  intervalEnd: string
+  intervalStart: string
+  params: Record<string, unknown>
+  runId: string
+  taskId: string
+  timezone: string
+  tryNumber: number
+}): TemplateContext {
+  const local = new TZDate(new Date(input.intervalStart).getTime(), input.timezone)
+  return {
+    dag_id: input.dagId,
+    data_interval_end: input.intervalEnd,
+    data_interval_start: input.intervalStart,
+    ds: format(local, 'yyyy-MM-dd'),
+    ds_nodash: format(local, 'yyyyMMdd'),
+    logical_date: input.intervalStart,
+    params: input.params,
+    run_id: input.runId,
+    task_id: input.taskId,
+    try_number: input.tryNumber,
+    ts: format(local, "yyyy-MM-dd'T'HH:mm:ssxxx"),
+    ts_nodash: format(local, "yyyyMMdd'T'HHmmss"),
+  }
+}
+
+/** The same variables as `UPDRAFT_*` environment variables for bash tasks; params as JSON. */
+export function templateEnvironment(context: TemplateContext): Record<string, string> {
+  return {
+    UPDRAFT_DAG_ID: context.dag_id,
+    UPDRAFT_DATA_INTERVAL_END: context.data_interval_end,
+    UPDRAFT_DATA_INTERVAL_START: context.data_interval_start,
+    UPDRAFT_DS: context.ds,
+    UPDRAFT_DS_NODASH: context.ds_nodash,
+    UPDRAFT_LOGICAL_DATE: context.logical_date,
+    UPDRAFT_PARAMS: JSON.stringify(context.params),
+    UPDRAFT_RUN_ID: context.run_id,
+    UPDRAFT_TASK_ID: context.task_id,
+    UPDRAFT_TRY_NUMBER: String(context.try_number),
+    UPDRAFT_TS: context.ts,
+    UPDRAFT_TS_NODASH: context.ts_nodash,
+  }
+}
+
+/** Wraps a value in single quotes for /bin/sh: `{{ params.region | shquote }}`. */
+function shellQuote(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return `'${String(text).replaceAll("'", `'\\''`)}'`
+}
+
+const environment = new nunjucks.Environment(null, {autoescape: false, throwOnUndefined: false})
+environment.addFilter('shquote', shellQuote)
+
+/** A Jinja-style template compiled once per task and rendered per task instance. */
+export interface CompiledTemplate {
+  render(context: TemplateContext): string
+}
+
+/** Compiles a `bash_command`; a template error surfaces when an instance renders it, and fails that instance. */
+export function compileTemplate(source: string): CompiledTemplate {
+  const template = nunjucks.compile(source, environment)
+  return {render: (context) => template.render(context as unknown as object)}
+}

@@ -1,0 +1,38 @@
+import type {BackfillSummary} from '../core/executor/apply-plan.js'
+import {bad, bold, dim, formatDuration, good, paintState, table, warn} from './format.js'
+
+function countsText(counts: Partial<Record<string, number>>): string {
+  const entries = Object.entries(counts).filter(([, count]) => (count ?? 0) > 0)
+  return entries.length > 0 ? entries.map(([state, count]) => `${count} ${paintState(state)}`).join(', ') : dim('none')
+}
+
+/** The closing summary: dates and task instances by state, wall time, and a table of failures. */
+export function summaryText(summary: BackfillSummary): string {
+  const {after_end_date: after, before_start_date: before, not_yet_due: notDue} = summary.excluded
+  const excluded = before + after + notDue
+  const lines = [
+    '',
+    bold(`Backfill of ${summary.dag_id} ${summary.interrupted ? warn('interrupted') : summary.failures.length > 0 ? bad('finished with failures') : good('succeeded')} in ${formatDuration(summary.wall_ms)}`),
+    `  dates:          ${countsText(summary.counts.runs)} (${summary.runs.length} total${excluded > 0 ? `; ${excluded} excluded: ${before} before start_date, ${after} after end_date, ${notDue} not yet due` : ''})`,
+    `  task instances: ${countsText(summary.counts.task_instances)}`,
+  ]
+  if (summary.failures.length > 0) {
+    lines.push('', bad(`Failures (${summary.failures.length}):`))
+    const rows = summary.failures.map((failure) => [
+      summary.dag_id,
+      failure.task_id,
+      failure.logical_date,
+      String(failure.try_number),
+      paintState(failure.state),
+      failure.reason ?? '',
+      failure.log_path ?? dim('-'),
+    ])
+    lines.push(table(['dag', 'task', 'logical_date', 'try', 'state', 'reason', 'log'], rows))
+  }
+
+  if (summary.interrupted) {
+    lines.push('', warn('Running task instances were stopped and returned to none; run the same command again to continue.'))
+  }
+
+  return lines.join('\n')
+}
