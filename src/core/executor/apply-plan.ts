@@ -150,7 +150,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     active--
     const states = plan.selected_tasks.map((id) => run.record.task_instances[id]?.state ?? 'none')
     const state: DagRunState = states.every((s) => DONE_STATES.has(s)) ? 'success' : 'failed'
-    const end = now()
+    const end = run.record.end_date ?? now()
     run.record = {...run.record, end_date: end, state}
     store.record([{dag_id: dag.dagId, end_date: end, run_id: run.planned.run_id, start_date: run.record.start_date, state, type: 'run_state'}])
     listener({duration_ms: clock().getTime() - run.startedAt, logical_date: run.planned.logical_date, run_id: run.planned.run_id, state, type: 'run_finished'})
@@ -248,9 +248,13 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       run.started = true
       run.startedAt = clock().getTime()
       active++
-      const start = now()
-      run.record = {...run.record, start_date: start, state: 'running'}
-      store.record([{dag_id: dag.dagId, end_date: null, run_id: run.planned.run_id, start_date: start, state: 'running', type: 'run_state'}])
+      // A date with nothing left to run keeps the times of the backfill that did the work.
+      if (run.pending.size > 0 || run.record.start_date === null) {
+        const start = now()
+        run.record = {...run.record, end_date: null, start_date: start, state: 'running'}
+        store.record([{dag_id: dag.dagId, end_date: null, run_id: run.planned.run_id, start_date: start, state: 'running', type: 'run_state'}])
+      }
+
       listener({logical_date: run.planned.logical_date, run_id: run.planned.run_id, type: 'run_started'})
       if (options.markSuccess) {
         for (const taskId of run.planned.tasks) finishAttempt(run, taskId, 'success', 'marked-success')
@@ -381,7 +385,7 @@ function initialRunRecord(planned: PlannedRun, existing: DagRunRecord | undefine
     logical_date: planned.logical_date,
     run_id: planned.run_id,
     start_date: existing?.start_date ?? null,
-    state: 'queued',
+    state: planned.tasks.length > 0 ? 'queued' : (existing?.state ?? 'queued'),
     task_instances: taskInstances,
   }
 }

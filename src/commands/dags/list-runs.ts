@@ -1,0 +1,34 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {commandContext} from '../../cli/context.js'
+import {dbFlag} from '../../cli/flags.js'
+import {JsonFileStore} from '../../core/state/json-file-store.js'
+import {listRuns} from '../../core/state/queries.js'
+import {runsText} from '../../render/state-text.js'
+
+export default class DagsListRuns extends BaseCommand {
+  static override args = {
+    dag_id: Args.string({description: 'Id of the DAG.', required: true}),
+  }
+
+  static override enableJsonFlag = true
+
+  static override examples = ['<%= config.bin %> <%= command.id %> sales_pipeline', '<%= config.bin %> <%= command.id %> sales_pipeline --state failed --json']
+
+  static override flags = {
+    db: dbFlag(),
+    state: Flags.string({options: ['queued', 'running', 'success', 'failed'], summary: 'Only runs in this state.'}),
+  }
+
+  static override summary = 'List the recorded runs of a DAG with state, start, end and duration.'
+
+  public async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(DagsListRuns)
+    const context = commandContext(flags)
+    const store = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
+    const runs = listRuns(await store.readDag(args.dag_id), flags.state ?? null)
+    if (!this.jsonEnabled()) this.log(runsText(args.dag_id, runs))
+    return {dag_id: args.dag_id, runs}
+  }
+}

@@ -1,0 +1,51 @@
+import {readFile} from 'node:fs/promises'
+
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {commandContext} from '../../cli/context.js'
+import {dagsFolderFlag, dbFlag, positiveIntegerFlag} from '../../cli/flags.js'
+import {UpdraftError} from '../../core/errors.js'
+import {loadDag} from '../../core/loader/load-dags.js'
+import {JsonFileStore} from '../../core/state/json-file-store.js'
+import {findRun, findTaskInstance, logPathOf} from '../../core/state/queries.js'
+
+export default class TasksLogs extends BaseCommand {
+  static override args = {
+    dag_id: Args.string({description: 'Id of the DAG.', required: true}),
+    task_id: Args.string({description: 'Id of the task.', required: true}),
+    run: Args.string({description: 'Logical date (read in the DAG time zone) or run id.', required: true}),
+  }
+
+  static override enableJsonFlag = true
+
+  static override examples = ['<%= config.bin %> <%= command.id %> sales_pipeline load 2024-01-03', '<%= config.bin %> <%= command.id %> sales_pipeline load 2024-01-03 --try 1']
+
+  static override flags = {
+    'dags-folder': dagsFolderFlag(),
+    db: dbFlag(),
+    try: positiveIntegerFlag({summary: 'Which try to show (default: the latest).'}),
+  }
+
+  static override summary = "Print a task instance's captured output (stdout and stderr of one try)."
+
+  public async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(TasksLogs)
+    const context = commandContext(flags)
+    const store = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
+    const state = await store.readDag(args.dag_id)
+    const timezone = state.runs[args.run] ? 'UTC' : (await loadDag(context.dagsFolder, args.dag_id)).timezone
+    const run = findRun(state, args.dag_id, args.run, timezone)
+    const ti = findTaskInstance(run, args.task_id)
+    const path = logPathOf(ti, args.task_id, flags.try ?? null)
+    let content: string
+    try {
+      content = await readFile(path, 'utf8')
+    } catch (error) {
+      throw new UpdraftError('TASK_NOT_FOUND', `Expected the log file ${path} to exist, got ${(error as NodeJS.ErrnoException).code}.`)
+    }
+
+    if (!this.jsonEnabled()) process.stdout.write(content)
+    return {dag_id: args.dag_id, log: content, log_path: path, run_id: run.run_id, task_id: args.task_id}
+  }
+}

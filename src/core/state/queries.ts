@@ -1,0 +1,69 @@
+import {closest} from 'fastest-levenshtein'
+
+import {UpdraftError} from '../errors.js'
+import {backfillRunId, parseDateTime, toInstant} from '../schedule/logical-date.js'
+import type {DagRunRecord, DagState, TaskInstanceRecord} from './schema.js'
+
+/** A run as listed by `dags list-runs`. */
+export interface RunRow {
+  duration_ms: null | number
+  end_date: null | string
+  logical_date: string
+  run_id: string
+  start_date: null | string
+  state: string
+}
+
+/** Runs of a DAG oldest first, optionally only those in one state. */
+export function listRuns(state: DagState, onlyState: null | string): RunRow[] {
+  return Object.values(state.runs)
+    .filter((run) => onlyState === null || run.state === onlyState)
+    .sort((a, b) => a.logical_date.localeCompare(b.logical_date))
+    .map((run) => ({
+      duration_ms: run.start_date && run.end_date ? new Date(run.end_date).getTime() - new Date(run.start_date).getTime() : null,
+      end_date: run.end_date,
+      logical_date: run.logical_date,
+      run_id: run.run_id,
+      start_date: run.start_date,
+      state: run.state,
+    }))
+}
+
+/** Finds a run by run id or by logical date (read in the DAG's zone unless it carries an offset). */
+export function findRun(state: DagState, dagId: string, reference: string, timezone: string): DagRunRecord {
+  const direct = state.runs[reference]
+  if (direct) return direct
+  const looksLikeDate = /^\d{4}-\d{2}-\d{2}/.test(reference)
+  const runId = looksLikeDate ? backfillRunId(toInstant(parseDateTime(reference, 'the logical date'), timezone)) : reference
+  const run = state.runs[runId]
+  if (run) return run
+  const known = Object.keys(state.runs).sort()
+  throw new UpdraftError(
+    'RUN_NOT_FOUND',
+    `Expected a run of ${dagId} (a logical date like 2024-01-03 or a run id), got "${reference}"${looksLikeDate ? ` (run id ${runId})` : ''}; ${known.length} run(s) recorded.`,
+    {suggestions: known.length > 0 ? [closest(runId, known)] : []},
+  )
+}
+
+/** A task instance of a run, or an error naming the run's tasks. */
+export function findTaskInstance(run: DagRunRecord, taskId: string): TaskInstanceRecord {
+  const ti = run.task_instances[taskId]
+  if (ti) return ti
+  const known = Object.keys(run.task_instances)
+  throw new UpdraftError('TASK_NOT_FOUND', `Expected a task of run ${run.run_id} (${known.join(', ')}), got "${taskId}".`, {
+    suggestions: known.length > 0 ? [closest(taskId, known)] : [],
+  })
+}
+
+/** The log file of one try (default: the latest try that has a log). */
+export function logPathOf(ti: TaskInstanceRecord, taskId: string, tryNumber: null | number): string {
+  const attempts = [...ti.history.map((attempt) => ({log: attempt.log_path, try: attempt.try_number})), {log: ti.log_path, try: ti.try_number}]
+  const withLogs = attempts.filter((attempt) => attempt.log !== null)
+  const chosen = tryNumber === null ? withLogs.at(-1) : withLogs.find((attempt) => attempt.try === tryNumber)
+  if (!chosen?.log) {
+    const tries = [...new Set(withLogs.map((attempt) => attempt.try))].join(', ') || 'none'
+    throw new UpdraftError('TASK_NOT_FOUND', `Expected a try of ${taskId} with a log (tries: ${tries}), got ${tryNumber === null ? 'no try that ran' : `--try ${tryNumber}`}.`, {exit: tryNumber === null ? 1 : 2})
+  }
+
+  return chosen.log
+}

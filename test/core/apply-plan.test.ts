@@ -1,0 +1,183 @@
+import {describe, expect, it} from '@jest/globals'
+
+import type {BackfillEvent} from '../../src/core/events.js'
+import {applyPlan, type ApplyOptions} from '../../src/core/executor/apply-plan.js'
+import {type BackfillRequest, planBackfill} from '../../src/core/planner/plan-backfill.js'
+import {MemoryStore} from '../../src/core/state/memory-store.js'
+import {bashTasks, type Dag, LATER, list, makeDag, range} from '../helpers/builders.js'
+import {FakeExecutor, steppingClock} from '../helpers/fake-executor.js'
+
+const diamond = makeDag({tasks: bashTasks('extract', 'clean:extract', 'aggregate:extract', 'load:clean,aggregate')})
+
+async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<ApplyOptions & BackfillRequest> = {}, store = new MemoryStore()) {
+  const events: BackfillEvent[] = []
+  const request: BackfillRequest = {
+    dates: range('2024-01-01', '2024-01-03'),
+    ignoreDependencies: false,
+    rerunFailedTasks: false,
+    resetDagRuns: false,
+    runBackwards: false,
+    taskRegex: null,
+    ...options,
+  }
+  const existing = Object.values((await store.readDag(dag.dagId)).runs).map((run) => ({
+    run_id: run.run_id,
+    task_instances: Object.fromEntries(Object.entries(run.task_instances).map(([id, ti]) => [id, ti.state])),
+  }))
+  const plan = planBackfill(dag, request, LATER, existing)
+  const summary = await applyPlan(dag, plan, store, executor, {
+    baseEnv: {},
+    clock: steppingClock(),
+    conf: {},
+    disableRetry: false,
+    listener: (event) => events.push(event),
+    logsDir: '/logs',
+    markSuccess: false,
+    maxActiveRuns: 16,
+    pid: 4242,
+    signal: new AbortController().signal,
+    ...options,
+  })
+  return {events, store, summary}
+}
+
+describe('applyPlan', () => {
+  it('runs every date in topological order and records success', async () => {
+    const executor = new FakeExecutor()
+    const {store, summary} = await backfill(diamond, executor, {maxActiveRuns: 1})
+    expect(summary.counts).toEqual({runs: {success: 3}, task_instances: {success: 12}})
+    expect(executor.started.slice(0, 4)).toEqual([
+      'backfill__2024-01-01T00:00:00+00:00 extract',
+      'backfill__2024-01-01T00:00:00+00:00 aggregate',
+      'backfill__2024-01-01T00:00:00+00:00 clean',
+      'backfill__2024-01-01T00:00:00+00:00 load',
+    ])
+    const run = (await store.readDag('test_dag')).runs['backfill__2024-01-02T00:00:00+00:00']
+    expect(run?.state).toBe('success')
+    expect(run?.task_instances.load).toMatchObject({log_path: '/logs/test_dag/backfill__2024-01-02T00:00:00+00:00/load/attempt=1.log', state: 'success', try_number: 1})
+  })
+
+  it('marks downstream upstream_failed on failure while other dates complete', async () => {
+    const executor = new FakeExecutor((taskId, _try, ti) => (taskId === 'clean' && ti.env.UPDRAFT_DS === '2024-01-02' ? 'fail' : 'success'))
+    const {summary} = await backfill(diamond, executor)
+    expect(summary.runs.map((run) => run.state)).toEqual(['success', 'failed', 'success'])
+    expect(summary.runs[1]?.task_instances).toEqual({aggregate: 'success', clean: 'failed', extract: 'success', load: 'upstream_failed'})
+    expect(summary.failures).toEqual([
+      expect.objectContaining({logical_date: '2024-01-02T00:00:00.000Z', reason: 'exit-non-zero', state: 'failed', task_id: 'clean', try_number: 1}),
+      expect.objectContaining({reason: 'upstream-failed', state: 'upstream_failed', task_id: 'load'}),
+    ])
+  })
+
+  it('retries up to `retries` times and counts the tries', async () => {
+    const dag = makeDag({default_args: {retries: 2, retry_delay: 0}, tasks: bashTasks('flaky')})
+    const executor = new FakeExecutor((_task, tryNumber) => (tryNumber < 3 ? 'fail' : 'success'))
+    const {events, store, summary} = await backfill(dag, executor, {dates: range('2024-01-01')})
+    expect(summary.counts.task_instances).toEqual({success: 1})
+    const ti = (await store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.flaky
+    expect(ti?.try_number).toBe(3)
+    expect(ti?.history.map((attempt) => attempt.state)).toEqual(['up_for_retry', 'up_for_retry', 'success'])
+    expect(events.filter((event) => event.type === 'task_state' && event.state === 'up_for_retry')).toHaveLength(2)
+  })
+
+  it('--disable-retry fails on the first failure', async () => {
+    const dag = makeDag({default_args: {retries: 2, retry_delay: 0}, tasks: bashTasks('flaky')})
+    const {summary} = await backfill(dag, new FakeExecutor(() => 'fail'), {dates: range('2024-01-01'), disableRetry: true})
+    expect(summary.failures).toEqual([expect.objectContaining({state: 'failed', try_number: 1})])
+  })
+
+  it('keeps at most max_active_runs dates in flight, starting the next as soon as one finishes', async () => {
+    const dag = makeDag({tasks: bashTasks('a')})
+    const {events} = await backfill(dag, new FakeExecutor(), {dates: range('2024-01-01', '2024-01-05'), maxActiveRuns: 2})
+    let active = 0
+    let peak = 0
+    for (const event of events) {
+      if (event.type === 'run_started') peak = Math.max(peak, ++active)
+      if (event.type === 'run_finished') active--
+    }
+
+    expect(peak).toBe(2)
+  })
+
+  it('depends_on_past waits for the previous date and blocks after its failure', async () => {
+    const dag = makeDag({default_args: {depends_on_past: true}, tasks: bashTasks('a')})
+    const executor = new FakeExecutor((_task, _try, ti) => (ti.env.UPDRAFT_DS === '2024-01-02' ? 'fail' : 'success'))
+    const {summary} = await backfill(dag, executor, {maxActiveRuns: 3})
+    expect(executor.started).toEqual(['backfill__2024-01-01T00:00:00+00:00 a', 'backfill__2024-01-02T00:00:00+00:00 a'])
+    expect(summary.runs[2]?.task_instances.a).toBe('upstream_failed')
+    expect(summary.failures[1]).toMatchObject({reason: 'depends-on-past'})
+  })
+
+  it('-i runs only the selected task, treating unselected upstreams as satisfied', async () => {
+    const executor = new FakeExecutor()
+    const {summary} = await backfill(diamond, executor, {dates: range('2024-01-01'), ignoreDependencies: true, taskRegex: /^load$/})
+    expect(executor.started).toEqual(['backfill__2024-01-01T00:00:00+00:00 load'])
+    expect(summary.runs[0]?.task_instances).toEqual({load: 'success'})
+  })
+
+  it('-m marks success without running anything', async () => {
+    const executor = new FakeExecutor()
+    const {summary} = await backfill(diamond, executor, {markSuccess: true})
+    expect(executor.started).toEqual([])
+    expect(summary.counts.task_instances).toEqual({success: 12})
+  })
+
+  it('a second backfill runs nothing; --rerun-failed-tasks re-runs only what failed', async () => {
+    let failClean = true
+    const executor = new FakeExecutor((taskId) => (taskId === 'clean' && failClean ? 'fail' : 'success'))
+    const first = await backfill(diamond, executor, {dates: range('2024-01-01')})
+    expect(first.summary.runs[0]?.state).toBe('failed')
+
+    const again = new FakeExecutor()
+    const second = await backfill(diamond, again, {dates: range('2024-01-01')}, first.store)
+    expect(again.started).toEqual([])
+    expect(second.summary.runs[0]?.state).toBe('failed')
+
+    failClean = false
+    const rerun = new FakeExecutor()
+    const third = await backfill(diamond, rerun, {dates: range('2024-01-01'), rerunFailedTasks: true}, first.store)
+    expect(rerun.started.map((key) => key.split(' ')[1])).toEqual(['clean', 'load'])
+    expect(third.summary.runs[0]?.state).toBe('success')
+    const clean = (await first.store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.clean
+    expect(clean?.try_number).toBe(2)
+  })
+
+  it('an abort returns running instances to none with an interrupted attempt, and keeps the successes', async () => {
+    const controller = new AbortController()
+    const executor = new FakeExecutor(undefined, (ti) => ti.key.endsWith('clean'))
+    const events: BackfillEvent[] = []
+    const pending = backfill(diamond, executor, {
+      dates: range('2024-01-01'),
+      listener(event) {
+        events.push(event)
+        if (event.type === 'task_state' && event.task_id === 'clean' && event.state === 'running') controller.abort('SIGINT')
+      },
+      signal: controller.signal,
+    })
+    const {store, summary} = await pending
+    expect(summary.interrupted).toBe(true)
+    const tis = (await store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances
+    expect(tis?.extract?.state).toBe('success')
+    expect(tis?.clean).toMatchObject({reason: 'interrupted', state: 'none'})
+    expect(tis?.clean?.history.at(-1)).toMatchObject({reason: 'interrupted', try_number: 1})
+    expect(Object.values(tis ?? {}).some((ti) => ti.state === 'running' || ti.state === 'queued')).toBe(false)
+  })
+
+  it('renders templates with the DAG zone and passes UPDRAFT_* and merged params', async () => {
+    const dag = makeDag({
+      params: {region: 'eu', tier: 1},
+      schedule_interval: '0 6 * * *',
+      start_date: '2024-01-01',
+      tasks: [{bash_command: 'echo {{ ds }} {{ ts }} {{ params.region | shquote }} {{ run_id }}', task_id: 't'}],
+      timezone: 'Asia/Kolkata',
+    })
+    const seen: Array<{command: string; env: Record<string, string>}> = []
+    const executor = new FakeExecutor((_task, _try, ti) => {
+      seen.push({command: ti.work.kind === 'bash' ? ti.work.command : '', env: ti.env})
+      return 'success'
+    })
+    await backfill(dag, executor, {conf: {region: "o'hare"}, dates: list('2024-03-01T06:00')})
+    // 06:00 in Kolkata on Mar 1 is 00:30Z the same day.
+    expect(seen[0]?.command).toBe(`echo 2024-03-01 2024-03-01T06:00:00+05:30 'o'\\''hare' backfill__2024-03-01T00:30:00+00:00`)
+    expect(seen[0]?.env).toMatchObject({UPDRAFT_DS: '2024-03-01', UPDRAFT_LOGICAL_DATE: '2024-03-01T00:30:00.000Z', UPDRAFT_PARAMS: `{"region":"o'hare","tier":1}`, UPDRAFT_TRY_NUMBER: '1'})
+  })
+})
