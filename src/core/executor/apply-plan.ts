@@ -89,7 +89,6 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   const startedAt = clock().getTime()
   const tasks = new Map(dag.tasks.map((task) => [task.taskId, task]))
   const selected = new Set(plan.selected_tasks)
-  const downstream = new Map(dag.tasks.map((task) => [task.taskId, dag.tasks.filter((other) => other.upstream.includes(task.taskId)).map((other) => other.taskId)]))
   const templates = new Map<string, CompiledTemplate>()
   const params = {...dag.params, ...options.conf}
   const existing = await store.readDag(dag.dagId)
