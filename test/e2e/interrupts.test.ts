@@ -1,0 +1,102 @@
+import {afterAll, describe, expect, it} from '@jest/globals'
+import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {runCli, startCli} from '../helpers/run-cli.js'
+import {linesOf, readState, tiStates, waitFor} from '../helpers/state-file.js'
+import {tmpProject} from '../helpers/tmp-project.js'
+
+// `quick` succeeds at once; `long` sleeps (in a child of the task's shell) unless ../release exists.
+const blocking = `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 4,
+  tasks: [
+    {task_id: 'quick', bash_command: 'echo "quick {{ ds }}" >> ../runs.txt'},
+    {task_id: 'long', bash_command: 'echo "long {{ ds }}" >> ../runs.txt; [ -f ../release ] && exit 0; mkdir -p ../pids; (sleep 60 & echo $! > ../pids/{{ ds }}.sleep; wait)', upstream: ['quick']},
+  ]}`
+
+const spawned: number[] = []
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const sleepPids = (root: string) => {
+  try {
+    return readdirSync(join(root, 'pids')).map((name) => Number(readFileSync(join(root, 'pids', name), 'utf8')))
+  } catch {
+    return []
+  }
+}
+
+afterAll(() => {
+  for (const pid of spawned) if (alive(pid)) process.kill(pid, 'SIGKILL')
+})
+
+const noneRunning = (root: string) =>
+  Object.values(tiStates(root, 'blocking')).every((tis) => Object.values(tis).every((state) => !['queued', 'running', 'scheduled'].includes(state)))
+
+describe.each([
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const)('%s during a backfill', (signal, exitCode) => {
+  it(`stops the task process groups, leaves nothing running, exits ${exitCode}, and a re-run completes`, async () => {
+    const root = tmpProject({'dags/blocking.mjs': blocking})
+    const backfill = startCli(['dags', 'backfill', 'blocking', '-s', '2024-01-01', '-e', '2024-01-03', '--parallelism', '4'], {cwd: root})
+    await waitFor(() => sleepPids(root).length === 3)
+    const sleepers = sleepPids(root)
+    spawned.push(...sleepers)
+    backfill.child.kill(signal)
+    const result = await backfill.done
+    expect(result.code).toBe(exitCode)
+    await waitFor(() => sleepers.every((pid) => !alive(pid)), 5000)
+    expect(noneRunning(root)).toBe(true)
+    const long = readState(root).dags.blocking?.runs['backfill__2024-01-02T00:00:00+00:00']?.task_instances.long
+    expect(long).toMatchObject({reason: 'interrupted', state: 'none'})
+    expect(long?.history.at(-1)).toMatchObject({reason: 'interrupted', try_number: 1})
+
+    writeFileSync(join(root, 'release'), '')
+    const rerun = runCli(['dags', 'backfill', 'blocking', '-s', '2024-01-01', '-e', '2024-01-03'], {cwd: root})
+    expect(rerun.code).toBe(0)
+    expect(linesOf(join(root, 'runs.txt')).filter((line) => line.startsWith('quick'))).toHaveLength(3)
+    expect(Object.values(tiStates(root, 'blocking')).flatMap((tis) => Object.values(tis))).toEqual(Array(6).fill('success'))
+  })
+})
+
+describe('kill -9 of the CLI', () => {
+  it('leaves a readable state file; the stale lock is taken over and a re-run finishes without redoing successes', async () => {
+    const root = tmpProject({'dags/blocking.mjs': blocking})
+    const backfill = startCli(['dags', 'backfill', 'blocking', '-s', '2024-01-01', '-e', '2024-01-03', '--parallelism', '4'], {cwd: root})
+    await waitFor(() => sleepPids(root).length === 3)
+    spawned.push(...sleepPids(root))
+    backfill.child.kill('SIGKILL')
+    await backfill.done
+    for (const pid of sleepPids(root)) process.kill(pid, 'SIGKILL')
+
+    // Every quick success was journaled before its event, so none is lost even though the file was never flushed.
+    writeFileSync(join(root, 'release'), '')
+    const rerun = runCli(['dags', 'backfill', 'blocking', '-s', '2024-01-01', '-e', '2024-01-03'], {cwd: root})
+    expect(rerun.code).toBe(0)
+    expect(linesOf(join(root, 'runs.txt')).filter((line) => line.startsWith('quick'))).toHaveLength(3)
+    const long = readState(root).dags.blocking?.runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.long
+    expect(long).toMatchObject({state: 'success', try_number: 2})
+    expect(long?.history[0]).toMatchObject({reason: 'interrupted', state: 'running'})
+  })
+})
+
+describe('concurrent backfills', () => {
+  it('a second backfill of the same DAG is refused, naming the holder', async () => {
+    const root = tmpProject({'dags/blocking.mjs': blocking})
+    const first = startCli(['dags', 'backfill', 'blocking', '-s', '2024-01-01'], {cwd: root})
+    await waitFor(() => sleepPids(root).length === 1)
+    spawned.push(...sleepPids(root))
+    const second = runCli(['dags', 'backfill', 'blocking', '-s', '2024-01-02'], {cwd: root})
+    expect(second.code).toBe(1)
+    expect(second.stderr).toContain('Code: BACKFILL_LOCKED')
+    expect(second.stderr).toContain(`pid ${first.child.pid}`)
+    first.child.kill('SIGINT')
+    expect((await first.done).code).toBe(130)
+  })
+})
