@@ -79,6 +79,7 @@ function describeEvent(event: BackfillEvent): null | string {
 }
 
 interface RunRow {
+  failure?: Error
   finished: boolean
   logicalDate: string
   state: string
@@ -127,8 +128,12 @@ class TreeView implements BackfillView {
         row.state = `${paintState(event.state)} ${formatDuration(event.duration_ms)}`
         this.finishedDates++
         this.refresh(row)
-        if (event.state === 'success') row.resolve?.()
-        else row.reject?.(new Error(`${row.logicalDate} ${event.state}`))
+        if (event.state !== 'success') {
+          const failed = [...row.taskStates].filter(([, state]) => state === 'failed' || state === 'upstream_failed')
+          row.failure = new Error(failed.map(([taskId, state]) => `${taskId} ${state}`).join(', ') || event.state)
+        }
+
+        this.settle(row)
         break
       }
 
@@ -156,6 +161,12 @@ class TreeView implements BackfillView {
     this.refreshFooter()
   }
 
+  /** Ends the row's listr2 task; listr2 may start the task after the run already finished. */
+  private settle(row: RunRow): void {
+    if (row.failure) row.reject?.(row.failure)
+    else row.resolve?.()
+  }
+
   private refresh(row: RunRow): void {
     if (!row.task) return
     row.task.title = `${row.logicalDate}  ${row.state}`
@@ -181,7 +192,7 @@ class TreeView implements BackfillView {
           const row = this.rows.get(run.run_id) as RunRow
           Object.assign(row, {reject, resolve, task})
           this.refresh(row)
-          if (row.finished && row.state.includes('success')) resolve()
+          if (row.finished) this.settle(row)
         }),
       title: run.logical_date,
     }))

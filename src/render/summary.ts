@@ -1,8 +1,13 @@
 import type {BackfillSummary} from '../core/executor/apply-plan.js'
 import {bad, bold, dim, formatDuration, good, paintState, table, warn} from './format.js'
 
+const STATE_ORDER = ['success', 'skipped', 'failed', 'upstream_failed', 'up_for_retry', 'running', 'queued', 'scheduled', 'none']
+
 function countsText(counts: Partial<Record<string, number>>): string {
-  const entries = Object.entries(counts).filter(([, count]) => (count ?? 0) > 0)
+  const rank = (state: string) => (STATE_ORDER.includes(state) ? STATE_ORDER.indexOf(state) : STATE_ORDER.length)
+  const entries = Object.entries(counts)
+    .filter(([, count]) => (count ?? 0) > 0)
+    .sort(([a], [b]) => rank(a) - rank(b))
   return entries.length > 0 ? entries.map(([state, count]) => `${count} ${paintState(state)}`).join(', ') : dim('none')
 }
 
