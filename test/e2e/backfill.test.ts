@@ -1,5 +1,5 @@
 import {describe, expect, it} from '@jest/globals'
-import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {runCli} from '../helpers/run-cli.js'
