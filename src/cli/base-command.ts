@@ -7,6 +7,11 @@ import {isUpdraftError} from '../core/errors.js'
  * multi-line usage errors into one line with the USAGE code.
  */
 export abstract class BaseCommand extends Command {
+  /** Plain JSON: oclif's default colourises it token by token, which is slow for a year of runs. */
+  public override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     if (isUpdraftError(error)) {
       return this.fail(error.summary, {code: error.code, exit: error.exit, suggestions: error.suggestions})

@@ -109,8 +109,10 @@ export function resolveLogicalDates(dag: ScheduledDag, selection: DateSelection,
   const intervals: DataInterval[] = []
   const startDate = new Date(dag.startDate)
   const endDate = dag.endDate === null ? null : new Date(dag.endDate)
-  for (const start of ticks) {
-    const end = timetable.tickAfter(start)
+  for (const [index, start] of ticks.entries()) {
+    const following = ticks[index + 1]
+    // Within a range the next tick is already at hand; only the last date (or a listed one) needs a lookup.
+    const end = selection.kind === 'range' && following ? following : timetable.tickAfter(start)
     if (start < startDate) excluded.before_start_date++
     else if (endDate && start > endDate) excluded.after_end_date++
     else if (end > now) excluded.not_yet_due++

@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// Benchmarks the built CLI against the targets in the README's Performance section. Each measurement is a fresh
+// process; every case runs at least REPEAT times and the median is reported. Not part of the test suite.
+import {execFileSync, spawnSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const bin = join(root, 'bin', 'run.js')
+const repeat = Number(process.env.BENCH_REPEAT ?? 5)
+const only = process.env.BENCH_ONLY?.split(',')
+const work = mkdtempSync(join(tmpdir(), 'updraft-bench-'))
+const dags = join(work, 'dags')
+mkdirSync(dags)
+
+// start → t1..t8 → end: ten tasks with a fan-out and a fan-in.
+const middle = Array.from({length: 8}, (_, index) => `t${index + 1}`)
+const graph = [['start', []], ...middle.map((id) => [id, ['start']]), ['end', middle]]
+function writeDag(name, schedule, taskBody) {
+  const tasks = graph.map(([id, upstream]) => `{task_id: '${id}', ${taskBody}, upstream: ${JSON.stringify(upstream)}}`).join(',\n  ')
+  writeFileSync(join(dags, `${name}.mjs`), `export default {schedule_interval: '${schedule}', start_date: '2023-01-01', max_active_runs: 16, tasks: [\n  ${tasks}\n]}\n`)
+}
+
+writeDag('noop_daily', '@daily', 'callable: () => {}')
+writeDag('noop_hourly', '@hourly', 'callable: () => {}')
+writeDag('shell_daily', '@daily', "bash_command: 'true'")
+
+const env = {...process.env, CI: 'true', NO_COLOR: '1'}
+delete env.NODE_EXTRA_CA_CERTS
+
+/** Runs a command under GNU time; returns wall ms and peak RSS in MB. */
+function measure(command, args, options = {}) {
+  const started = process.hrtime.bigint()
+  const result = spawnSync('/usr/bin/time', ['-f', '%M', command, ...args], {cwd: work, encoding: 'utf8', env, maxBuffer: 1 << 30, ...options})
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr.slice(-2000)}`)
+  const rssKb = Number(result.stderr.trim().split('\n').at(-1))
+  return {rssMb: rssKb / 1024, wallMs}
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+const cli = (...args) => ['node', [bin, ...args]]
+const freshDb = (name) => {
+  const db = join(work, `${name}.json`)
+  rmSync(join(work, 'logs'), {force: true, recursive: true})
+  for (const suffix of ['', '.lock']) rmSync(db + suffix, {force: true})
+  return db
+}
+
+function makefileFor(dates) {
+  const lines = ['.PHONY: all']
+  const targets = []
+  for (let d = 0; d < dates; d++) {
+    for (const [id, upstream] of graph) {
+      const name = `d${d}_${id}`
+      lines.push(`${name}: ${upstream.map((up) => `d${d}_${up}`).join(' ')}`, '\t@/bin/sh -c true', `.PHONY: ${name}`)
+      targets.push(name)
+    }
+  }
+
+  lines.unshift(`all: ${targets.join(' ')}`)
+  writeFileSync(join(work, 'Makefile'), lines.join('\n') + '\n')
+}
+
+const cases = {
+  B1: {
+    run() {
+      const db = freshDb('b1')
+      return measure(...cli('dags', 'backfill', 'noop_daily', '-s', '2023-01-01', '-e', '2023-12-31', '--dags-folder', dags, '--db', db, '--json'))
+    },
+    target: 'wall ≤ 2000 ms',
+    workload: '10-task DAG, 365 daily dates, no-op callables',
+  },
+  B2: {
+    check() {
+      JSON.parse(readFileSync(join(work, 'b2.json'), 'utf8'))
+    },
+    run() {
+      const db = freshDb('b2')
+      return measure(...cli('dags', 'backfill', 'noop_hourly', '-s', '2023-01-01', '-e', '2023-12-31T23:00', '--dags-folder', dags, '--db', db, '--json'))
+    },
+    target: 'wall ≤ 20000 ms, peak RSS ≤ 400 MB',
+    workload: 'same DAG hourly for a year (87,600 TIs)',
+  },
+  B3: {
+    run() {
+      makefileFor(100)
+      const make = measure('make', ['-j2', '-f', join(work, 'Makefile'), 'all'])
+      const db = freshDb('b3')
+      const updraft = measure(...cli('dags', 'backfill', 'shell_daily', '-s', '2023-01-01', '-e', '2023-04-10', '--parallelism', '2', '--dags-folder', dags, '--db', db, '--json'))
+      return {...updraft, makeMs: make.wallMs, ratio: updraft.wallMs / make.wallMs}
+    },
+    target: 'ratio ≤ 1.3 × make -j2',
+    workload: 'same graph as `true` commands, 100 dates, parallelism 2, vs make -j2',
+  },
+  B4: {
+    prepare() {
+      const db = freshDb('b4')
+      execFileSync('node', [bin, 'dags', 'backfill', 'noop_daily', '-s', '2023-01-01', '-e', '2023-12-31', '--dags-folder', dags, '--db', db, '--json'], {cwd: work, env, maxBuffer: 1 << 30})
+    },
+    run() {
+      return measure(...cli('dags', 'backfill', 'noop_daily', '-s', '2023-01-01', '-e', '2023-12-31', '--dags-folder', dags, '--db', join(work, 'b4.json'), '--json'))
+    },
+    target: 'wall ≤ 1000 ms',
+    workload: "re-run of B1's range after it completed",
+  },
+  B5a: {
+    run: () => measure(...cli('--help')),
+    target: 'wall ≤ 300 ms',
+    workload: 'updraft --help',
+  },
+  B5b: {
+    run: () => measure(...cli('dags', 'backfill', 'noop_hourly', '-s', '2023-01-01', '-e', '2023-12-31T23:00', '--dry-run', '--json', '--dags-folder', dags, '--db', join(work, 'none.json'))),
+    target: 'wall ≤ 1000 ms',
+    workload: 'dags backfill --dry-run of 8,760 hourly dates',
+  },
+}
+
+const results = {}
+for (const [name, spec] of Object.entries(cases)) {
+  if (only && !only.includes(name)) continue
+  spec.prepare?.()
+  const samples = []
+  for (let index = 0; index < repeat; index++) {
+    samples.push(spec.run())
+    spec.check?.()
+  }
+
+  const summary = {target: spec.target, workload: spec.workload, wall_ms: Math.round(median(samples.map((s) => s.wallMs))), peak_rss_mb: Math.round(median(samples.map((s) => s.rssMb)))}
+  if (samples[0].ratio !== undefined) {
+    summary.make_ms = Math.round(median(samples.map((s) => s.makeMs)))
+    summary.ratio = Number(median(samples.map((s) => s.ratio)).toFixed(2))
+  }
+
+  results[name] = summary
+  console.log(`${name.padEnd(4)} ${String(summary.wall_ms).padStart(7)} ms  ${String(summary.peak_rss_mb).padStart(4)} MB${summary.ratio === undefined ? '' : `  make ${summary.make_ms} ms, ratio ${summary.ratio}`}   target: ${spec.target}   (${spec.workload})`)
+}
+
+const out = join(root, 'bench', 'results')
+mkdirSync(out, {recursive: true})
+writeFileSync(join(out, 'latest.json'), JSON.stringify({node: process.version, repeat, results}, null, 2) + '\n')
+console.log(`\nMedians of ${repeat} runs written to bench/results/latest.json`)
+rmSync(work, {force: true, recursive: true})
