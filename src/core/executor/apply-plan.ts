@@ -1,4 +1,4 @@
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 import type {Clock} from '../clock.js'
 import type {Dag, Task} from '../dag/model.js'
@@ -17,7 +17,7 @@ import {
   type TaskInstanceState,
 } from '../state/schema.js'
 import type {StateStore} from '../state/store.js'
-import {compileTemplate, type CompiledTemplate, templateContext, templateEnvironment} from '../template/render.js'
+import {compileTemplate, type CompiledTemplate, runTemplateValues, type RunTemplateValues, templateEnvironment} from '../template/render.js'
 import type {Executor, TaskStateChange} from './executor.js'
 
 /** Everything the apply loop needs besides the plan; nothing here is read from the process. */
@@ -77,6 +77,7 @@ interface RunProgress {
   record: DagRunRecord
   started: boolean
   startedAt: number
+  templateValues?: RunTemplateValues
 }
 
 /**
@@ -93,6 +94,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   const params = {...dag.params, ...options.conf}
   const existing = await store.readDag(dag.dagId)
   const now = () => clock().toISOString()
+  const dagFolder = dirname(dag.fileloc)
 
   const runs: RunProgress[] = plan.runs.map((planned) => ({
     finished: false,
@@ -107,7 +109,6 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   const previousRun = new Map(chronological.map((run, index) => [run, chronological[index - 1]]))
   const nextRun = new Map(chronological.map((run, index) => [run, chronological[index + 1]]))
 
-  store.record(runs.map((run) => ({dag_id: dag.dagId, run: run.record, type: 'run'})))
   listener({dag_id: dag.dagId, excluded: plan.excluded, runs: plan.runs.map((run) => ({logical_date: run.logical_date, run_id: run.run_id, tasks: run.tasks})), type: 'backfill_started'})
 
   const inFlight = new Map<string, {run: RunProgress; taskId: string}>()
@@ -139,8 +140,10 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     const ti = run.record.task_instances[taskId] ?? blankTaskInstance()
     const end = now()
     const duration = ti.start_date ? new Date(end).getTime() - new Date(ti.start_date).getTime() : null
-    const attempt = {end_date: end, exit_code: exitCode, log_path: ti.log_path, reason, start_date: ti.start_date, state, try_number: ti.try_number}
-    setTaskInstance(run, taskId, {...ti, duration_ms: duration, end_date: end, exit_code: exitCode, history: [...ti.history, attempt], pid: null, reason, state})
+    // History keeps the attempts that did not settle the instance (a retry, an interruption); the last one is the instance itself.
+    const superseded = state === 'up_for_retry' || state === 'none'
+    const history = superseded ? [...ti.history, {end_date: end, exit_code: exitCode, log_path: ti.log_path, reason, start_date: ti.start_date, state, try_number: ti.try_number}] : ti.history
+    setTaskInstance(run, taskId, {...ti, duration_ms: duration, end_date: end, exit_code: exitCode, history, pid: null, reason, state})
   }
 
   const maybeFinishRun = (run: RunProgress) => {
@@ -150,8 +153,9 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     const states = plan.selected_tasks.map((id) => run.record.task_instances[id]?.state ?? 'none')
     const state: DagRunState = states.every((s) => DONE_STATES.has(s)) ? 'success' : 'failed'
     const end = run.record.end_date ?? now()
+    const unchanged = run.record.state === state && run.record.end_date === end
     run.record = {...run.record, end_date: end, state}
-    store.record([{dag_id: dag.dagId, end_date: end, run_id: run.planned.run_id, start_date: run.record.start_date, state, type: 'run_state'}])
+    if (!unchanged) store.record([{dag_id: dag.dagId, end_date: end, run_id: run.planned.run_id, start_date: run.record.start_date, state, type: 'run_state'}])
     listener({duration_ms: clock().getTime() - run.startedAt, logical_date: run.planned.logical_date, run_id: run.planned.run_id, state, type: 'run_finished'})
   }
 
@@ -180,21 +184,24 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     return FAILED_STATES.has(state) || previous.finished ? 'failed' : 'wait'
   }
 
+  const logPathOf = (run: RunProgress, taskId: string, tryNumber: number) => join(options.logsDir, dag.dagId, run.planned.run_id, taskId, `attempt=${tryNumber}.log`)
+
   const queueTaskInstance = (run: RunProgress, task: Task) => {
     const ti = run.record.task_instances[task.taskId] ?? blankTaskInstance()
     const tryNumber = ti.try_number + 1
-    const logPath = join(options.logsDir, dag.dagId, run.planned.run_id, task.taskId, `attempt=${tryNumber}.log`)
-    setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: logPath, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
-    const context = templateContext({
+    const logPath = logPathOf(run, task.taskId, tryNumber)
+    // A callable writes its log only when it throws, so its log path is recorded then.
+    const recordedLog = task.bashCommand === null ? null : logPath
+    setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: recordedLog, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
+    run.templateValues ??= runTemplateValues({
       dagId: dag.dagId,
       intervalEnd: run.planned.data_interval_end,
       intervalStart: run.planned.data_interval_start,
       params,
       runId: run.planned.run_id,
-      taskId: task.taskId,
       timezone: dag.timezone,
-      tryNumber,
     })
+    const context = {...run.templateValues, task_id: task.taskId, try_number: tryNumber}
     const key = `${run.planned.run_id}\u0000${task.taskId}`
     inFlight.set(key, {run, taskId: task.taskId})
     let command = ''
@@ -210,8 +217,9 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     }
 
     executor.queue({
-      cwd: dirnameOf(dag.fileloc),
-      env: {...options.baseEnv, ...task.env, ...templateEnvironment(context)},
+      cwd: dagFolder,
+      // Only a child process reads an environment; callables get the context object itself.
+      env: task.bashCommand === null ? {} : {...options.baseEnv, ...task.env, ...templateEnvironment(context)},
       key,
       logPath,
       timeoutMs: task.executionTimeoutMs,
@@ -247,6 +255,10 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       run.started = true
       run.startedAt = clock().getTime()
       active++
+      // A run is recorded when it enters the window, not up front: a year of hourly runs would otherwise be one
+      // huge write before any work starts. Runs with nothing to do are left as recorded, so a backfill that finds
+      // everything done writes nothing.
+      if (run.planned.tasks.length > 0 || !run.planned.existing) store.record([{dag_id: dag.dagId, run: run.record, type: 'run'}])
       // A date with nothing left to run keeps the times of the backfill that did the work.
       if (run.pending.size > 0 || run.record.start_date === null) {
         const start = now()
@@ -293,6 +305,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
 
       case 'failed': {
         inFlight.delete(change.key)
+        if (ti.log_path === null && change.reason === 'exception') run.record.task_instances[taskId] = {...ti, log_path: logPathOf(run, taskId, ti.try_number)}
         const retriesLeft = !options.disableRetry && ti.try_number <= task.retries && !options.signal.aborted
         finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
         if (retriesLeft) {
@@ -352,10 +365,6 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   return summarise(dag.dagId, plan, runs.map((run) => run.record), options.signal.aborted, clock().getTime() - startedAt)
 }
 
-function dirnameOf(path: string): string {
-  return path.slice(0, Math.max(path.lastIndexOf('/'), 1))
-}
-
 /**
  * The run record a backfill starts from: existing task instances are kept, cleared ones are reset with their
  * history, and instances left queued or running by a process that is gone are returned to none.
@@ -366,11 +375,10 @@ function initialRunRecord(planned: PlannedRun, existing: DagRunRecord | undefine
   for (const taskId of selectedTasks) {
     const ti = taskInstances[taskId] ?? blankTaskInstance()
     if (toRun.has(taskId) && ti.state !== 'none') {
-      const interrupted = !DONE_STATES.has(ti.state) && !FAILED_STATES.has(ti.state)
-      const history = interrupted
-        ? [...ti.history, {end_date: null, exit_code: null, log_path: ti.log_path, reason: 'interrupted' as const, start_date: ti.start_date, state: ti.state, try_number: ti.try_number}]
-        : ti.history
-      taskInstances[taskId] = {...blankTaskInstance(), history, try_number: ti.try_number}
+      // A settled attempt being cleared, or one a dead process left queued or running, moves into the history.
+      const abandoned = !DONE_STATES.has(ti.state) && !FAILED_STATES.has(ti.state)
+      const attempt = {end_date: ti.end_date, exit_code: ti.exit_code, log_path: ti.log_path, reason: abandoned ? ('interrupted' as const) : ti.reason, start_date: ti.start_date, state: ti.state, try_number: ti.try_number}
+      taskInstances[taskId] = {...blankTaskInstance(), history: [...ti.history, attempt], try_number: ti.try_number}
     } else {
       taskInstances[taskId] = ti
     }

@@ -1,4 +1,4 @@
-import {appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync} from 'node:fs'
+import {appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 
 import {Low} from 'lowdb'
@@ -28,7 +28,11 @@ const WRITE_LOCK_TIMEOUT_MS = 30_000
  */
 export class JsonFileStore implements StateStore {
   private readonly db: Low<StateFile>
+  private closed = false
+  private journalFd: null | number = null
   private dirty = false
+  private flushCostMs = 0
+  private lastWrite: null | {file: StateFile; stamp: string} = null
   private flushing: Promise<void> = Promise.resolve()
   private readonly journalPath: null | string
   private memory: StateFile
@@ -54,7 +58,8 @@ export class JsonFileStore implements StateStore {
   }
 
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
+    this.closed = true
+    if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
     await this.flush()
   }
@@ -76,40 +81,63 @@ export class JsonFileStore implements StateStore {
     if (changes.length === 0) return
     for (const change of changes) applyChange(this.memory, change)
     if (this.journalPath) {
-      const own = changes.filter((change) => change.dag_id === this.options.ownDagId)
-      if (own.length > 0) {
-        ensureDirectory(this.options.path)
-        appendFileSync(this.journalPath, own.map((change) => JSON.stringify(change)).join('\n') + '\n')
+      const lines = changes.filter((change) => change.dag_id === this.options.ownDagId && !isTransient(change)).map((change) => JSON.stringify(change))
+      if (lines.length > 0) {
+        if (this.journalFd === null) {
+          ensureDirectory(this.options.path)
+          this.journalFd = openSync(this.journalPath, 'a')
+        }
+
+        // One write(2) per call: once it returns the line is in the kernel and survives the death of this process.
+        writeSync(this.journalFd, lines.join('\n') + '\n')
       }
     }
 
     this.dirty = true
-    this.timer ??= setInterval(() => {
-      if (this.dirty) this.flush().catch(() => {})
-    }, FLUSH_INTERVAL_MS).unref()
+    this.scheduleFlush()
+  }
+
+  /** Flushes in the background: at most once a second, and never more than a fifth of the time spent writing. */
+  private scheduleFlush(): void {
+    if (this.timer) return
+    this.timer = setTimeout(() => {
+      const started = this.options.clock().getTime()
+      this.flush()
+        .catch(() => {})
+        .finally(() => {
+          this.flushCostMs = this.options.clock().getTime() - started
+          this.timer = undefined
+          if (this.dirty && !this.closed) this.scheduleFlush()
+        })
+    }, Math.max(FLUSH_INTERVAL_MS, 4 * this.flushCostMs)).unref()
   }
 
   private async writeOwnSection(): Promise<void> {
     const {ownDagId, path} = this.options
     if (!this.dirty || ownDagId === null || this.journalPath === null) return
-    // The journal is rotated in the same tick as the snapshot, so changes recorded while the write is in flight
-    // land in a fresh journal and survive; the rotated one is deleted only once the write has succeeded.
-    const section = structuredClone(this.memory.dags[ownDagId] ?? {runs: {}})
-    const rotated = `${this.journalPath}.flushing`
-    if (existsSync(this.journalPath)) {
-      if (existsSync(rotated)) appendFileSync(rotated, readFileSync(this.journalPath))
-      else renameSync(this.journalPath, rotated)
-      rmSync(this.journalPath, {force: true})
-    }
-
-    this.dirty = false
     ensureDirectory(path)
     const release = await this.acquireWriteLock()
+    const rotated = `${this.journalPath}.flushing`
     try {
-      const onDisk = await readStateFile(path)
-      onDisk.dags[ownDagId] = section
+      // Re-read the file only when another process wrote it since our last write.
+      const stamp = fileStamp(path)
+      const onDisk = this.lastWrite && stamp === this.lastWrite.stamp ? this.lastWrite.file : await readStateFile(path)
+      // From here to db.write() nothing awaits: lowdb serialises the data synchronously when write() is called,
+      // so the snapshot, the journal rotation and the serialisation see the same state without a copy. Changes
+      // recorded while the file is being written land in a fresh journal.
+      if (this.journalFd !== null) closeSync(this.journalFd)
+      this.journalFd = null
+      if (existsSync(this.journalPath)) {
+        if (existsSync(rotated)) appendFileSync(rotated, readFileSync(this.journalPath))
+        else renameSync(this.journalPath, rotated)
+        rmSync(this.journalPath, {force: true})
+      }
+
+      onDisk.dags[ownDagId] = this.memory.dags[ownDagId] ?? {runs: {}}
       this.db.data = onDisk
+      this.dirty = false
       await this.db.write()
+      this.lastWrite = {file: onDisk, stamp: fileStamp(path)}
     } catch (error) {
       this.dirty = true
       rmSync(join(dirname(path), `.${basename(path)}.tmp`), {force: true})
@@ -136,6 +164,23 @@ export class JsonFileStore implements StateStore {
         setTimeout(resolve, 5 + Math.random() * 20)
       })
     }
+  }
+}
+
+/**
+ * The queued state is not journaled: an instance a dead process left queued is simply run again. Running is,
+ * so the try that a crash cut short still shows up in the instance's history.
+ */
+function isTransient(change: StateChange): boolean {
+  return change.type === 'task_instance' && change.ti.state === 'queued'
+}
+
+function fileStamp(path: string): string {
+  try {
+    const stat = statSync(path)
+    return `${stat.mtimeMs}:${stat.size}:${stat.ino}`
+  } catch {
+    return 'missing'
   }
 }
 

@@ -18,17 +18,18 @@ export interface TemplateContext {
   ts_nodash: string
 }
 
-/** The variables of a run; `ds` and `ts` are in the DAG's zone, the instants stay UTC. */
-export function templateContext(input: {
+/** The variables shared by every task instance of a run; `ds` and `ts` are in the DAG's zone, instants stay UTC. */
+export type RunTemplateValues = Omit<TemplateContext, 'task_id' | 'try_number'>
+
+/** Computes a run's template values once; each task instance adds its `task_id` and `try_number`. */
+export function runTemplateValues(input: {
   dagId: string
   intervalEnd: string
   intervalStart: string
   params: Record<string, unknown>
   runId: string
-  taskId: string
   timezone: string
-  tryNumber: number
-}): TemplateContext {
+}): RunTemplateValues {
   const local = new TZDate(new Date(input.intervalStart).getTime(), input.timezone)
   return {
     dag_id: input.dagId,
@@ -39,8 +40,6 @@ export function templateContext(input: {
     logical_date: input.intervalStart,
     params: input.params,
     run_id: input.runId,
-    task_id: input.taskId,
-    try_number: input.tryNumber,
     ts: format(local, "yyyy-MM-dd'T'HH:mm:ssxxx"),
     ts_nodash: format(local, "yyyyMMdd'T'HHmmss"),
   }
