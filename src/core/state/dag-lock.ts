@@ -9,9 +9,17 @@ import {type ProcessInfo, tryLock} from './file-lock.js'
  * holder is gone (crash, kill -9) is taken over; a live holder makes this fail fast, naming its pid.
  */
 export function acquireDagLock(dbPath: string, dagId: string, owner: ProcessInfo, now: Date): () => void {
-  mkdirSync(dirname(dbPath), {recursive: true})
   const path = `${dbPath}.${encodeURIComponent(dagId)}.lock`
-  const result = tryLock(path, owner, now)
+  let result
+  try {
+    mkdirSync(dirname(dbPath), {recursive: true})
+    result = tryLock(path, owner, now)
+  } catch (error) {
+    throw new UpdraftError('STATE_FILE_UNWRITABLE', `Expected a writable state directory ${dirname(dbPath)}, got ${(error as NodeJS.ErrnoException).code ?? 'an error'}: ${(error as Error).message}`, {
+      suggestions: ['Pass --db or set UPDRAFT_DB to a writable location.'],
+    })
+  }
+
   if ('release' in result) return result.release
   throw new UpdraftError(
     'BACKFILL_LOCKED',

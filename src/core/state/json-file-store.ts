@@ -236,7 +236,7 @@ async function readStateFile(path: string): Promise<StateFile> {
     text = readFileSync(path, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState()
-    throw new UpdraftError('STATE_FILE_CORRUPT', `Expected a readable state file at ${path}, got ${(error as NodeJS.ErrnoException).code}: ${(error as Error).message}`)
+    throw new UpdraftError('STATE_FILE_UNREADABLE', `Expected a readable state file at ${path}, got ${(error as Error).message}`)
   }
 
   let parsed: unknown

@@ -1,0 +1,90 @@
+import {beforeAll, describe, expect, it} from '@jest/globals'
+import {readdirSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {runCli} from '../helpers/run-cli.js'
+import {tmpProject} from '../helpers/tmp-project.js'
+
+const task = `{task_id: 'a', bash_command: 'true'}`
+const daily = (tasks = task, extra = '') => `export default {schedule_interval: '@daily', start_date: '2024-01-01', ${extra} tasks: [${tasks}]}`
+
+const root = tmpProject({
+  'dags/bad_cron.mjs': `export default {schedule_interval: '0 25 * * *', start_date: '2024-01-01', tasks: [${task}]}`,
+  'dags/bad_zone.mjs': daily(task, `timezone: 'Europe/Atlantis',`),
+  'dags/cycle.mjs': daily(`{task_id: 'a', bash_command: 'true', upstream: ['b']}, {task_id: 'b', bash_command: 'true', upstream: ['a']}`),
+  'dags/duplicate.mjs': daily(`${task}, ${task}`),
+  'dags/missing_upstream.mjs': daily(`{task_id: 'a', bash_command: 'true', upstream: ['ghost']}`),
+  'dags/once.mjs': `export default {schedule_interval: '@once', start_date: '2024-01-01', tasks: [${task}]}`,
+  'dags/past.mjs': daily(task, 'default_args: {depends_on_past: true},'),
+  'dags/pipeline.mjs': daily(`${task}, {task_id: 'b', bash_command: 'true', upstream: ['a']}`),
+  'dags/syntax.ts': 'export default {schedule_interval: "@daily",, }',
+  'dags/unknown_key.mjs': daily(task, `retries: 3,`),
+})
+const db = join(root, '.updraft', 'db.json')
+let seeded = ''
+
+beforeAll(() => {
+  expect(runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01'], {cwd: root}).code).toBe(0)
+  seeded = readFileSync(db, 'utf8')
+})
+
+// [flags after `dags backfill`, exit code, error code, text the one-line message must contain]
+const cases: Array<[string[], number, string, string]> = [
+  [['pipeline', '-s', '2024-13-01'], 2, 'INVALID_DATE', 'got "2024-13-01"'],
+  [['pipeline', '-s', '2024-02-30'], 2, 'INVALID_DATE', 'got "2024-02-30"'],
+  [['pipeline', '-s', '2024-01-01', '-e', '2024-01-02T25:00'], 2, 'INVALID_DATE', 'got "2024-01-02T25:00"'],
+  [['pipeline', '-s', '2024-01-05', '-e', '2024-01-01'], 2, 'DATE_RANGE_INVERTED', 'got 2024-01-05 after 2024-01-01'],
+  [['pipeline', '-l', '2024-01-03T12:00'], 2, 'DATE_NOT_A_TICK', 'got 2024-01-03T12:00'],
+  [['pipeline', '-l', '2024-01-03', '-s', '2024-01-01'], 2, 'USAGE', '--start-date cannot also be provided when using --logical-dates'],
+  [['pipeline', '-D', '2024-01-03', '-l', '2024-01-04'], 2, 'USAGE', '--logical-dates'],
+  [['pipeline', '-e', '2024-01-03'], 2, 'USAGE', '--start-date'],
+  [['pipeline', '-s', '2024-01-01', '-i'], 2, 'USAGE', '--task-regex'],
+  [['pipeline', '-s', '2024-01-01', '-t', '(unclosed'], 2, 'INVALID_REGEX', 'got "(unclosed"'],
+  [['pipeline', '-s', '2024-01-01', '-t', '^zzz$'], 2, 'NO_TASK_MATCHES', 'no task matches /^zzz$/ in DAG pipeline (tasks: a, b)'],
+  [['pipeline', '-s', '2024-01-01', '-c', '{region: us}'], 2, 'INVALID_CONF', 'got "{region: us}"'],
+  [['pipeline', '-s', '2024-01-01', '-c', '[1,2]'], 2, 'INVALID_CONF', 'got an array'],
+  [['pipeline', '-s', '2024-01-01', '--max-active-runs', '0'], 2, 'USAGE', 'got "0"'],
+  [['pipeline', '-s', '2024-01-01', '--parallelism', '1.5'], 2, 'USAGE', 'got "1.5"'],
+  [['pipeline'], 2, 'MISSING_DATES', 'got none'],
+  [['pipeline', '-s', '2024-01-01', '--frobnicate'], 2, 'USAGE', '--frobnicate'],
+  [[], 2, 'USAGE', 'dag_id'],
+  [['pipelin', '-s', '2024-01-01'], 1, 'DAG_NOT_FOUND', 'got "pipelin"'],
+  [['past', '-s', '2024-01-01', '-e', '2024-01-03', '-B'], 2, 'RUN_BACKWARDS_WITH_DEPENDS_ON_PAST', 'got a in DAG past'],
+  [['once', '-s', '2024-01-01'], 2, 'SCHEDULE_NOT_PERIODIC', 'got schedule_interval @once'],
+  [['pipeline', '-s', '2024-01-01', '--reset-dagruns'], 2, 'CONFIRMATION_REQUIRED', 'got no -y'],
+  [['pipeline', '-s', '2024-01-01', '--dags-folder', '/nonexistent/dags'], 1, 'DAGS_FOLDER_UNREADABLE', '/nonexistent/dags'],
+  [['syntax', '-s', '2024-01-01'], 1, 'DAG_SYNTAX_ERROR', 'syntax.ts: syntax error'],
+  [['cycle', '-s', '2024-01-01'], 1, 'DAG_CYCLE', 'a → b → a'],
+  [['duplicate', '-s', '2024-01-01'], 1, 'DAG_DUPLICATE_TASK', 'duplicate task_id "a"'],
+  [['unknown_key', '-s', '2024-01-01'], 1, 'DAG_UNKNOWN_KEY', 'unknown key "retries" in DAG'],
+  [['bad_cron', '-s', '2024-01-01'], 1, 'DAG_INVALID_SCHEDULE', '"0 25 * * *"'],
+  [['bad_zone', '-s', '2024-01-01'], 1, 'DAG_INVALID_TIMEZONE', 'got "Europe/Atlantis"'],
+  [['missing_upstream', '-s', '2024-01-01'], 1, 'DAG_MISSING_UPSTREAM', 'upstream "ghost"'],
+]
+
+describe('bad input leaves state untouched', () => {
+  it.each(cases)('dags backfill %j exits %i with %s', (args, exit, code, text) => {
+    const result = runCli(['dags', 'backfill', ...args], {cwd: root})
+    expect(result.code).toBe(exit)
+    const [message, codeLine] = result.stderr.trim().split('\n')
+    expect(message).toMatch(/^Error: /)
+    expect(message).toContain(text)
+    expect(codeLine).toBe(`Code: ${code}`)
+    expect(readFileSync(db, 'utf8')).toBe(seeded)
+    expect(readdirSync(join(root, '.updraft')).sort()).toEqual(['db.json', 'logs'])
+  })
+})
+
+describe('bad state files are refused and never rewritten', () => {
+  it.each([
+    ['{"schema_version": 1, "dags": ', 'STATE_FILE_CORRUPT'],
+    ['[]', 'STATE_FILE_CORRUPT'],
+    [JSON.stringify({dags: {}, schema_version: 2}), 'STATE_SCHEMA_TOO_NEW'],
+  ])('%s → %s', (content, code) => {
+    const project = tmpProject({'.updraft/db.json': content, 'dags/pipeline.mjs': daily()})
+    const result = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01'], {cwd: project})
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`Code: ${code}`)
+    expect(readFileSync(join(project, '.updraft', 'db.json'), 'utf8')).toBe(content)
+  })
+})
