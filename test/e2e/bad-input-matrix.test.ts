@@ -24,7 +24,8 @@ const db = join(root, '.updraft', 'db.json')
 let seeded = ''
 
 beforeAll(() => {
-  expect(runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01'], {cwd: root}).code).toBe(0)
+  const seed = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01'], {cwd: root})
+  if (seed.code !== 0) throw new Error(`seeding the state file failed: ${seed.stderr}`)
   seeded = readFileSync(db, 'utf8')
 })
 
