@@ -13,6 +13,7 @@ import {confirm} from '../../cli/confirm.js'
 import {abortOnSignals, SIGNAL_EXIT_CODES} from '../../cli/signals.js'
 import {applyPlan, type BackfillSummary, summaryDocument} from '../../core/executor/apply-plan.js'
 import {LocalExecutor} from '../../core/executor/local-executor.js'
+import {SpawnServer} from '../../core/executor/spawn-server.js'
 import {acquireDagLock} from '../../core/state/dag-lock.js'
 import {JsonFileStore} from '../../core/state/json-file-store.js'
 import type {DagState} from '../../core/state/schema.js'
@@ -101,7 +102,8 @@ export default class DagsBackfill extends BaseCommand {
       const plan = planBackfill(dag, request, context.clock(), existingRuns(await store.readDag(dag.dagId)))
       const maxActiveRuns = flags['max-active-runs'] ?? dag.maxActiveRuns
       const view = createBackfillView(pickViewMode({isTTY: Boolean(process.stdout.isTTY), json: this.jsonEnabled()}), process.stdout, maxActiveRuns)
-      const executor = new LocalExecutor({clock: context.clock, parallelism: flags.parallelism ?? availableParallelism()})
+      const parallelism = flags.parallelism ?? availableParallelism()
+      const executor = new LocalExecutor({clock: context.clock, parallelism, spawner: new SpawnServer(context.baseEnv, parallelism)})
       let summary
       try {
         summary = await applyPlan(dag, plan, store, executor, {

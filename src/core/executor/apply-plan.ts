@@ -351,6 +351,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   startRuns()
   settleIfIdle()
   await done
+  if (!options.signal.aborted) await executor.shutdown('drain')
   options.signal.removeEventListener('abort', onAbort)
   unsubscribe()
 

@@ -1,4 +1,3 @@
-import {spawn} from 'node:child_process'
 import {closeSync, mkdirSync, openSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
 
@@ -6,6 +5,7 @@ import PQueue from 'p-queue'
 
 import type {Clock} from '../clock.js'
 import type {Executor, QueuedTaskInstance, TaskStateChange} from './executor.js'
+import type {Spawner} from './spawn-server.js'
 
 /** Settings of the local executor. */
 export interface LocalExecutorOptions {
@@ -13,6 +13,8 @@ export interface LocalExecutorOptions {
   /** Time a terminated process group gets between SIGTERM and SIGKILL. */
   killGraceMs?: number
   parallelism: number
+  /** Starts shell commands; the spawn server unless a test or a platform asks for another. */
+  spawner: Spawner
 }
 
 interface Running {
@@ -21,17 +23,21 @@ interface Running {
 }
 
 /**
- * Runs bash tasks as `/bin/sh -c` children, each the leader of its own process group so a timeout or an
- * interrupt reaches its descendants too, and callables in-process; p-queue keeps at most `parallelism` running.
+ * Runs bash tasks as `/bin/sh -c` children (through the spawner), each the leader of its own process group so a
+ * timeout or an interrupt reaches its descendants too, and callables in-process; p-queue keeps at most
+ * `parallelism` running.
  */
 export class LocalExecutor implements Executor {
   private readonly listeners = new Set<(change: TaskStateChange) => void>()
-  private readonly pool: PQueue
+  private readonly callablePool: PQueue
   private readonly running = new Map<string, Running>()
+  private readonly shellPool: PQueue
   private stopping = false
 
   constructor(private readonly options: LocalExecutorOptions) {
-    this.pool = new PQueue({concurrency: options.parallelism})
+    this.callablePool = new PQueue({concurrency: options.parallelism})
+    // A bounded spawner runs at most `parallelism` commands itself; handing it as many again keeps it busy.
+    this.shellPool = new PQueue({concurrency: options.spawner.bounded ? 2 * options.parallelism : options.parallelism})
   }
 
   onStateChange(listener: (change: TaskStateChange) => void): () => void {
@@ -40,7 +46,8 @@ export class LocalExecutor implements Executor {
   }
 
   queue(ti: QueuedTaskInstance): void {
-    this.pool
+    const pool = ti.work.kind === 'bash' ? this.shellPool : this.callablePool
+    pool
       .add(async () => {
         if (!this.stopping) await this.execute(ti)
       })
@@ -50,11 +57,13 @@ export class LocalExecutor implements Executor {
   async shutdown(mode: 'drain' | 'kill'): Promise<void> {
     if (mode === 'kill') {
       this.stopping = true
-      this.pool.clear()
+      this.shellPool.clear()
+      this.callablePool.clear()
       for (const running of this.running.values()) running.abort.abort('interrupted')
     }
 
-    await this.pool.onIdle()
+    await Promise.all([this.shellPool.onIdle(), this.callablePool.onIdle()])
+    this.options.spawner.close()
   }
 
   private emit(change: TaskStateChange): void {
@@ -65,9 +74,14 @@ export class LocalExecutor implements Executor {
     const abort = new AbortController()
     const running: Running = {abort, pid: null}
     this.running.set(ti.key, running)
-    const timer = ti.timeoutMs === null ? undefined : setTimeout(() => abort.abort('timeout'), ti.timeoutMs)
+    let timer: NodeJS.Timeout | undefined
+    // The clock of execution_timeout starts when the task starts, not while it waits for a free slot.
+    const armTimeout = () => {
+      if (ti.timeoutMs !== null) timer = setTimeout(() => abort.abort('timeout'), ti.timeoutMs)
+    }
+
     try {
-      const outcome = ti.work.kind === 'bash' ? await this.runShell(ti, ti.work.command, running) : await this.runCallable(ti, abort.signal)
+      const outcome = ti.work.kind === 'bash' ? await this.runShell(ti, ti.work.command, running, armTimeout) : await this.runCallable(ti, abort.signal, armTimeout)
       this.emit(outcome)
     } finally {
       if (timer) clearTimeout(timer)
@@ -75,44 +89,37 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private async runShell(ti: QueuedTaskInstance, command: string, running: Running): Promise<TaskStateChange> {
+  private async runShell(ti: QueuedTaskInstance, command: string, running: Running, armTimeout: () => void): Promise<TaskStateChange> {
     const {clock} = this.options
-    mkdirSync(dirname(ti.logPath), {recursive: true})
-    const log = openSync(ti.logPath, 'a')
-    try {
-      // Output goes straight to the log file descriptor, so a chatty task never streams through this process.
-      const child = spawn('/bin/sh', ['-c', command], {cwd: ti.cwd, detached: true, env: ti.env, stdio: ['ignore', log, log]})
-      const exit = new Promise<{code: null | number; error: Error | null; signal: NodeJS.Signals | null}>((resolve) => {
-        child.once('error', (error) => resolve({code: null, error, signal: null}))
-        child.once('exit', (code, signal) => resolve({code, error: null, signal}))
-      })
-      running.pid = child.pid ?? null
-      this.emit({at: clock(), key: ti.key, pid: running.pid, state: 'running'})
-      const stopGroup = () => this.killGroup(child.pid)
+    let stopGroup = () => {}
+    const outcome = await this.options.spawner.run({command, cwd: ti.cwd, env: ti.env, logPath: ti.logPath}, (pid) => {
+      running.pid = pid
+      armTimeout()
+      this.emit({at: clock(), key: ti.key, pid, state: 'running'})
+      stopGroup = () => this.killGroup(pid)
       running.abort.signal.addEventListener('abort', stopGroup, {once: true})
-      const result = await exit
-      running.abort.signal.removeEventListener('abort', stopGroup)
-      const at = clock()
-      if (running.abort.signal.aborted) return this.abortedChange(ti, running.abort.signal.reason, at)
-      if (result.error) {
-        writeSync(log, `\n${result.error.message}\n`)
-        return {at, exitCode: null, key: ti.key, message: result.error.message, reason: 'spawn-error', state: 'failed'}
-      }
-
-      if (result.code !== 0) {
-        const message = result.signal ? `killed by ${result.signal}` : `exit code ${result.code}`
-        return {at, exitCode: result.code, key: ti.key, message, reason: 'exit-non-zero', state: 'failed'}
-      }
-
-      return {at, key: ti.key, state: 'success'}
-    } finally {
-      closeSync(log)
+      // An abort that came before the pid was known still has to reach the process group.
+      if (running.abort.signal.aborted) stopGroup()
+    })
+    running.abort.signal.removeEventListener('abort', stopGroup)
+    const at = clock()
+    if (running.abort.signal.aborted) return this.abortedChange(ti, running.abort.signal.reason, at)
+    if (outcome.error) {
+      appendLog(ti.logPath, `\n${outcome.error.message}\n`)
+      return {at, exitCode: null, key: ti.key, message: outcome.error.message, reason: 'spawn-error', state: 'failed'}
     }
+
+    if (outcome.exitCode !== 0) {
+      return {at, exitCode: outcome.exitCode, key: ti.key, message: `exit code ${outcome.exitCode}`, reason: 'exit-non-zero', state: 'failed'}
+    }
+
+    return {at, key: ti.key, state: 'success'}
   }
 
-  private async runCallable(ti: QueuedTaskInstance, signal: AbortSignal): Promise<TaskStateChange> {
+  private async runCallable(ti: QueuedTaskInstance, signal: AbortSignal, armTimeout: () => void): Promise<TaskStateChange> {
     const {clock} = this.options
     if (ti.work.kind !== 'callable') throw new Error('runCallable needs a callable')
+    armTimeout()
     this.emit({at: clock(), key: ti.key, pid: null, state: 'running'})
     const {callable, context} = ti.work
     // A callable that ignores its signal cannot be stopped, so the race lets a timeout or interrupt end the try.
