@@ -62,6 +62,8 @@ sub start {
     { exec '/bin/sh', '-c', $command }
     print STDERR "cannot run /bin/sh: $!\n"; POSIX::_exit(127);
   }
+  # Set from both sides, so the group exists before Node hears the pid and may signal it.
+  POSIX::setpgid($pid, $pid);
   $running{$pid} = $id; print "S $id $pid\n";
 }
 sub fill { start(shift @waiting) while @waiting && keys(%running) < $limit }
