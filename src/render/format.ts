@@ -2,6 +2,9 @@ import chalk from 'chalk'
 
 import type {TaskInstanceState} from '../core/state/schema.js'
 
+// chalk ignores the NO_COLOR convention (https://no-color.org), which users of a CLI expect to work.
+if (process.env.NO_COLOR) chalk.level = 0
+
 /** The colour of each state, everywhere it is printed. */
 export function paintState(state: string): string {
   switch (state as TaskInstanceState | 'running') {
