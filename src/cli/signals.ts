@@ -3,12 +3,17 @@ export const SIGNAL_EXIT_CODES = {SIGINT: 130, SIGTERM: 143} as const
 
 /**
  * Turns the first SIGINT or SIGTERM into an abort (reason = the signal name) so the backfill can stop cleanly;
- * a second one exits at once. Returns the controller and a function that removes the handlers.
+ * a second one runs `onForce` (which kills what is still running) and exits at once. Returns the controller
+ * and a function that removes the handlers.
  */
-export function abortOnSignals(): {controller: AbortController; dispose: () => void} {
+export function abortOnSignals(onForce: () => void = () => {}): {controller: AbortController; dispose: () => void} {
   const controller = new AbortController()
   const handler = (signal: keyof typeof SIGNAL_EXIT_CODES) => {
-    if (controller.signal.aborted) process.exit(SIGNAL_EXIT_CODES[signal])
+    if (controller.signal.aborted) {
+      onForce()
+      process.exit(SIGNAL_EXIT_CODES[signal])
+    }
+
     controller.abort(signal)
   }
 

@@ -65,6 +65,26 @@ describe.each([
   })
 })
 
+describe('a second Ctrl-C', () => {
+  it('kills what runs and exits at once while the first is still stopping a task that ignores SIGTERM', async () => {
+    const stubborn = `export default {schedule_interval: '@daily', start_date: '2024-01-01',
+      tasks: [{task_id: 'stubborn', bash_command: "trap '' TERM; mkdir -p ../pids; (trap '' TERM; sleep 60) & echo $! > ../pids/{{ ds }}.sleep; wait"}]}`
+    const root = tmpProject({'dags/stubborn.mjs': stubborn})
+    const backfill = startCli(['dags', 'backfill', 'stubborn', '-s', '2024-01-01'], {cwd: root})
+    await waitFor(() => sleepPids(root).length === 1)
+    spawned.push(...sleepPids(root))
+    backfill.child.kill('SIGINT')
+    await waitFor(() => backfill.output().stdout.includes('Interrupted'))
+    backfill.child.kill('SIGINT')
+    const result = await backfill.done
+    expect(result.code).toBe(130)
+    // It did not wait for the clean stop to finish: no summary was printed, and the task was killed outright.
+    expect(result.stdout).not.toContain('Backfill of stubborn')
+    await waitFor(() => sleepPids(root).every((pid) => !alive(pid)), 5000)
+    expect(readdirSync(join(root, '.updraft')).some((name) => name.endsWith('.lock'))).toBe(false)
+  })
+})
+
 describe('kill -9 of the CLI', () => {
   it('leaves a readable state file; the stale lock is taken over and a re-run finishes without redoing successes', async () => {
     const root = tmpProject({'dags/blocking.mjs': blocking})

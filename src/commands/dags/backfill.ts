@@ -96,7 +96,11 @@ export default class DagsBackfill extends BaseCommand {
 
     await this.confirmReset(draft, flags)
     const release = acquireDagLock(context.dbPath, dag.dagId, context.process, context.clock())
-    const signals = abortOnSignals()
+    let forceStop = () => {}
+    const signals = abortOnSignals(() => {
+      forceStop()
+      release()
+    })
     try {
       const store = await JsonFileStore.open({clock: context.clock, ownDagId: dag.dagId, path: context.dbPath, process: context.process})
       const plan = planBackfill(dag, request, context.clock(), existingRuns(await store.readDag(dag.dagId)))
@@ -104,6 +108,7 @@ export default class DagsBackfill extends BaseCommand {
       const view = createBackfillView(pickViewMode({isTTY: Boolean(process.stdout.isTTY), json: this.jsonEnabled()}), process.stdout, maxActiveRuns)
       const parallelism = flags.parallelism ?? availableParallelism()
       const executor = new LocalExecutor({clock: context.clock, parallelism, spawner: new SpawnServer(context.baseEnv, parallelism)})
+      forceStop = () => executor.killNow()
       let summary
       try {
         summary = await applyPlan(dag, plan, store, executor, {

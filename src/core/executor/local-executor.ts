@@ -66,6 +66,11 @@ export class LocalExecutor implements Executor {
     this.options.spawner.close()
   }
 
+  /** Sends SIGKILL to every running process group at once, for a second Ctrl-C that will not wait. */
+  killNow(): void {
+    for (const running of this.running.values()) if (running.pid !== null) signalGroup(running.pid, 'SIGKILL')
+  }
+
   private emit(change: TaskStateChange): void {
     for (const listener of this.listeners) listener(change)
   }
@@ -149,16 +154,16 @@ export class LocalExecutor implements Executor {
 
   private killGroup(pid: number | undefined): void {
     if (pid === undefined) return
-    const signalGroup = (signal: NodeJS.Signals) => {
-      try {
-        process.kill(-pid, signal)
-      } catch {
-        // The group is already gone.
-      }
-    }
+    signalGroup(pid, 'SIGTERM')
+    setTimeout(() => signalGroup(pid, 'SIGKILL'), this.options.killGraceMs ?? 2000).unref()
+  }
+}
 
-    signalGroup('SIGTERM')
-    setTimeout(() => signalGroup('SIGKILL'), this.options.killGraceMs ?? 2000).unref()
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    // The group is already gone.
   }
 }
 
