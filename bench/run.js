@@ -68,12 +68,12 @@ function makefileFor(dates) {
   writeFileSync(join(work, 'Makefile'), lines.join('\n') + '\n')
 }
 
+/** A backfill of a generated DAG into a fresh state file (or the given one). */
+const backfill = (dagId, end, db, ...extra) => cli('dags', 'backfill', dagId, '-s', '2023-01-01', '-e', end, '--dags-folder', dags, '--db', db, '--json', ...extra)
+
 const cases = {
   B1: {
-    run() {
-      const db = freshDb('b1')
-      return measure(...cli('dags', 'backfill', 'noop_daily', '-s', '2023-01-01', '-e', '2023-12-31', '--dags-folder', dags, '--db', db, '--json'))
-    },
+    run: () => measure(...backfill('noop_daily', '2023-12-31', freshDb('b1'))),
     target: 'wall ≤ 2000 ms',
     workload: '10-task DAG, 365 daily dates, no-op callables',
   },
@@ -81,10 +81,7 @@ const cases = {
     check() {
       JSON.parse(readFileSync(join(work, 'b2.json'), 'utf8'))
     },
-    run() {
-      const db = freshDb('b2')
-      return measure(...cli('dags', 'backfill', 'noop_hourly', '-s', '2023-01-01', '-e', '2023-12-31T23:00', '--dags-folder', dags, '--db', db, '--json'))
-    },
+    run: () => measure(...backfill('noop_hourly', '2023-12-31T23:00', freshDb('b2'))),
     target: 'wall ≤ 20000 ms, peak RSS ≤ 400 MB',
     workload: 'same DAG hourly for a year (87,600 TIs)',
   },
@@ -92,8 +89,7 @@ const cases = {
     run() {
       makefileFor(100)
       const make = measure('make', ['-j2', '-f', join(work, 'Makefile'), 'all'])
-      const db = freshDb('b3')
-      const updraft = measure(...cli('dags', 'backfill', 'shell_daily', '-s', '2023-01-01', '-e', '2023-04-10', '--parallelism', '2', '--dags-folder', dags, '--db', db, '--json'))
+      const updraft = measure(...backfill('shell_daily', '2023-04-10', freshDb('b3'), '--parallelism', '2'))
       return {...updraft, makeMs: make.wallMs, ratio: updraft.wallMs / make.wallMs}
     },
     target: 'ratio ≤ 1.3 × make -j2',
@@ -101,12 +97,10 @@ const cases = {
   },
   B4: {
     prepare() {
-      const db = freshDb('b4')
-      execFileSync('node', [bin, 'dags', 'backfill', 'noop_daily', '-s', '2023-01-01', '-e', '2023-12-31', '--dags-folder', dags, '--db', db, '--json'], {cwd: work, env, maxBuffer: 1 << 30})
+      const [command, args] = backfill('noop_daily', '2023-12-31', freshDb('b4'))
+      execFileSync(command, args, {cwd: work, env, maxBuffer: 1 << 30})
     },
-    run() {
-      return measure(...cli('dags', 'backfill', 'noop_daily', '-s', '2023-01-01', '-e', '2023-12-31', '--dags-folder', dags, '--db', join(work, 'b4.json'), '--json'))
-    },
+    run: () => measure(...backfill('noop_daily', '2023-12-31', join(work, 'b4.json'))),
     target: 'wall ≤ 1000 ms',
     workload: "re-run of B1's range after it completed",
   },

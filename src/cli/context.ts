@@ -2,6 +2,7 @@ import {dirname, join, resolve} from 'node:path'
 
 import type {Clock} from '../core/clock.js'
 import type {ProcessInfo} from '../core/state/file-lock.js'
+import {JsonFileStore} from '../core/state/json-file-store.js'
 
 /** What a command needs from the process, resolved once: absolute paths, the clock, the environment. */
 export interface CommandContext {
@@ -28,6 +29,11 @@ export function commandContext(flags: {'dags-folder'?: string; db?: string}): Co
     logsDir: join(dirname(dbPath), 'logs'),
     process: {isAlive: isProcessAlive, pid: process.pid},
   }
+}
+
+/** The state file opened for reading only: it is never created or written. */
+export function readOnlyStore(context: CommandContext): Promise<JsonFileStore> {
+  return JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
 }
 
 function isProcessAlive(pid: number): boolean {

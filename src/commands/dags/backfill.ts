@@ -3,7 +3,7 @@ import {availableParallelism} from 'node:os'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext} from '../../cli/context.js'
+import {commandContext, readOnlyStore} from '../../cli/context.js'
 import {dagsFolderFlag, dateFlag, dateListFlag, dbFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
@@ -52,7 +52,7 @@ export default class DagsBackfill extends BaseCommand {
     'logical-dates': dateListFlag({char: 'l', exclusive: ['start-date', 'end-date'], summary: 'Run exactly these logical dates (comma list, repeatable); not Airflow\'s --local.'}),
     'mark-success': Flags.boolean({char: 'm', summary: 'Mark the selected task instances success without running them.'}),
     'max-active-runs': positiveIntegerFlag({summary: 'Logical dates in flight at once (overrides the DAG\'s max_active_runs).'}),
-    parallelism: positiveIntegerFlag({summary: 'Task instances running at once (default: number of CPUs).'}),
+    parallelism: positiveIntegerFlag({summary: 'Shell tasks running at once, and callables running at once (default: number of CPUs).'}),
     'rerun-failed-tasks': Flags.boolean({summary: 'Re-run failed and upstream_failed task instances and their downstream.'}),
     'reset-dagruns': Flags.boolean({aliases: ['reset_dagruns'], summary: 'Clear every selected task instance in the selected dates and run it again.'}),
     'run-backwards': Flags.boolean({char: 'B', summary: 'Run the newest logical date first (refused with depends_on_past).'}),
@@ -82,7 +82,7 @@ export default class DagsBackfill extends BaseCommand {
       taskRegex: flags['task-regex'] ?? null,
     }
     // Planned once against a read-only view so every bad input is refused before anything is written.
-    const preview = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
+    const preview = await readOnlyStore(context)
     const draft = planBackfill(dag, request, context.clock(), existingRuns(await preview.readDag(dag.dagId)))
     if (flags['dry-run']) {
       if (!this.jsonEnabled()) this.log(planText(draft))

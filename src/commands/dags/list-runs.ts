@@ -1,9 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext} from '../../cli/context.js'
+import {commandContext, readOnlyStore} from '../../cli/context.js'
 import {dbFlag} from '../../cli/flags.js'
-import {JsonFileStore} from '../../core/state/json-file-store.js'
 import {listRuns} from '../../core/state/queries.js'
 import {runsText} from '../../render/state-text.js'
 
@@ -26,8 +25,7 @@ export default class DagsListRuns extends BaseCommand {
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(DagsListRuns)
     const context = commandContext(flags)
-    const store = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
-    const runs = listRuns(await store.readDag(args.dag_id), flags.state ?? null)
+    const runs = listRuns(await (await readOnlyStore(context)).readDag(args.dag_id), flags.state ?? null)
     if (!this.jsonEnabled()) this.log(runsText(args.dag_id, runs))
     return {dag_id: args.dag_id, runs}
   }

@@ -3,12 +3,11 @@ import {readFile} from 'node:fs/promises'
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext} from '../../cli/context.js'
+import {commandContext, readOnlyStore} from '../../cli/context.js'
 import {dagsFolderFlag, dbFlag, positiveIntegerFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
-import {JsonFileStore} from '../../core/state/json-file-store.js'
-import {findRun, findTaskInstance, logPathOf} from '../../core/state/queries.js'
+import {findRunByReference, findTaskInstance, logPathOf} from '../../core/state/queries.js'
 
 export default class TasksLogs extends BaseCommand {
   static override args = {
@@ -32,10 +31,8 @@ export default class TasksLogs extends BaseCommand {
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(TasksLogs)
     const context = commandContext(flags)
-    const store = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
-    const state = await store.readDag(args.dag_id)
-    const timezone = state.runs[args.run] ? 'UTC' : (await loadDag(context.dagsFolder, args.dag_id)).timezone
-    const run = findRun(state, args.dag_id, args.run, timezone)
+    const state = await (await readOnlyStore(context)).readDag(args.dag_id)
+    const run = await findRunByReference(state, args.dag_id, args.run, async () => (await loadDag(context.dagsFolder, args.dag_id)).timezone)
     const ti = findTaskInstance(run, args.task_id)
     const path = logPathOf(ti, args.task_id, flags.try ?? null)
     let content: string

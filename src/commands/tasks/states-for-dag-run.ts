@@ -1,11 +1,10 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext} from '../../cli/context.js'
+import {commandContext, readOnlyStore} from '../../cli/context.js'
 import {dagsFolderFlag, dbFlag} from '../../cli/flags.js'
 import {loadDag} from '../../core/loader/load-dags.js'
-import {JsonFileStore} from '../../core/state/json-file-store.js'
-import {findRun} from '../../core/state/queries.js'
+import {findRunByReference} from '../../core/state/queries.js'
 import {taskInstancesText} from '../../render/state-text.js'
 
 export default class TasksStatesForDagRun extends BaseCommand {
@@ -31,10 +30,8 @@ export default class TasksStatesForDagRun extends BaseCommand {
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(TasksStatesForDagRun)
     const context = commandContext(flags)
-    const store = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
-    const state = await store.readDag(args.dag_id)
-    const timezone = state.runs[args.run] ? 'UTC' : (await loadDag(context.dagsFolder, args.dag_id)).timezone
-    const run = findRun(state, args.dag_id, args.run, timezone)
+    const state = await (await readOnlyStore(context)).readDag(args.dag_id)
+    const run = await findRunByReference(state, args.dag_id, args.run, async () => (await loadDag(context.dagsFolder, args.dag_id)).timezone)
     const taskInstances = Object.entries(run.task_instances).map(([taskId, ti]) => ({
       duration_ms: ti.duration_ms,
       end_date: ti.end_date,

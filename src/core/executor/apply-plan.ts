@@ -3,7 +3,7 @@ import {dirname, join} from 'node:path'
 import type {Clock} from '../clock.js'
 import type {Dag, Task} from '../dag/model.js'
 import type {BackfillListener} from '../events.js'
-import type {BackfillPlan, PlannedRun} from '../planner/plan-backfill.js'
+import {type BackfillPlan, type PlannedRun, runDocument} from '../planner/plan-backfill.js'
 import type {ExcludedCounts} from '../schedule/resolve-dates.js'
 import {
   type AttemptReason,
@@ -431,15 +431,7 @@ function summarise(dagId: string, plan: BackfillPlan, records: DagRunRecord[], i
 export function summaryDocument(summary: BackfillSummary) {
   return {
     dag_id: summary.dag_id,
-    runs: summary.runs.map((run) => ({
-      run_id: run.run_id,
-      logical_date: run.logical_date,
-      data_interval_start: run.data_interval_start,
-      data_interval_end: run.data_interval_end,
-      tasks: run.tasks,
-      state: run.state,
-      task_instances: run.task_instances,
-    })),
+    runs: summary.runs.map((run) => ({...runDocument(run), state: run.state, task_instances: run.task_instances})),
     excluded: summary.excluded,
   }
 }

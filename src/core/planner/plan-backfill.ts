@@ -113,17 +113,18 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
   }
 }
 
+/** One run in the §7 documents, with the keys in the documented order. */
+export function runDocument(run: Pick<PlannedRun, 'data_interval_end' | 'data_interval_start' | 'logical_date' | 'run_id' | 'tasks'>) {
+  return {
+    run_id: run.run_id,
+    logical_date: run.logical_date,
+    data_interval_start: run.data_interval_start,
+    data_interval_end: run.data_interval_end,
+    tasks: run.tasks,
+  }
+}
+
 /** The `--dry-run --json` document of §7: exactly these keys, nothing internal. */
 export function dryRunDocument(plan: BackfillPlan) {
-  return {
-    dag_id: plan.dag_id,
-    runs: plan.runs.map((run) => ({
-      run_id: run.run_id,
-      logical_date: run.logical_date,
-      data_interval_start: run.data_interval_start,
-      data_interval_end: run.data_interval_end,
-      tasks: run.tasks,
-    })),
-    excluded: plan.excluded,
-  }
+  return {dag_id: plan.dag_id, runs: plan.runs.map((run) => runDocument(run)), excluded: plan.excluded}
 }

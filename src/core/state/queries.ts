@@ -45,6 +45,14 @@ export function findRun(state: DagState, dagId: string, reference: string, timez
   )
 }
 
+/**
+ * Finds a run by run id, or by logical date read in the DAG's zone; the zone is only looked up (by loading the
+ * DAG) when the reference is not a recorded run id, so a deleted DAG file does not hide its runs.
+ */
+export async function findRunByReference(state: DagState, dagId: string, reference: string, zoneOf: () => Promise<string>): Promise<DagRunRecord> {
+  return state.runs[reference] ?? findRun(state, dagId, reference, await zoneOf())
+}
+
 /** A task instance of a run, or an error naming the run's tasks. */
 export function findTaskInstance(run: DagRunRecord, taskId: string): TaskInstanceRecord {
   const ti = run.task_instances[taskId]

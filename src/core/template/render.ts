@@ -2,21 +2,10 @@ import {format} from 'date-fns/format'
 import {TZDate} from '@date-fns/tz'
 import nunjucks from 'nunjucks'
 
-/** Airflow's template variables for one task instance try. */
-export interface TemplateContext {
-  dag_id: string
-  data_interval_end: string
-  data_interval_start: string
-  ds: string
-  ds_nodash: string
-  logical_date: string
-  params: Record<string, unknown>
-  run_id: string
-  task_id: string
-  try_number: number
-  ts: string
-  ts_nodash: string
-}
+import type {TaskContext} from '../dag/model.js'
+
+/** Airflow's template variables for one task instance try: the task context without its abort signal. */
+export type TemplateContext = Omit<TaskContext, 'signal'>
 
 /** The variables shared by every task instance of a run; `ds` and `ts` are in the DAG's zone, instants stay UTC. */
 export type RunTemplateValues = Omit<TemplateContext, 'task_id' | 'try_number'>
