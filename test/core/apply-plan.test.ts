@@ -111,6 +111,27 @@ describe('applyPlan', () => {
     expect(summary.failures[1]).toMatchObject({reason: 'depends-on-past'})
   })
 
+  it('depends_on_past: a task upstream_failed on one date releases the same task waiting on the next date', async () => {
+    const dag = makeDag({tasks: [...bashTasks('a'), {bash_command: 'true', depends_on_past: true, task_id: 'b', upstream: ['a']}]})
+    // Jan 1's `a` is held until Jan 2's `a` has succeeded, then fails: Jan 2's `b` is already waiting on Jan 1's `b`.
+    const executor = new FakeExecutor(
+      (taskId, _try, ti) => (taskId === 'a' && ti.env.UPDRAFT_DS === '2024-01-01' ? 'fail' : 'success'),
+      (ti) => ti.key.endsWith('a') && ti.env.UPDRAFT_DS === '2024-01-01',
+    )
+    const {summary} = await backfill(dag, executor, {
+      dates: range('2024-01-01', '2024-01-02'),
+      listener(event) {
+        if (event.type === 'task_state' && event.task_id === 'a' && event.state === 'success') executor.release()
+      },
+      maxActiveRuns: 2,
+    })
+    expect(summary.runs.map((run) => run.task_instances)).toEqual([
+      {a: 'failed', b: 'upstream_failed'},
+      {a: 'success', b: 'upstream_failed'},
+    ])
+    expect(summary.failures.at(-1)).toMatchObject({reason: 'depends-on-past', task_id: 'b'})
+  })
+
   it('-i runs only the selected task, treating unselected upstreams as satisfied', async () => {
     const executor = new FakeExecutor()
     const {summary} = await backfill(diamond, executor, {dates: range('2024-01-01'), ignoreDependencies: true, taskRegex: /^load$/})

@@ -227,8 +227,9 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     })
   }
 
-  const scheduleReady = (run: RunProgress) => {
+  const scheduleReady = (run: RunProgress): void => {
     if (!run.started || run.finished) return
+    let blockedFuture = false
     // Topological order means one pass marks a whole failed branch upstream_failed.
     for (const task of dag.tasks) {
       if (!run.pending.has(task.taskId)) continue
@@ -240,6 +241,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       if (upstream === 'failed' || past === 'failed') {
         finishAttempt(run, task.taskId, 'upstream_failed', upstream === 'failed' ? 'upstream-failed' : 'depends-on-past')
         run.pending.delete(task.taskId)
+        blockedFuture ||= task.dependsOnPast
         continue
       }
 
@@ -247,6 +249,9 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     }
 
     maybeFinishRun(run)
+    // The same task on the next date may be waiting for this one; it can only fail now, so tell it.
+    const next = nextRun.get(run)
+    if (blockedFuture && next) scheduleReady(next)
   }
 
   const startRuns = () => {
