@@ -121,7 +121,7 @@ describe('applyPlan', () => {
     const {summary} = await backfill(dag, executor, {
       dates: range('2024-01-01', '2024-01-02'),
       listener(event) {
-        if (event.type === 'task_state' && event.task_id === 'a' && event.state === 'success') executor.release()
+        if (event.type === 'task_state' && event.task_id === 'a' && event.state === 'success') setImmediate(() => executor.release())
       },
       maxActiveRuns: 2,
     })
