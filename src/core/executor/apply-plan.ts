@@ -161,7 +161,17 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
 
   const settleIfIdle = () => {
     const allFinished = runs.every((run) => run.finished)
-    if (allFinished || (options.signal.aborted && inFlight.size === 0)) settle()
+    if (allFinished || (options.signal.aborted && inFlight.size === 0)) return settle()
+    if (inFlight.size > 0 || retryTimers.size > 0 || options.signal.aborted) return
+    // Nothing runs and nothing will: whatever still waits can never become ready, so it fails instead of hanging.
+    for (const run of runs.filter((candidate) => candidate.started && !candidate.finished)) {
+      for (const taskId of run.pending) finishAttempt(run, taskId, 'upstream_failed', 'depends-on-past')
+      run.pending.clear()
+      maybeFinishRun(run)
+    }
+
+    startRuns()
+    if (runs.every((run) => run.finished)) settle()
   }
 
   const upstreamVerdict = (run: RunProgress, task: Task): 'failed' | 'ready' | 'wait' => {
