@@ -94,6 +94,7 @@ interface RunRow {
  * listr2 redraws at its own frame rate, so bursts of events cost a title update each, not a repaint.
  */
 class TreeView implements BackfillView {
+  private closed = false
   private completion: Promise<unknown> = Promise.resolve()
   private readonly rows = new Map<string, RunRow>()
   private readonly totals = new Map<string, number>()
@@ -104,8 +105,18 @@ class TreeView implements BackfillView {
   constructor(private readonly maxActiveRuns: number) {}
 
   async finish(): Promise<void> {
+    this.closed = true
     this.footer.resolve?.()
-    for (const row of this.rows.values()) row.resolve?.()
+    // Rows of an interrupted backfill end here; listr2 may still start some of them, which then settle at once.
+    for (const row of this.rows.values()) {
+      if (row.finished) continue
+      row.finished = true
+      row.failure = new Error('interrupted')
+      row.state = paintState('not finished')
+      this.refresh(row)
+      this.settle(row)
+    }
+
     await this.completion.catch(() => {})
   }
 
@@ -177,7 +188,7 @@ class TreeView implements BackfillView {
   private refreshFooter(): void {
     if (!this.footer.task) return
     const byState = [...this.totals].filter(([, count]) => count > 0).map(([state, count]) => `${count} ${paintState(state)}`)
-    this.footer.task.title = `${this.finishedDates}/${this.totalDates} dates done · ${byState.join(' · ') || 'starting'}`
+    this.footer.task.title = `${this.finishedDates}/${this.totalDates} dates done · ${byState.join(' · ') || 'no task instance has run yet'}`
   }
 
   private start(event: Extract<BackfillEvent, {type: 'backfill_started'}>): void {
@@ -204,11 +215,14 @@ class TreeView implements BackfillView {
             new Promise<void>((resolve) => {
               this.footer = {resolve, task}
               this.refreshFooter()
+              // The backfill may be over before listr2 gets here.
+              if (this.closed) resolve()
             }),
           title: 'totals',
         },
       ],
-      {concurrent: true, exitOnError: false, rendererOptions: {collapseErrors: false, collapseSubtasks: false}},
+      // listr2 would otherwise exit the process with 127 on Ctrl-C; the backfill stops cleanly itself.
+      {concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: {collapseErrors: false, collapseSubtasks: false}},
     )
     this.completion = listr.run()
   }

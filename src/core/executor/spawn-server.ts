@@ -128,7 +128,8 @@ export class SpawnServer implements Spawner {
   }
 
   private startServer(): ChildProcess {
-    const child = spawn('perl', ['-e', SERVER_SOURCE, String(this.limit)], {env: this.baseEnv, stdio: ['pipe', 'pipe', 'ignore']})
+    // Its own session: a Ctrl-C on the terminal is for updraft, which then stops the tasks itself.
+    const child = spawn('perl', ['-e', SERVER_SOURCE, String(this.limit)], {detached: true, env: this.baseEnv, stdio: ['pipe', 'pipe', 'ignore']})
     this.child = child
     let buffered = ''
     child.stdout?.setEncoding('utf8')
