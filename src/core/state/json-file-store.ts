@@ -65,7 +65,8 @@ export class JsonFileStore implements StateStore {
   }
 
   async flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.writeOwnSection())
+    // Flushes run one after another; a failed one must not poison the ones queued behind it.
+    this.flushing = this.flushing.catch(() => {}).then(() => this.writeOwnSection())
     return this.flushing
   }
 
