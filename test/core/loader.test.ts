@@ -37,6 +37,17 @@ describe('DAG loading', () => {
     expect(dag.params).toEqual({region: 'eu'})
   })
 
+  it("imports defineDag from 'updraft' in a folder without node_modules, and defineDag's checks report the file", async () => {
+    const root = tmpProject({
+      'dags/bad.ts': `import {defineDag} from 'updraft'\nexport default defineDag({schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'a', bash_command: 'x', upstream: ['zz']}]})`,
+      'dags/plain.mjs': `import {defineDag} from 'updraft'\nexport default defineDag({${validBody}})`,
+      'dags/typed.ts': `import {defineDag, type TaskContext} from 'updraft'\nexport default defineDag({schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'a', callable: (ctx: TaskContext) => ctx.ds}]})`,
+    })
+    const bag = await loadDagBag(join(root, 'dags'))
+    expect(bag.dags.map((dag) => dag.dagId)).toEqual(['plain', 'typed'])
+    expect(bag.errors).toEqual([{code: 'DAG_MISSING_UPSTREAM', file: join(root, 'dags', 'bad.ts'), message: expect.stringContaining(`${join(root, 'dags', 'bad.ts')}: task "a" has upstream "zz"`)}])
+  })
+
   it('finds a DAG whose id differs from its file name', async () => {
     const root = tmpProject({'dags/file.mjs': `export default {dag_id: 'other', ${validBody}}`})
     expect((await loadDag(join(root, 'dags'), 'other')).dagId).toBe('other')

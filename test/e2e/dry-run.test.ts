@@ -137,6 +137,13 @@ describe('dags list, dags show, tasks list (built CLI)', () => {
     expect(runCli(['tasks', 'list', 'sales_pipeline'], {cwd: root}).stdout.trim().split('\n')).toEqual(['extract', 'transform', 'load'])
   })
 
+  it("a DAG file can import defineDag from 'updraft' without installing it next to the DAGs", () => {
+    const typed = tmpProject({'dags/typed.ts': `import {defineDag} from 'updraft'\nexport default defineDag({schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'only', bash_command: 'true'}]})`})
+    const result = runCli(['tasks', 'list', 'typed'], {cwd: typed})
+    expect(result.code).toBe(0)
+    expect(result.stdout.trim()).toBe('only')
+  })
+
   it('--dags-folder and UPDRAFT_DAGS_FOLDER choose the folder', () => {
     const elsewhere = tmpProject({'pipelines/other.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'x', bash_command: 'true'}]}`})
     expect(runCli(['tasks', 'list', 'other', '--dags-folder', join(elsewhere, 'pipelines')], {cwd: root}).stdout.trim()).toBe('x')

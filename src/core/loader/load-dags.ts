@@ -1,6 +1,6 @@
 import {readdir} from 'node:fs/promises'
 import {basename, extname, join, resolve} from 'node:path'
-import {pathToFileURL} from 'node:url'
+import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import {closest} from 'fastest-levenshtein'
 
@@ -93,17 +93,29 @@ function stemOf(file: string): string {
 
 let jiti: undefined | {import(id: string): Promise<unknown>}
 
-async function importModule(file: string): Promise<unknown> {
-  if (file.endsWith('.ts') || file.endsWith('.mts')) {
-    if (!jiti) {
-      const {createJiti} = await import('jiti')
-      jiti = createJiti(import.meta.url)
-    }
-
-    return jiti.import(file)
+/**
+ * jiti runs TypeScript DAG files. `updraft` is aliased to this very package, so `import {defineDag} from
+ * 'updraft'` works from a DAGs folder that has no node_modules of its own, as Airflow DAGs import airflow.
+ */
+async function importWithJiti(file: string): Promise<unknown> {
+  if (!jiti) {
+    const {createJiti} = await import('jiti')
+    jiti = createJiti(import.meta.url, {alias: {updraft: fileURLToPath(new URL('../../index.js', import.meta.url))}})
   }
 
-  return import(pathToFileURL(file).href)
+  return jiti.import(file)
+}
+
+async function importModule(file: string): Promise<unknown> {
+  if (file.endsWith('.ts') || file.endsWith('.mts')) return importWithJiti(file)
+  try {
+    // Plain JavaScript loads natively, which is much faster than through jiti.
+    return await import(pathToFileURL(file).href)
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && /'updraft'/.test((error as Error).message)
+    if (missing) return importWithJiti(file)
+    throw error
+  }
 }
 
 async function loadDagFile(file: string): Promise<Dag> {
