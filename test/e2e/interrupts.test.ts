@@ -1,8 +1,9 @@
 import {afterAll, describe, expect, it} from '@jest/globals'
+import {spawn} from 'node:child_process'
 import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {runCli, startCli} from '../helpers/run-cli.js'
+import {BIN, runCli, startCli} from '../helpers/run-cli.js'
 import {linesOf, readState, tiStates, waitFor} from '../helpers/state-file.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
@@ -62,6 +63,29 @@ describe.each([
     expect(rerun.code).toBe(0)
     expect(linesOf(join(root, 'runs.txt')).filter((line) => line.startsWith('quick'))).toHaveLength(3)
     expect(Object.values(tiStates(root, 'blocking')).flatMap((tis) => Object.values(tis))).toEqual(Array(6).fill('success'))
+  })
+})
+
+describe('Ctrl-C typed on a terminal', () => {
+  it('stops the live tree view cleanly: exit 130, nothing left running, summary printed', async () => {
+    const root = tmpProject({'dags/blocking.mjs': blocking})
+    // script(1) gives the CLI a real terminal, so listr2 draws its tree and the ^C goes through the tty driver.
+    const command = `stty cols 120 rows 40; ${process.execPath} ${BIN} dags backfill blocking -s 2024-01-01 -e 2024-01-02 --parallelism 4`
+    const terminal = spawn('script', ['-qfec', command, '/dev/null'], {cwd: root, env: {...process.env, CI: undefined, NODE_ENV: undefined}, stdio: ['pipe', 'pipe', 'pipe']})
+    let screen = ''
+    terminal.stdout.on('data', (chunk) => (screen += chunk))
+    const exited = new Promise<null | number>((resolve) => {
+      terminal.on('close', resolve)
+    })
+    await waitFor(() => sleepPids(root).length === 2)
+    const sleepers = sleepPids(root)
+    spawned.push(...sleepers)
+    terminal.stdin.write('\u0003')
+    expect(await exited).toBe(130)
+    expect(screen).toContain('Backfill blocking')
+    expect(screen).toContain('interrupted')
+    await waitFor(() => sleepers.every((pid) => !alive(pid)), 5000)
+    expect(noneRunning(root)).toBe(true)
   })
 })
 
