@@ -118,6 +118,7 @@ describe('kill -9 of the CLI', () => {
     backfill.child.kill('SIGKILL')
     await backfill.done
     for (const pid of sleepPids(root)) process.kill(pid, 'SIGKILL')
+    expect(Object.keys(readState(root).dags.blocking?.runs ?? {})).toHaveLength(3)
 
     // Every quick success was journaled before its event, so none is lost even though the file was never flushed.
     writeFileSync(join(root, 'release'), '')

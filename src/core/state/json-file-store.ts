@@ -98,9 +98,13 @@ export class JsonFileStore implements StateStore {
     this.scheduleFlush()
   }
 
-  /** Flushes in the background: at most once a second, and never more than a fifth of the time spent writing. */
+  /**
+   * Flushes in the background: the first change at once, so the state file exists from the start of a backfill;
+   * after that at most once a second, and never more than a fifth of the time spent writing.
+   */
   private scheduleFlush(): void {
     if (this.timer) return
+    const delay = this.lastWrite === null ? 0 : Math.max(FLUSH_INTERVAL_MS, 4 * this.flushCostMs)
     this.timer = setTimeout(() => {
       const started = this.options.clock().getTime()
       this.flush()
@@ -110,7 +114,7 @@ export class JsonFileStore implements StateStore {
           this.timer = undefined
           if (this.dirty && !this.closed) this.scheduleFlush()
         })
-    }, Math.max(FLUSH_INTERVAL_MS, 4 * this.flushCostMs)).unref()
+    }, delay).unref()
   }
 
   private async writeOwnSection(): Promise<void> {
