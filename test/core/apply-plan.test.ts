@@ -2,7 +2,7 @@ import {describe, expect, it} from '@jest/globals'
 
 import type {BackfillEvent} from '../../src/core/events.js'
 import {applyPlan, type ApplyOptions} from '../../src/core/executor/apply-plan.js'
-import {type BackfillRequest, planBackfill} from '../../src/core/planner/plan-backfill.js'
+import {type BackfillRequest, existingRunsOf, planBackfill} from '../../src/core/planner/plan-backfill.js'
 import {MemoryStore} from '../../src/core/state/memory-store.js'
 import {bashTasks, type Dag, LATER, list, makeDag, range} from '../helpers/builders.js'
 import {FakeExecutor, steppingClock} from '../helpers/fake-executor.js'
@@ -20,11 +20,7 @@ async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<Apply
     taskRegex: null,
     ...options,
   }
-  const existing = Object.values((await store.readDag(dag.dagId)).runs).map((run) => ({
-    run_id: run.run_id,
-    task_instances: Object.fromEntries(Object.entries(run.task_instances).map(([id, ti]) => [id, ti.state])),
-  }))
-  const plan = planBackfill(dag, request, LATER, existing)
+  const plan = planBackfill(dag, request, LATER, existingRunsOf(await store.readDag(dag.dagId)))
   const summary = await applyPlan(dag, plan, store, executor, {
     baseEnv: {},
     clock: steppingClock(),

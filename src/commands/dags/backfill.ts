@@ -7,16 +7,15 @@ import {commandContext, readOnlyStore} from '../../cli/context.js'
 import {dagsFolderFlag, dateFlag, dateListFlag, dbFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
-import {type BackfillPlan, dryRunDocument, type ExistingRun, planBackfill} from '../../core/planner/plan-backfill.js'
+import {type BackfillPlan, dryRunDocument, existingRunsOf, planBackfill} from '../../core/planner/plan-backfill.js'
 import {dateSelectionFrom} from '../../core/schedule/resolve-dates.js'
 import {confirm} from '../../cli/confirm.js'
 import {abortOnSignals, SIGNAL_EXIT_CODES} from '../../cli/signals.js'
-import {applyPlan, type BackfillSummary, summaryDocument} from '../../core/executor/apply-plan.js'
+import {allSucceeded, applyPlan, type BackfillSummary, summaryDocument} from '../../core/executor/apply-plan.js'
 import {LocalExecutor} from '../../core/executor/local-executor.js'
 import {SpawnServer} from '../../core/executor/spawn-server.js'
 import {acquireDagLock} from '../../core/state/dag-lock.js'
 import {JsonFileStore} from '../../core/state/json-file-store.js'
-import type {DagState} from '../../core/state/schema.js'
 import {createBackfillView, pickViewMode} from '../../render/backfill-view.js'
 import {noDatesText, planText} from '../../render/plan-text.js'
 import {summaryText} from '../../render/summary.js'
@@ -83,7 +82,7 @@ export default class DagsBackfill extends BaseCommand {
     }
     // Planned once against a read-only view so every bad input is refused before anything is written.
     const preview = await readOnlyStore(context)
-    const draft = planBackfill(dag, request, context.clock(), existingRuns(await preview.readDag(dag.dagId)))
+    const draft = planBackfill(dag, request, context.clock(), existingRunsOf(await preview.readDag(dag.dagId)))
     if (flags['dry-run']) {
       if (!this.jsonEnabled()) this.log(planText(draft))
       return dryRunDocument(draft)
@@ -103,7 +102,7 @@ export default class DagsBackfill extends BaseCommand {
     })
     try {
       const store = await JsonFileStore.open({clock: context.clock, ownDagId: dag.dagId, path: context.dbPath, process: context.process})
-      const plan = planBackfill(dag, request, context.clock(), existingRuns(await store.readDag(dag.dagId)))
+      const plan = planBackfill(dag, request, context.clock(), existingRunsOf(await store.readDag(dag.dagId)))
       const maxActiveRuns = flags['max-active-runs'] ?? dag.maxActiveRuns
       const view = createBackfillView(pickViewMode({isTTY: Boolean(process.stdout.isTTY), json: this.jsonEnabled()}), process.stdout, maxActiveRuns)
       const parallelism = flags.parallelism ?? availableParallelism()
@@ -149,15 +148,7 @@ export default class DagsBackfill extends BaseCommand {
   }
 }
 
-function existingRuns(state: DagState): ExistingRun[] {
-  return Object.values(state.runs).map((run) => ({
-    run_id: run.run_id,
-    task_instances: Object.fromEntries(Object.entries(run.task_instances).map(([taskId, ti]) => [taskId, ti.state])),
-  }))
-}
-
 function exitCodeOf(summary: BackfillSummary, abortReason: unknown): number {
   if (summary.interrupted) return SIGNAL_EXIT_CODES[abortReason as keyof typeof SIGNAL_EXIT_CODES] ?? 130
-  const allDone = summary.runs.every((run) => Object.values(run.task_instances).every((state) => state === 'success' || state === 'skipped'))
-  return allDone ? 0 : 1
+  return allSucceeded(summary) ? 0 : 1
 }

@@ -442,6 +442,11 @@ function summarise(dagId: string, plan: BackfillPlan, records: DagRunRecord[], i
   return {counts, dag_id: dagId, excluded: plan.excluded, failures, interrupted, runs: outcomes, wall_ms: wallMs}
 }
 
+/** True when every selected task instance of every date ended success or skipped: the only exit 0. */
+export function allSucceeded(summary: BackfillSummary): boolean {
+  return summary.runs.every((run) => Object.values(run.task_instances).every((state) => DONE_STATES.has(state)))
+}
+
 /** The `--json` document of a finished backfill: the dry-run shape plus `state` and `task_instances` per run. */
 export function summaryDocument(summary: BackfillSummary) {
   return {

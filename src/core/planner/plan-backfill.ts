@@ -4,7 +4,7 @@ import {selectTasks} from '../dag/select.js'
 import {UpdraftError} from '../errors.js'
 import {backfillRunId, toUtcIso} from '../schedule/logical-date.js'
 import {type DateSelection, type ExcludedCounts, resolveLogicalDates} from '../schedule/resolve-dates.js'
-import {DONE_STATES, FAILED_STATES, type TaskInstanceState} from '../state/schema.js'
+import {type DagState, DONE_STATES, FAILED_STATES, type TaskInstanceState} from '../state/schema.js'
 
 /** What the user asked a backfill to do, already parsed and validated. */
 export interface BackfillRequest {
@@ -20,6 +20,14 @@ export interface BackfillRequest {
 export interface ExistingRun {
   run_id: string
   task_instances: Record<string, TaskInstanceState>
+}
+
+/** The recorded runs of a DAG, reduced to what planning needs. */
+export function existingRunsOf(state: DagState): ExistingRun[] {
+  return Object.values(state.runs).map((run) => ({
+    run_id: run.run_id,
+    task_instances: Object.fromEntries(Object.entries(run.task_instances).map(([taskId, ti]) => [taskId, ti.state])),
+  }))
 }
 
 /** Why a selected task instance will not run. */
