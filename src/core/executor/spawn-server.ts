@@ -90,6 +90,7 @@ while (!$eof || %running || @waiting) {
 
 interface Pending {
   onStart: (pid: number) => void
+  started?: boolean
   request: SpawnRequest
   resolve: (outcome: SpawnOutcome) => void
 }
@@ -141,20 +142,26 @@ export class SpawnServer implements Spawner {
         buffered = buffered.slice(newline + 1)
         const entry = this.pending.get(Number(id))
         if (!entry) continue
-        if (kind === 'S') entry.onStart(Number(value))
-        else {
+        if (kind === 'S') {
+          entry.started = true
+          entry.onStart(Number(value))
+        } else {
           this.pending.delete(Number(id))
           entry.resolve({error: null, exitCode: Number(value)})
         }
       }
     })
-    // Without Perl (or if the server dies) the requests still waiting are handed to direct spawning.
+    // Without Perl (or if the server dies) requests not yet started are handed to direct spawning; one that had
+    // started cannot be followed any more and fails rather than run twice.
     const fallBack = () => {
       this.unavailable = true
       this.child = null
       const waiting = [...this.pending.values()]
       this.pending.clear()
-      for (const entry of waiting) this.direct.run(entry.request, entry.onStart).then(entry.resolve, () => {})
+      for (const entry of waiting) {
+        if (entry.started) entry.resolve({error: new Error('the spawn server exited while the task was running'), exitCode: null})
+        else this.direct.run(entry.request, entry.onStart).then(entry.resolve, () => {})
+      }
     }
 
     child.on('error', fallBack)
