@@ -104,7 +104,11 @@ const SEARCH_WINDOWS_MS = [2, 40, 400, 3000, 12_000].map((days) => days * DAY_MS
  * seconds for a year of hourly dates.
  */
 function cronTimetable(expression: string, zone: string): Timetable {
-  if (/[#?LW]/i.test(expression)) return cronParserTimetable(expression, zone)
+  // Month and weekday names (JUL, WED) contain the letters of the special characters, so they are set aside first.
+  if (/[#?LW]/i.test(expression.replaceAll(/\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|SUN|MON|TUE|WED|THU|FRI|SAT)\b/gi, ''))) {
+    return cronParserTimetable(expression, zone)
+  }
+
   const {dayOfMonth, dayOfWeek, hour, minute, month} = CronExpressionParser.parse(expression).fields
   const hours = [...(hour.values as number[])].sort((a, b) => a - b)
   const minutes = [...(minute.values as number[])].sort((a, b) => a - b)
