@@ -102,7 +102,7 @@ describe('dags backfill --dry-run (built CLI)', () => {
     const result = runCli(['dags', 'backfill', 'sales_pipelin', '-s', '2024-01-01', '--dry-run'], {cwd: root})
     expect(result.code).toBe(1)
     expect(result.stderr).toContain('Code: DAG_NOT_FOUND')
-    expect(result.stderr).toContain('Try this: updraft dags backfill sales_pipeline')
+    expect(result.stderr).toContain('Try this: Did you mean "sales_pipeline"?')
   })
 })
 

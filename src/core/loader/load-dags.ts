@@ -64,7 +64,7 @@ export async function loadDag(folder: string, dagId: string): Promise<Dag> {
   throw new UpdraftError(
     'DAG_NOT_FOUND',
     `Expected a DAG id from ${folder} (${ids.join(', ') || 'none found'}), got "${dagId}"${broken}.`,
-    {suggestions: suggestion ? [`updraft dags backfill ${suggestion} …`] : []},
+    {suggestions: suggestion ? [`Did you mean "${suggestion}"?`] : []},
   )
 }
 
