@@ -1,5 +1,5 @@
 import {describe, expect, it} from '@jest/globals'
-import {mkdtempSync, readFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -37,5 +37,28 @@ describe.each([
     const outcome = await spawner.run({command: 'sleep 30', cwd: folder, env, logPath: join(folder, 'x.log')}, (pid) => process.kill(-pid, 'SIGTERM'))
     spawner.close()
     expect(outcome.exitCode).toBe(143)
+  })
+})
+
+describe('the spawn server queue', () => {
+  it('runs at most `limit` commands at once and can drop the ones still waiting', async () => {
+    const spawner = new SpawnServer(env, 1)
+    const folder = mkdtempSync(join(tmpdir(), 'updraft-spawn-'))
+    let runningPid = 0
+    const first = spawner.run({command: 'sleep 30', cwd: folder, env, logPath: join(folder, 'first.log')}, (pid) => {
+      runningPid = pid
+    })
+    let secondStarted = false
+    const second = spawner.run({command: 'echo never', cwd: folder, env, logPath: join(folder, 'second', 'x.log')}, () => {
+      secondStarted = true
+    })
+    while (runningPid === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    spawner.cancelWaiting()
+    expect(await second).toEqual({error: null, exitCode: 130})
+    process.kill(-runningPid, 'SIGKILL')
+    expect((await first).exitCode).toBe(137)
+    spawner.close()
+    expect(secondStarted).toBe(false)
+    expect(existsSync(join(folder, 'second'))).toBe(false)
   })
 })

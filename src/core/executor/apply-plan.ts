@@ -320,7 +320,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
 
       case 'failed': {
         inFlight.delete(change.key)
-        if (ti.log_path === null && change.reason === 'exception') run.record.task_instances[taskId] = {...ti, log_path: logPathOf(run, taskId, ti.try_number)}
+        if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) run.record.task_instances[taskId] = {...ti, log_path: logPathOf(run, taskId, ti.try_number)}
         const retriesLeft = !options.disableRetry && ti.try_number <= task.retries && !options.signal.aborted
         finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
         if (retriesLeft) {

@@ -59,6 +59,7 @@ export class LocalExecutor implements Executor {
       this.stopping = true
       this.shellPool.clear()
       this.callablePool.clear()
+      this.options.spawner.cancelWaiting()
       for (const running of this.running.values()) running.abort.abort('interrupted')
     }
 

@@ -21,6 +21,8 @@ export interface SpawnOutcome {
 export interface Spawner {
   /** True when the spawner itself caps how many commands run at once, so callers may hand it work ahead. */
   readonly bounded: boolean
+  /** Drops the commands handed over but not started yet; they end with exit code 130. */
+  cancelWaiting(): void
   close(): void
   run(request: SpawnRequest, onStart: (pid: number) => void): Promise<SpawnOutcome>
 }
@@ -80,6 +82,8 @@ while (!$eof || %running || @waiting) {
       my $header = length($1) + 1; my $size = $1;
       last if length($buffer) < $header + $size;
       my $payload = substr($buffer, $header, $size); substr($buffer, 0, $header + $size, '');
+      # An empty request cancels the commands that have not started yet.
+      if ($size == 0) { for my $entry (@waiting) { my ($id) = split /\0/, $entry; print "E $id 130\n" } @waiting = (); next }
       push @waiting, $payload;
     }
 
@@ -109,6 +113,10 @@ export class SpawnServer implements Spawner {
     private readonly baseEnv: Record<string, string>,
     private readonly limit: number,
   ) {}
+
+  cancelWaiting(): void {
+    this.child?.stdin?.write('0\n')
+  }
 
   close(): void {
     this.child?.stdin?.end()
@@ -176,6 +184,8 @@ export class SpawnServer implements Spawner {
 /** Spawns each command from Node itself: the portable path, and the fallback when Perl is missing. */
 export class DirectSpawner implements Spawner {
   readonly bounded = false
+
+  cancelWaiting(): void {}
 
   close(): void {}
 
