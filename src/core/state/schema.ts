@@ -48,7 +48,7 @@ export interface TaskInstanceRecord {
   exit_code: null | number
   history: AttemptRecord[]
   log_path: null | string
-  /** The pid of the backfill process that owns the instance while it is queued or running. */
+  /** While queued: the backfill process; while running: the task's process group (the backfill for callables). */
   pid: null | number
   reason: AttemptReason | null
   start_date: null | string
