@@ -1,5 +1,4 @@
 import {CronExpressionParser} from 'cron-parser'
-import {TZDate} from '@date-fns/tz'
 
 import {durationToMs} from './duration.js'
 import {wallClock, zoneOffsetMinutes} from './logical-date.js'
@@ -203,6 +202,11 @@ class ZoneOffsets {
     }
   }
 
+  /** The instants at which the offset changes, up to `instant`. */
+  changesUpTo(instant: number): number[] {
+    return this.starts.slice(1).filter((start) => start <= instant)
+  }
+
   /** The offset in force at an instant. */
   at(instant: number): number {
     let low = 0
@@ -285,18 +289,8 @@ export function cronParserTimetable(expression: string, zone: string): Timetable
   }
 }
 
-/** The instant a DST gap ends, for a tick just after it: the latest instant with the tick's offset, searched back. */
+/** The instant a DST gap ends, for a tick that cron-parser moved past it: the last offset change before the tick. */
 function gapEnd(tick: Date, zone: string): Date {
-  const offsetAt = (ms: number) => new TZDate(ms, zone).getTimezoneOffset()
-  const offset = offsetAt(tick.getTime())
-  let low = tick.getTime() - 3 * 3_600_000
-  let high = tick.getTime()
-  if (offsetAt(low) === offset) return tick
-  while (high - low > 60_000) {
-    const middle = Math.floor((low + high) / 2 / 60_000) * 60_000
-    if (offsetAt(middle) === offset) high = middle
-    else low = middle
-  }
-
-  return new Date(high)
+  const changes = new ZoneOffsets(zone, tick.getTime() - 3 * HOUR_MS, tick.getTime()).changesUpTo(tick.getTime())
+  return new Date(changes.at(-1) ?? tick.getTime())
 }
