@@ -12,7 +12,7 @@ export abstract class BaseCommand extends Command {
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
   }
 
-  protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+  protected override async catch(error: Error & {oclif?: {exit?: number}}): Promise<unknown> {
     if (isUpdraftError(error)) {
       return this.fail(error.summary, {code: error.code, exit: error.exit, suggestions: error.suggestions})
     }

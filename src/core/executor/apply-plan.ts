@@ -194,6 +194,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     return FAILED_STATES.has(state) || previous.finished ? 'failed' : 'wait'
   }
 
+  const keyOf = (run: RunProgress, taskId: string) => `${run.planned.run_id}\u0000${taskId}`
   const logPathOf = (run: RunProgress, taskId: string, tryNumber: number) => join(options.logsDir, dag.dagId, run.planned.run_id, taskId, `attempt=${tryNumber}.log`)
 
   const queueTaskInstance = (run: RunProgress, task: Task) => {
@@ -212,13 +213,13 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       timezone: dag.timezone,
     })
     const context = {...run.templateValues, task_id: task.taskId, try_number: tryNumber}
-    const key = `${run.planned.run_id}\u0000${task.taskId}`
+    const key = keyOf(run, task.taskId)
     inFlight.set(key, {run, taskId: task.taskId})
     let command = ''
     if (task.bashCommand !== null) {
       try {
-        const template = templates.get(task.taskId) ?? compileTemplate(task.bashCommand)
-        templates.set(task.taskId, template)
+        let template = templates.get(task.taskId)
+        if (!template) templates.set(task.taskId, (template = compileTemplate(task.bashCommand)))
         command = template.render(context)
       } catch (error) {
         handleChange({at: clock(), exitCode: null, key, message: `template error: ${(error as Error).message}`, reason: 'exception', state: 'failed'})
@@ -243,9 +244,8 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     // Topological order means one pass marks a whole failed branch upstream_failed.
     for (const task of dag.tasks) {
       if (!run.pending.has(task.taskId)) continue
-      const key = `${run.planned.run_id}\u0000${task.taskId}`
       const state = run.record.task_instances[task.taskId]?.state ?? 'none'
-      if (inFlight.has(key) || (state !== 'none' && state !== 'scheduled')) continue
+      if (inFlight.has(keyOf(run, task.taskId)) || (state !== 'none' && state !== 'scheduled')) continue
       const upstream = upstreamVerdict(run, task)
       const past = upstream === 'ready' ? pastVerdict(run, task) : upstream
       if (upstream === 'failed' || past === 'failed') {
@@ -270,16 +270,13 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       run.started = true
       run.startedAt = clock().getTime()
       active++
+      // A date with nothing left to run keeps the times of the backfill that did the work.
+      const starting = run.pending.size > 0 || run.record.start_date === null
+      if (starting) run.record = {...run.record, end_date: null, start_date: now(), state: 'running'}
       // A run is recorded when it enters the window, not up front: a year of hourly runs would otherwise be one
       // huge write before any work starts. Runs with nothing to do are left as recorded, so a backfill that finds
       // everything done writes nothing.
-      if (run.planned.tasks.length > 0 || !run.planned.existing) store.record([{dag_id: dag.dagId, run: run.record, type: 'run'}])
-      // A date with nothing left to run keeps the times of the backfill that did the work.
-      if (run.pending.size > 0 || run.record.start_date === null) {
-        const start = now()
-        run.record = {...run.record, end_date: null, start_date: start, state: 'running'}
-        store.record([{dag_id: dag.dagId, end_date: null, run_id: run.planned.run_id, start_date: start, state: 'running', type: 'run_state'}])
-      }
+      if (starting || !run.planned.existing) store.record([{dag_id: dag.dagId, run: run.record, type: 'run'}])
 
       listener({logical_date: run.planned.logical_date, run_id: run.planned.run_id, type: 'run_started'})
       if (options.markSuccess) {
