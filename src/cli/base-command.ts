@@ -1,12 +1,19 @@
 import {Command, Errors} from '@oclif/core'
 
 import {isUpdraftError} from '../core/errors.js'
+import {dagsFolderFlag, dbFlag} from './flags.js'
 
 /**
  * Maps domain errors to oclif's `Error / Code / Try this` output with the right exit code, and folds oclif's own
  * multi-line usage errors into one line with the USAGE code.
  */
 export abstract class BaseCommand extends Command {
+  /** Every command takes both, so a script can pass the same two to all of them. */
+  static override baseFlags = {
+    'dags-folder': dagsFolderFlag(),
+    db: dbFlag(),
+  }
+
   /** Plain JSON: oclif's default colourises it token by token, which is slow for a year of runs. */
   public override logJson(json: unknown): void {
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)

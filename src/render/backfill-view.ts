@@ -1,7 +1,9 @@
-import {Listr, type ListrTaskWrapper} from 'listr2'
+import {DefaultRenderer, Listr, ListrEventType, ListrLogger, ProcessOutput, type ListrTaskWrapper} from 'listr2'
 
 import type {BackfillEvent} from '../core/events.js'
 import {formatDuration, paintState} from './format.js'
+import {type Frame, frameOf, type ScreenSize} from './live-frame.js'
+import {BackfillProgress} from './progress.js'
 
 /** How progress is shown: a live tree on a terminal, one line per change otherwise, nothing with `--json`. */
 export type ViewMode = 'lines' | 'silent' | 'tree'
@@ -14,216 +16,238 @@ export function pickViewMode(options: {isTTY: boolean; json: boolean}): ViewMode
 
 /** A live view of a backfill, fed by events. */
 export interface BackfillView {
+  /** Gives the terminal back at once (cursor shown), for an exit that cannot wait for `finish`. */
+  abandon(): void
   /** Waits until the view has drawn its last frame. */
   finish(): Promise<void>
   handle(event: BackfillEvent): void
 }
 
+/** Where a view writes: a stream, with the terminal's size when it is one. */
+export type ViewOutput = NodeJS.WritableStream & Partial<ScreenSize>
+
 /** Builds the view for a mode, writing to `out`. */
-export function createBackfillView(mode: ViewMode, out: NodeJS.WritableStream, maxActiveRuns: number): BackfillView {
+export function createBackfillView(mode: ViewMode, out: ViewOutput, maxActiveRuns: number): BackfillView {
   switch (mode) {
     case 'lines': {
       return new LinesView(out)
     }
 
     case 'silent': {
-      return {finish: async () => {}, handle() {}}
+      return {abandon() {}, finish: async () => {}, handle() {}}
     }
 
     case 'tree': {
-      return new TreeView(maxActiveRuns)
+      return new TreeView(out, maxActiveRuns)
     }
   }
 }
 
 /** One plain line per state change: no cursor movement, safe for CI logs and pipes. */
 class LinesView implements BackfillView {
+  /** Labels of the dates in flight, so a task's line names its date as the DAG's zone reads it. */
+  private readonly labels = new Map<string, string>()
+
   constructor(private readonly out: NodeJS.WritableStream) {}
+
+  abandon(): void {}
 
   async finish(): Promise<void> {}
 
   handle(event: BackfillEvent): void {
-    const line = describeEvent(event)
+    const line = this.describe(event)
     if (line !== null) this.out.write(`${line}\n`)
   }
-}
 
-function describeEvent(event: BackfillEvent): null | string {
-  switch (event.type) {
-    case 'backfill_started': {
-      const total = event.runs.reduce((sum, run) => sum + run.tasks.length, 0)
-      return `Backfilling ${event.dag_id}: ${event.runs.length} logical date(s), ${total} task instance(s) to run`
-    }
-
-    case 'interrupt_requested': {
-      return `Interrupted (${event.signal}): stopping running task instances…`
-    }
-
-    case 'run_finished': {
-      return `${event.logical_date} ${paintState(event.state)} (${formatDuration(event.duration_ms)})`
-    }
-
-    case 'run_started': {
-      return `${event.logical_date} ${paintState('running')}`
-    }
-
-    case 'task_state': {
-      const detail = [
-        event.try_number > 1 ? `try ${event.try_number}` : '',
-        event.reason ?? '',
-        event.duration_ms === null || event.state === 'running' || event.state === 'queued' ? '' : formatDuration(event.duration_ms),
-      ].filter(Boolean)
-      return `${event.logical_date} ${event.task_id} ${paintState(event.state)}${detail.length > 0 ? ` (${detail.join(', ')})` : ''}`
-    }
-  }
-}
-
-interface RunRow {
-  failure?: Error
-  finished: boolean
-  logicalDate: string
-  state: string
-  taskStates: Map<string, string>
-  task?: ListrTaskWrapper<unknown, never, never>
-  resolve?: () => void
-  reject?: (error: Error) => void
-}
-
-/**
- * The listr2 tree: a row per logical date whose running tasks are listed beneath it, and a totals footer.
- * listr2 redraws at its own frame rate, so bursts of events cost a title update each, not a repaint.
- */
-class TreeView implements BackfillView {
-  private closed = false
-  private completion: Promise<unknown> = Promise.resolve()
-  private readonly rows = new Map<string, RunRow>()
-  private readonly totals = new Map<string, number>()
-  private totalDates = 0
-  private finishedDates = 0
-  private footer: {resolve?: () => void; task?: {title: string}} = {}
-
-  constructor(private readonly maxActiveRuns: number) {}
-
-  async finish(): Promise<void> {
-    this.closed = true
-    this.footer.resolve?.()
-    // Rows of an interrupted backfill end here; listr2 may still start some of them, which then settle at once.
-    for (const row of this.rows.values()) {
-      if (row.finished) continue
-      row.finished = true
-      row.failure = new Error('interrupted')
-      row.state = paintState('not finished')
-      this.refresh(row)
-      this.settle(row)
-    }
-
-    await this.completion.catch(() => {})
-  }
-
-  handle(event: BackfillEvent): void {
+  private describe(event: BackfillEvent): null | string {
     switch (event.type) {
       case 'backfill_started': {
-        this.start(event)
-        break
+        const total = event.runs.reduce((sum, run) => sum + run.tasks.length, 0)
+        const complete = event.runs.filter((run) => run.tasks.length === 0).length
+        return `Backfilling ${event.dag_id}: ${event.runs.length} logical date(s) (${event.timezone}), ${total} task instance(s) to run${complete > 0 ? `; ${complete} date(s) already complete` : ''}`
       }
 
       case 'interrupt_requested': {
-        if (this.footer.task) this.footer.task.title = `Interrupted (${event.signal}): stopping running task instances…`
-        return
+        return `Interrupted (${event.signal}): stopping running task instances…`
       }
 
       case 'run_finished': {
-        const row = this.rows.get(event.run_id)
-        if (!row) return
-        row.finished = true
-        row.state = `${paintState(event.state)} ${formatDuration(event.duration_ms)}`
-        this.finishedDates++
-        this.refresh(row)
-        if (event.state !== 'success') {
-          const failed = [...row.taskStates].filter(([, state]) => state === 'failed' || state === 'upstream_failed')
-          row.failure = new Error(failed.map(([taskId, state]) => `${taskId} ${state}`).join(', ') || event.state)
-        }
-
-        this.settle(row)
-        break
+        this.labels.delete(event.run_id)
+        return `${event.label} ${paintState(event.state)} (${formatDuration(event.duration_ms)})`
       }
 
       case 'run_started': {
-        const row = this.rows.get(event.run_id)
-        if (row) {
-          row.state = paintState('running')
-          this.refresh(row)
-        }
-
-        break
+        this.labels.set(event.run_id, event.label)
+        return `${event.label} ${paintState('running')}`
       }
 
       case 'task_state': {
-        const row = this.rows.get(event.run_id)
-        const previous = row?.taskStates.get(event.task_id)
-        if (previous) this.totals.set(previous, (this.totals.get(previous) ?? 1) - 1)
-        this.totals.set(event.state, (this.totals.get(event.state) ?? 0) + 1)
-        row?.taskStates.set(event.task_id, event.state)
-        if (row) this.refresh(row)
-        break
+        const detail = [
+          event.try_number > 1 ? `try ${event.try_number}` : '',
+          event.reason ?? '',
+          event.duration_ms === null || event.state === 'running' || event.state === 'queued' ? '' : formatDuration(event.duration_ms),
+        ].filter(Boolean)
+        const label = this.labels.get(event.run_id) ?? event.logical_date
+        return `${label} ${event.task_id} ${paintState(event.state)}${detail.length > 0 ? ` (${detail.join(', ')})` : ''}`
       }
     }
+  }
+}
 
-    this.refreshFooter()
+/** Frames drawn per second at most; events in between only update counters. */
+const FRAME_INTERVAL_MS = 100
+/** Rows for dates in flight; more than a screen can show are summarised on the last one. */
+const MAX_SLOTS = 64
+const SHOW_CURSOR = '\u001B[?25h'
+
+type Wrapper = ListrTaskWrapper<unknown, never, never>
+
+/** listr2's tree renderer for `out`, which was already found to be a terminal (listr2 would ask process.stdout). */
+class TerminalRenderer extends DefaultRenderer {
+  static override nonTTY = true
+}
+
+/**
+ * The listr2 tree on a terminal. listr2 redraws every row on every change, so rows are not one per date: a
+ * header (with the finished dates folded beneath it), a fixed set of slots that show the dates in flight with
+ * their tasks, and a footer of totals. Titles are set without notifying listr2, then one redraw is asked for
+ * per frame, so the cost per second is bounded by the screen, not by the number of dates or events.
+ */
+class TreeView implements BackfillView {
+  private collapsed = false
+  private completion: Promise<unknown> = Promise.resolve()
+  private dirty = false
+  private frame: Frame | null = null
+  private listr: Listr<unknown, typeof TerminalRenderer> | null = null
+  private readonly progress = new BackfillProgress()
+  private release: () => void = () => {}
+  private readonly released: Promise<void>
+  private slots: Array<Wrapper | undefined> = []
+  private footer: undefined | Wrapper
+  private header: undefined | Wrapper
+  private timer: NodeJS.Timeout | undefined
+  private readonly writeDirect: (text: string) => void
+
+  constructor(
+    private readonly out: ViewOutput,
+    private readonly maxActiveRuns: number,
+  ) {
+    this.released = new Promise((resolve) => {
+      this.release = resolve
+    })
+    // listr2 takes over the stream's write while it draws; this keeps a way to reach the terminal itself.
+    const write = out.write.bind(out)
+    this.writeDirect = (text) => {
+      write(text)
+    }
   }
 
-  /** Ends the row's listr2 task; listr2 may start the task after the run already finished. */
-  private settle(row: RunRow): void {
-    if (row.failure) row.reject?.(row.failure)
-    else row.resolve?.()
+  abandon(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.writeDirect(SHOW_CURSOR)
   }
 
-  private refresh(row: RunRow): void {
-    if (!row.task) return
-    row.task.title = `${row.logicalDate}  ${row.state}`
-    const active = [...row.taskStates].filter(([, state]) => !['none', 'skipped', 'success'].includes(state))
-    row.task.output = row.finished ? '' : active.map(([taskId, state]) => `${taskId} ${paintState(state)}`).join('\n')
+  async finish(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+    this.progress.close()
+    this.draw()
+    this.release()
+    // The view never holds up the exit: after a second, whatever listr2 has not drawn is left undrawn.
+    let timeout: NodeJS.Timeout | undefined
+    await Promise.race([
+      this.completion.catch(() => {}),
+      new Promise((resolve) => {
+        timeout = setTimeout(resolve, 1000)
+      }),
+    ])
+    clearTimeout(timeout)
   }
 
-  private refreshFooter(): void {
-    if (!this.footer.task) return
-    const byState = [...this.totals].filter(([, count]) => count > 0).map(([state, count]) => `${count} ${paintState(state)}`)
-    this.footer.task.title = `${this.finishedDates}/${this.totalDates} dates done · ${byState.join(' · ') || 'no task instance has run yet'}`
+  handle(event: BackfillEvent): void {
+    this.progress.apply(event)
+    this.dirty = true
+    if (event.type === 'backfill_started') this.start()
   }
 
-  private start(event: Extract<BackfillEvent, {type: 'backfill_started'}>): void {
-    this.totalDates = event.runs.length
-    for (const run of event.runs) {
-      this.rows.set(run.run_id, {finished: false, logicalDate: run.logical_date, state: paintState('queued'), taskStates: new Map()})
+  private screen(): ScreenSize {
+    return {columns: this.out.columns ?? 80, rows: this.out.rows ?? 24}
+  }
+
+  private draw(): void {
+    this.dirty = false
+    const frame = frameOf(this.progress, this.screen(), this.collapsed)
+    this.collapsed = frame.finishedCollapsed
+    this.frame = frame
+    this.apply()
+    this.listr?.events.emit(ListrEventType.SHOULD_REFRESH_RENDER)
+  }
+
+  /** Copies the frame into the listr2 tasks that have started; a task that starts later copies it itself. */
+  private apply(): void {
+    const frame = this.frame
+    if (!frame) return
+    setTitle(this.header, [frame.header, ...frame.finished].join('\n'))
+    setTitle(this.footer, frame.footer)
+    for (const [index, slot] of this.slots.entries()) setTitle(slot, frame.inFlight[index] ?? '')
+  }
+
+  private start(): void {
+    const slotCount = Math.max(1, Math.min(this.maxActiveRuns, this.progress.totalRuns, MAX_SLOTS))
+    this.slots = Array.from({length: slotCount}, () => undefined as undefined | Wrapper)
+    const hold = (assign: (task: Wrapper) => void) => (_context: unknown, task: Wrapper) => {
+      assign(task)
+      this.apply()
+      return this.released
     }
 
-    const runTasks = event.runs.map((run) => ({
-      task: (_context: unknown, task: ListrTaskWrapper<unknown, never, never>) =>
-        new Promise<void>((resolve, reject) => {
-          const row = this.rows.get(run.run_id) as RunRow
-          Object.assign(row, {reject, resolve, task})
-          this.refresh(row)
-          if (row.finished) this.settle(row)
-        }),
-      title: run.logical_date,
+    const slotTasks = this.slots.map((_, index) => ({
+      task: hold((task) => {
+        this.slots[index] = task
+      }),
+      // A blank title draws nothing; an empty one would make listr2 send the slot's text to its bottom bar.
+      title: ' ',
     }))
-    const listr = new Listr(
+    const logger = new ListrLogger({processOutput: new ProcessOutput(this.out as NodeJS.WriteStream, this.out as NodeJS.WriteStream), useIcons: true})
+    this.listr = new Listr(
       [
-        {task: (_context, task) => task.newListr(runTasks as never, {concurrent: this.maxActiveRuns, exitOnError: false}), title: `Backfill ${event.dag_id}`},
         {
-          task: (_context, task) =>
-            new Promise<void>((resolve) => {
-              this.footer = {resolve, task}
-              this.refreshFooter()
-              // The backfill may be over before listr2 gets here.
-              if (this.closed) resolve()
-            }),
+          task: (_context, task) => {
+            this.header = task
+            this.apply()
+            return task.newListr(slotTasks as never, {concurrent: true, exitOnError: false})
+          },
+          title: `Backfill ${this.progress.dagId}`,
+        },
+        {
+          task: async (_context, task) => {
+            this.footer = task
+            this.apply()
+            await this.released
+            // A failed task keeps its title and gets listr2's failure mark when the error says the same.
+            if (!this.progress.succeeded) throw new Error(task.task.title)
+          },
           title: 'totals',
         },
       ],
-      // listr2 would otherwise exit the process with 127 on Ctrl-C; the backfill stops cleanly itself.
-      {concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: {collapseErrors: false, collapseSubtasks: false}},
+      {
+        concurrent: true,
+        exitOnError: false,
+        // listr2 would otherwise exit the process with 127 on Ctrl-C; the backfill stops cleanly itself.
+        registerSignalListeners: false,
+        renderer: TerminalRenderer,
+        rendererOptions: {collapseErrors: false, collapseSubtasks: false, formatOutput: 'truncate', logger, removeEmptyLines: true},
+      },
     )
-    this.completion = listr.run()
+    this.completion = this.listr.run()
+    this.timer = setInterval(() => {
+      if (this.dirty) this.draw()
+    }, FRAME_INTERVAL_MS)
+    this.timer.unref()
   }
+}
+
+/** Sets a title without listr2 redrawing at once; the frame asks for one redraw after all titles are set. */
+function setTitle(task: undefined | Wrapper, title: string): void {
+  if (task && task.task.title !== (title || ' ')) task.task.title = title || ' '
 }

@@ -26,13 +26,31 @@ export function summaryText(summary: BackfillSummary): string {
     const rows = summary.failures.map((failure) => [
       summary.dag_id,
       failure.task_id,
-      failure.logical_date,
+      failure.label,
       String(failure.try_number),
       paintState(failure.state),
       failure.reason ?? '',
       failure.log_path ?? dim('-'),
     ])
     lines.push(table(['dag', 'task', 'logical_date', 'try', 'state', 'reason', 'log'], rows))
+  }
+
+  if (summary.not_rerun > 0) {
+    lines.push('', warn(`${summary.not_rerun} selected task instance(s) had already failed and were not run again; add --rerun-failed-tasks to re-run them and their downstream.`))
+  }
+
+  if (summary.already_complete > 0) {
+    const all = summary.already_complete === summary.runs.length
+    lines.push('', dim(`${all ? 'Every' : summary.already_complete} date${all ? '' : '(s)'} in the range ${all ? 'was' : 'were'} already complete, so nothing ran for ${all ? 'it' : 'them'}; --reset-dagruns runs them again.`))
+  }
+
+  for (const run of summary.failed_outside_selection) {
+    const tis = Object.entries(run.task_instances).map(([taskId, state]) => `${taskId} ${paintState(state)}`)
+    lines.push(
+      '',
+      warn(`${run.label} is still failed: ${tis.join(', ')} ${tis.length === 1 ? 'was' : 'were'} not selected.`),
+      `  Run ${Object.keys(run.task_instances).length === 1 ? 'it' : 'them'} with: updraft dags backfill ${summary.dag_id} -D ${run.label.replace(' ', 'T').replace(' ', '')} --rerun-failed-tasks`,
+    )
   }
 
   if (summary.interrupted) {

@@ -48,7 +48,7 @@ describe('dags backfill (built CLI, real bash tasks)', () => {
     expect(states['2024-01-01']?.load).toBe('success')
     expect(states['2024-01-03']?.load).toBe('success')
     expect(result.stdout).toContain('Failures (2):')
-    expect(result.stdout).toMatch(/diamond\s+clean\s+2024-01-02T00:00:00.000Z\s+1\s+failed\s+exit-non-zero\s+\S+attempt=1\.log/)
+    expect(result.stdout).toMatch(/diamond\s+clean\s+2024-01-02\s+1\s+failed\s+exit-non-zero\s+\S+attempt=1\.log/)
   })
 
   it('--rerun-failed-tasks re-runs only the failed and upstream_failed instances', () => {

@@ -4,7 +4,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, readOnlyStore} from '../../cli/context.js'
-import {dagsFolderFlag, dateFlag, dateListFlag, dbFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag} from '../../cli/flags.js'
+import {dateFlag, dateListFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {type BackfillPlan, dryRunDocument, existingRunsOf, planBackfill} from '../../core/planner/plan-backfill.js'
@@ -41,9 +41,7 @@ export default class DagsBackfill extends BaseCommand {
 
   static override flags = {
     conf: jsonObjectFlag({char: 'c', summary: 'JSON object merged into the DAG params, e.g. \'{"region":"us"}\'.'}),
-    'dags-folder': dagsFolderFlag(),
     date: dateFlag({char: 'D', exclusive: ['start-date', 'end-date', 'logical-dates'], summary: 'Run exactly one logical date (same as -l DATE).'}),
-    db: dbFlag(),
     'disable-retry': Flags.boolean({summary: 'Fail a task instance on its first failure, ignoring retries.'}),
     'dry-run': Flags.boolean({summary: 'Print the plan (dates, tasks, what is skipped and why) and change nothing.'}),
     'end-date': dateFlag({char: 'e', dependsOn: ['start-date'], summary: 'Last logical date, inclusive (default: the start date).'}),
@@ -107,7 +105,10 @@ export default class DagsBackfill extends BaseCommand {
       const view = createBackfillView(pickViewMode({isTTY: Boolean(process.stdout.isTTY), json: this.jsonEnabled()}), process.stdout, maxActiveRuns)
       const parallelism = flags.parallelism ?? availableParallelism()
       const executor = new LocalExecutor({clock: context.clock, parallelism, spawner: new SpawnServer(context.baseEnv, parallelism)})
-      forceStop = () => executor.killNow()
+      forceStop = () => {
+        executor.killNow()
+        view.abandon()
+      }
       let summary
       try {
         summary = await applyPlan(dag, plan, store, executor, {

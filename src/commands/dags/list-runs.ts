@@ -2,7 +2,6 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, readOnlyStore} from '../../cli/context.js'
-import {dbFlag} from '../../cli/flags.js'
 import {listRuns} from '../../core/state/queries.js'
 import {runsText} from '../../render/state-text.js'
 
@@ -16,7 +15,6 @@ export default class DagsListRuns extends BaseCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> sales_pipeline', '<%= config.bin %> <%= command.id %> sales_pipeline --state failed --json']
 
   static override flags = {
-    db: dbFlag(),
     state: Flags.string({options: ['queued', 'running', 'success', 'failed'], summary: 'Only runs in this state.'}),
   }
 

@@ -1,6 +1,5 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {dagsFolderFlag} from '../../cli/flags.js'
 import {describeDag} from '../../core/dag/describe.js'
 import {loadDagBag} from '../../core/loader/load-dags.js'
 import {dagListText} from '../../render/dag-text.js'
@@ -11,10 +10,6 @@ export default class DagsList extends BaseCommand {
   static override enableJsonFlag = true
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --dags-folder ./pipelines --json']
-
-  static override flags = {
-    'dags-folder': dagsFolderFlag(),
-  }
 
   static override summary = 'List every DAG in the DAGs folder with its schedule, time zone and task count.'
 

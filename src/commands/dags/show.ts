@@ -2,7 +2,6 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {dagsFolderFlag} from '../../cli/flags.js'
 import {describeDag} from '../../core/dag/describe.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {dagShowText} from '../../render/dag-text.js'
@@ -17,7 +16,6 @@ export default class DagsShow extends BaseCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> sales_pipeline', '<%= config.bin %> <%= command.id %> sales_pipeline --ticks 10 --json']
 
   static override flags = {
-    'dags-folder': dagsFolderFlag(),
     ticks: Flags.integer({default: 5, min: 0, summary: 'How many upcoming ticks to list.'}),
   }
 

@@ -2,7 +2,6 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {dagsFolderFlag} from '../../cli/flags.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 
 export default class TasksList extends BaseCommand {
@@ -13,10 +12,6 @@ export default class TasksList extends BaseCommand {
   static override enableJsonFlag = true
 
   static override examples = ['<%= config.bin %> <%= command.id %> sales_pipeline']
-
-  static override flags = {
-    'dags-folder': dagsFolderFlag(),
-  }
 
   static override summary = 'List the task ids of a DAG in topological order (ties by id).'
 

@@ -4,7 +4,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, readOnlyStore} from '../../cli/context.js'
-import {dagsFolderFlag, dbFlag, positiveIntegerFlag} from '../../cli/flags.js'
+import {positiveIntegerFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {findRunByReference, findTaskInstance, logPathOf} from '../../core/state/queries.js'
@@ -21,8 +21,6 @@ export default class TasksLogs extends BaseCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> sales_pipeline load 2024-01-03', '<%= config.bin %> <%= command.id %> sales_pipeline load 2024-01-03 --try 1']
 
   static override flags = {
-    'dags-folder': dagsFolderFlag(),
-    db: dbFlag(),
     try: positiveIntegerFlag({summary: 'Which try to show (default: the latest).'}),
   }
 

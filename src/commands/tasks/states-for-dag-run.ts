@@ -2,7 +2,6 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, readOnlyStore} from '../../cli/context.js'
-import {dagsFolderFlag, dbFlag} from '../../cli/flags.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {findRunByReference} from '../../core/state/queries.js'
 import {taskInstancesText} from '../../render/state-text.js'
@@ -19,11 +18,6 @@ export default class TasksStatesForDagRun extends BaseCommand {
     '<%= config.bin %> <%= command.id %> sales_pipeline 2024-01-03',
     "<%= config.bin %> <%= command.id %> sales_pipeline 'backfill__2024-01-03T00:00:00+00:00' --json",
   ]
-
-  static override flags = {
-    'dags-folder': dagsFolderFlag(),
-    db: dbFlag(),
-  }
 
   static override summary = 'Show the task instances of one DAG run: state, try, start, end, duration, reason.'
 

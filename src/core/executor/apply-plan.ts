@@ -4,7 +4,7 @@ import type {Clock} from '../clock.js'
 import type {Dag, Task} from '../dag/model.js'
 import type {BackfillListener} from '../events.js'
 import {type BackfillPlan, type PlannedRun, runDocument} from '../planner/plan-backfill.js'
-import type {ExcludedCounts} from '../schedule/resolve-dates.js'
+import {type ExcludedCounts, labelerFor} from '../schedule/resolve-dates.js'
 import {
   type AttemptReason,
   blankTaskInstance,
@@ -18,6 +18,7 @@ import {
 } from '../state/schema.js'
 import type {StateStore} from '../state/store.js'
 import {compileTemplate, type CompiledTemplate, runTemplateValues, type RunTemplateValues, templateEnvironment} from '../template/render.js'
+import {unreachable} from '../errors.js'
 import type {Executor, TaskStateChange} from './executor.js'
 
 /** Everything the apply loop needs besides the plan; nothing here is read from the process. */
@@ -50,6 +51,8 @@ export interface RunOutcome {
 
 /** A task instance that ended failed or upstream_failed, for the failure table. */
 export interface FailureRow {
+  /** The logical date as it reads in the DAG's zone. */
+  label: string
   log_path: null | string
   logical_date: string
   reason: AttemptReason | null
@@ -58,19 +61,35 @@ export interface FailureRow {
   try_number: number
 }
 
+/** A run that stays failed only because of task instances this backfill did not select. */
+export interface FailedOutsideSelection {
+  label: string
+  logical_date: string
+  run_id: string
+  /** The unselected task instances that keep the run failed, with their states. */
+  task_instances: Record<string, TaskInstanceState>
+}
+
 /** What a backfill did; the command maps it to an exit code and the `--json` document. */
 export interface BackfillSummary {
+  /** Dates that had nothing left to run when the backfill started. */
+  already_complete: number
   counts: {runs: Partial<Record<DagRunState, number>>; task_instances: Partial<Record<TaskInstanceState, number>>}
   dag_id: string
   excluded: ExcludedCounts
+  /** Runs failed because of task instances outside the selection (`-t`), so a user knows what else to run. */
+  failed_outside_selection: FailedOutsideSelection[]
   failures: FailureRow[]
   interrupted: boolean
+  /** Selected task instances that had already failed and were left alone (no `--rerun-failed-tasks`). */
+  not_rerun: number
   runs: RunOutcome[]
   wall_ms: number
 }
 
 interface RunProgress {
   finished: boolean
+  label: string
   /** Task ids still to reach a final state in this backfill. */
   pending: Set<string>
   planned: PlannedRun
@@ -95,9 +114,11 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   const existing = await store.readDag(dag.dagId)
   const now = () => clock().toISOString()
   const dagFolder = dirname(dag.fileloc)
+  const labelOf = labelerFor(dag)
 
   const runs: RunProgress[] = plan.runs.map((planned) => ({
     finished: false,
+    label: '',
     pending: new Set(planned.tasks),
     planned,
     record: initialRunRecord(planned, existing.runs[planned.run_id], plan.selected_tasks, options.conf),
@@ -109,7 +130,13 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   const previousRun = new Map(chronological.map((run, index) => [run, chronological[index - 1]]))
   const nextRun = new Map(chronological.map((run, index) => [run, chronological[index + 1]]))
 
-  listener({dag_id: dag.dagId, excluded: plan.excluded, runs: plan.runs.map((run) => ({logical_date: run.logical_date, run_id: run.run_id, tasks: run.tasks})), type: 'backfill_started'})
+  listener({
+    dag_id: dag.dagId,
+    excluded: plan.excluded,
+    runs: plan.runs.map((run) => ({logical_date: run.logical_date, run_id: run.run_id, tasks: run.tasks})),
+    timezone: dag.timezone,
+    type: 'backfill_started',
+  })
 
   const inFlight = new Map<string, {run: RunProgress; taskId: string}>()
   const retryTimers = new Set<NodeJS.Timeout>()
@@ -150,13 +177,12 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     if (run.finished || !run.started || run.pending.size > 0) return
     run.finished = true
     active--
-    const states = plan.selected_tasks.map((id) => run.record.task_instances[id]?.state ?? 'none')
-    const state: DagRunState = states.every((s) => DONE_STATES.has(s)) ? 'success' : 'failed'
+    const state = runStateOf(run.record, plan.selected_tasks)
     const end = run.record.end_date ?? now()
     const unchanged = run.record.state === state && run.record.end_date === end
     run.record = {...run.record, end_date: end, state}
     if (!unchanged) store.record([{dag_id: dag.dagId, end_date: end, run_id: run.planned.run_id, start_date: run.record.start_date, state, type: 'run_state'}])
-    listener({duration_ms: clock().getTime() - run.startedAt, logical_date: run.planned.logical_date, run_id: run.planned.run_id, state, type: 'run_finished'})
+    listener({duration_ms: clock().getTime() - run.startedAt, label: run.label, logical_date: run.planned.logical_date, run_id: run.planned.run_id, state, type: 'run_finished'})
   }
 
   const settleIfIdle = () => {
@@ -278,7 +304,9 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       // everything done writes nothing.
       if (starting || !run.planned.existing) store.record([{dag_id: dag.dagId, run: run.record, type: 'run'}])
 
-      listener({logical_date: run.planned.logical_date, run_id: run.planned.run_id, type: 'run_started'})
+      // Labelled when it starts rather than up front: a year of hourly dates would otherwise delay the first task.
+      run.label = labelOf(run.planned.logical_date)
+      listener({label: run.label, logical_date: run.planned.logical_date, run_id: run.planned.run_id, type: 'run_started'})
       if (options.markSuccess) {
         for (const taskId of run.planned.tasks) finishAttempt(run, taskId, 'success', 'marked-success')
         run.pending.clear()
@@ -341,6 +369,17 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
         finishAttempt(run, taskId, 'none', 'interrupted')
         break
       }
+
+      case 'dropped': {
+        inFlight.delete(change.key)
+        // The try never started, so it is not counted and leaves no attempt behind.
+        setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: 'interrupted', start_date: null, state: 'none', try_number: ti.try_number - 1})
+        break
+      }
+
+      default: {
+        unreachable(change)
+      }
     }
 
     settleIfIdle()
@@ -375,7 +414,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   }
 
   await store.flush()
-  return summarise(dag.dagId, plan, runs.map((run) => run.record), options.signal.aborted, clock().getTime() - startedAt)
+  return summarise(dag.dagId, plan, runs.map((run) => run.record), {interrupted: options.signal.aborted, labelOf, wallMs: clock().getTime() - startedAt})
 }
 
 /**
@@ -410,9 +449,25 @@ function initialRunRecord(planned: PlannedRun, existing: DagRunRecord | undefine
   }
 }
 
-function summarise(dagId: string, plan: BackfillPlan, records: DagRunRecord[], interrupted: boolean, wallMs: number): BackfillSummary {
+/**
+ * A finished run's state covers all of its task instances: it succeeds when every selected one is done and no
+ * other one has failed, so re-running one fixed task never hides failures of the tasks left out of `-t`.
+ */
+export function runStateOf(record: DagRunRecord, selectedTasks: readonly string[]): DagRunState {
+  const selectedDone = selectedTasks.every((id) => DONE_STATES.has(record.task_instances[id]?.state ?? 'none'))
+  return selectedDone && !Object.values(record.task_instances).some((ti) => FAILED_STATES.has(ti.state)) ? 'success' : 'failed'
+}
+
+function summarise(
+  dagId: string,
+  plan: BackfillPlan,
+  records: DagRunRecord[],
+  outcome: {interrupted: boolean; labelOf: (iso: string) => string; wallMs: number},
+): BackfillSummary {
   const counts: BackfillSummary['counts'] = {runs: {}, task_instances: {}}
   const failures: FailureRow[] = []
+  const failedOutsideSelection: FailedOutsideSelection[] = []
+  const selected = new Set(plan.selected_tasks)
   const outcomes = plan.runs.map((planned, index): RunOutcome => {
     const record = records[index] as DagRunRecord
     const taskInstances: Record<string, TaskInstanceState> = {}
@@ -421,8 +476,18 @@ function summarise(dagId: string, plan: BackfillPlan, records: DagRunRecord[], i
       taskInstances[taskId] = ti.state
       counts.task_instances[ti.state] = (counts.task_instances[ti.state] ?? 0) + 1
       if (FAILED_STATES.has(ti.state)) {
-        failures.push({log_path: ti.log_path, logical_date: planned.logical_date, reason: ti.reason, state: ti.state, task_id: taskId, try_number: ti.try_number})
+        failures.push({label: outcome.labelOf(planned.logical_date), log_path: ti.log_path, logical_date: planned.logical_date, reason: ti.reason, state: ti.state, task_id: taskId, try_number: ti.try_number})
       }
+    }
+
+    const outside = Object.entries(record.task_instances).filter(([taskId, ti]) => !selected.has(taskId) && FAILED_STATES.has(ti.state))
+    if (outside.length > 0 && Object.values(taskInstances).every((state) => DONE_STATES.has(state))) {
+      failedOutsideSelection.push({
+        label: outcome.labelOf(planned.logical_date),
+        logical_date: planned.logical_date,
+        run_id: planned.run_id,
+        task_instances: Object.fromEntries(outside.map(([taskId, ti]) => [taskId, ti.state])),
+      })
     }
 
     counts.runs[record.state] = (counts.runs[record.state] ?? 0) + 1
@@ -436,7 +501,18 @@ function summarise(dagId: string, plan: BackfillPlan, records: DagRunRecord[], i
       tasks: planned.tasks,
     }
   })
-  return {counts, dag_id: dagId, excluded: plan.excluded, failures, interrupted, runs: outcomes, wall_ms: wallMs}
+  return {
+    already_complete: plan.runs.filter((run) => run.tasks.length === 0 && run.skipped.every((skip) => skip.reason !== 'already-failed')).length,
+    counts,
+    dag_id: dagId,
+    excluded: plan.excluded,
+    failed_outside_selection: failedOutsideSelection,
+    failures,
+    interrupted: outcome.interrupted,
+    not_rerun: plan.runs.reduce((sum, run) => sum + run.skipped.filter((skip) => skip.reason === 'already-failed').length, 0),
+    runs: outcomes,
+    wall_ms: outcome.wallMs,
+  }
 }
 
 /** True when every selected task instance of every date ended success or skipped: the only exit 0. */

@@ -17,12 +17,17 @@ export type TaskStateChange =
   | {at: Date; key: string; pid: null | number; state: 'running'}
   | {at: Date; exitCode: null | number; key: string; message: null | string; reason: 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout'; state: 'failed'}
   | {at: Date; key: string; state: 'interrupted'}
+  /** Stopped before it started: the try never happened. */
+  | {at: Date; key: string; state: 'dropped'}
   | {at: Date; key: string; state: 'success'}
 
 /** Runs task instances it is given; it decides nothing about order, retries or state. */
 export interface Executor {
   onStateChange(listener: (change: TaskStateChange) => void): () => void
   queue(ti: QueuedTaskInstance): void
-  /** `drain` waits for queued work; `kill` terminates running work (reported as `interrupted`) and drops the queue. */
+  /**
+   * `drain` waits for queued work; `kill` terminates running work (reported as `interrupted`) and drops the queue
+   * (each reported as `dropped`).
+   */
   shutdown(mode: 'drain' | 'kill'): Promise<void>
 }

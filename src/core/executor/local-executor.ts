@@ -31,6 +31,8 @@ export class LocalExecutor implements Executor {
   private readonly listeners = new Set<(change: TaskStateChange) => void>()
   private readonly callablePool: PQueue
   private readonly running = new Map<string, Running>()
+  /** Handed to a pool but not started yet. */
+  private readonly waiting = new Set<string>()
   private readonly shellPool: PQueue
   private stopping = false
 
@@ -47,8 +49,10 @@ export class LocalExecutor implements Executor {
 
   queue(ti: QueuedTaskInstance): void {
     const pool = ti.work.kind === 'bash' ? this.shellPool : this.callablePool
+    this.waiting.add(ti.key)
     pool
       .add(async () => {
+        this.waiting.delete(ti.key)
         if (!this.stopping) await this.execute(ti)
       })
       .catch(() => {})
@@ -61,6 +65,9 @@ export class LocalExecutor implements Executor {
       this.callablePool.clear()
       this.options.spawner.cancelWaiting()
       for (const running of this.running.values()) running.abort.abort('interrupted')
+      const dropped = [...this.waiting]
+      this.waiting.clear()
+      for (const key of dropped) this.emit({at: this.options.clock(), key, state: 'dropped'})
     }
 
     await Promise.all([this.shellPool.onIdle(), this.callablePool.onIdle()])
@@ -109,7 +116,12 @@ export class LocalExecutor implements Executor {
     })
     running.abort.signal.removeEventListener('abort', stopGroup)
     const at = clock()
-    if (running.abort.signal.aborted) return this.abortedChange(ti, running.abort.signal.reason, at)
+    if (running.abort.signal.aborted) {
+      // Cancelled while still waiting in the spawner: the command never ran.
+      if (running.pid === null) return {at, key: ti.key, state: 'dropped'}
+      return this.abortedChange(ti, running.abort.signal.reason, at)
+    }
+
     if (outcome.error) {
       appendLog(ti.logPath, `\n${outcome.error.message}\n`)
       return {at, exitCode: null, key: ti.key, message: outcome.error.message, reason: 'spawn-error', state: 'failed'}

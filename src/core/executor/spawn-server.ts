@@ -35,7 +35,7 @@ export interface Spawner {
  * close to the speed of make. Children exit codes are collected on SIGCHLD through a self-pipe.
  */
 const SERVER_SOURCE = String.raw`
-use strict; use warnings; use POSIX (); use File::Path ();
+use strict; use warnings; use POSIX (); use File::Path (); use Time::HiRes ();
 $| = 1; $SIG{PIPE} = 'DEFAULT';
 my $limit = $ARGV[0]; my %running; my @waiting; my $buffer = ''; my $eof = 0;
 pipe(my $wakeR, my $wakeW) or die "pipe: $!";
@@ -69,7 +69,14 @@ sub start {
   $running{$pid} = $id; print "S $id $pid\n";
 }
 sub fill { start(shift @waiting) while @waiting && keys(%running) < $limit }
+# End of input means the parent is gone (or done): nothing may outlive it, so every group is terminated, then killed.
+my ($deadline, @stopped);
+sub stop_all {
+  $SIG{PIPE} = 'IGNORE'; @waiting = (); @stopped = keys %running; $deadline = Time::HiRes::time() + 1;
+  kill 'TERM', -$_ for @stopped;
+}
 while (!$eof || %running || @waiting) {
+  if (defined $deadline && Time::HiRes::time() >= $deadline) { kill 'KILL', -$_ for @stopped; last }
   my $wanted = ''; vec($wanted, fileno($wakeR), 1) = 1; vec($wanted, fileno(STDIN), 1) = 1 unless $eof;
   my $ready = select(my $got = $wanted, undef, undef, 0.05);
   if ($ready > 0 && vec($got, fileno($wakeR), 1)) { sysread($wakeR, my $drain, 4096) }
@@ -87,9 +94,10 @@ while (!$eof || %running || @waiting) {
       push @waiting, $payload;
     }
 
-    fill();
+    if ($eof) { stop_all() } else { fill() }
   }
 }
+kill 'KILL', -$_ for @stopped;
 `
 
 interface Pending {

@@ -114,3 +114,41 @@ export function toUtcIso(instant: Date): string {
 export function backfillRunId(instant: Date): string {
   return `backfill__${toUtcIso(instant).replace(/\.000Z$/, 'Z').replace(/Z$/, '+00:00')}`
 }
+
+/** Formats instants for people: wall time in the DAG's zone, e.g. `2024-03-05 00:00 +01:00`, or `2024-03-05`. */
+export type DateLabeler = (iso: string) => string
+
+const labelFormats = new Map<string, Intl.DateTimeFormat>()
+
+/**
+ * A labeler for `zone`. With `dateOnly` (schedules whose ticks all fall on local midnight) the time and offset
+ * are left out, since they never differ. Intl is used directly because this runs once per run of a year-long
+ * backfill, where a TZDate per label costs several times more.
+ */
+export function dateLabeler(zone: string, dateOnly: boolean): DateLabeler {
+  let format = labelFormats.get(zone)
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      day: '2-digit',
+      hour: '2-digit',
+      hourCycle: 'h23',
+      minute: '2-digit',
+      month: '2-digit',
+      timeZone: zone,
+      timeZoneName: 'longOffset',
+      year: 'numeric',
+    })
+    labelFormats.set(zone, format)
+  }
+
+  const formatter = format
+  return (iso) => {
+    const parts: Record<string, string> = {}
+    for (const part of formatter.formatToParts(new Date(iso))) parts[part.type] = part.value
+    const date = `${parts.year}-${parts.month}-${parts.day}`
+    if (dateOnly) return date
+    // longOffset reads `GMT+01:00`, or plain `GMT` at offset zero.
+    const offset = (parts.timeZoneName ?? 'GMT').replace('GMT', '') || '+00:00'
+    return `${date} ${parts.hour}:${parts.minute} ${offset}`
+  }
+}

@@ -1,6 +1,6 @@
 import {UpdraftError} from '../errors.js'
-import {type CalendarDateTime, toInstant, toUtcIso} from './logical-date.js'
-import {createTimetable, type Schedule, type Timetable} from './timetable.js'
+import {type CalendarDateTime, dateLabeler, type DateLabeler, toInstant, toUtcIso} from './logical-date.js'
+import {createTimetable, type Schedule, type Timetable, ticksAtMidnight} from './timetable.js'
 
 /** Which logical dates the user asked for: an inclusive range (`-s`/`-e`) or an explicit list (`-l`/`-D`). */
 export type DateSelection =
@@ -71,6 +71,11 @@ export function timetableOf(dag: ScheduledDag): Timetable {
   }
 
   return createTimetable(schedule, dag.timezone, new Date(dag.startDate))
+}
+
+/** How this DAG's logical dates read in human output: in its zone, the date alone when every tick is at midnight. */
+export function labelerFor(dag: ScheduledDag): DateLabeler {
+  return dateLabeler(dag.timezone, ticksAtMidnight(dag.schedule, dag.timezone, new Date(dag.startDate)))
 }
 
 /** Resolves the user's selection to data intervals, reading naive dates in the DAG's zone (§3 of the semantics). */

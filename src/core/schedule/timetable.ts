@@ -294,3 +294,25 @@ function gapEnd(tick: Date, zone: string): Date {
   const changes = new ZoneOffsets(zone, tick.getTime() - 3 * HOUR_MS, tick.getTime()).changesUpTo(tick.getTime())
   return new Date(changes.at(-1) ?? tick.getTime())
 }
+
+/**
+ * True when every tick of the schedule falls on local midnight, so a date alone names a logical date: cron
+ * schedules firing at minute 0 of hour 0, and whole-day intervals anchored at a local midnight.
+ */
+export function ticksAtMidnight(schedule: Schedule, zone: string, anchor: Date): boolean {
+  switch (schedule.kind) {
+    case 'cron': {
+      const [minute, hour] = schedule.expression.split(/\s+/)
+      return minute === '0' && hour === '0'
+    }
+
+    case 'interval': {
+      const {hour, minute} = wallClock(anchor, zone)
+      return schedule.ms % 86_400_000 === 0 && hour === 0 && minute === 0 && anchor.getUTCSeconds() === 0 && anchor.getUTCMilliseconds() === 0
+    }
+
+    case 'none': {
+      return false
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import type {BackfillEvent} from '../core/events.js'
+
+/** One logical date as the live view knows it. */
+export interface RunProgress {
+  durationMs: null | number
+  label: string
+  /** True when the date had nothing left to run: it was already complete. */
+  nothingToDo: boolean
+  runId: string
+  state: string
+  /** Task states while the run is in flight; emptied once it finishes. */
+  tasks: Map<string, string>
+}
+
+/**
+ * What the live view draws, folded from events in O(1) per event: the dates in flight (in start order), the
+ * finished ones, and totals. Drawing is separate (see `frameOf`), so a burst of events costs no drawing.
+ */
+export class BackfillProgress {
+  /** Set once the backfill is over and nothing more will happen. */
+  closed = false
+  dagId = ''
+  /** Dates that finished (not those stopped by an interruption). */
+  doneRuns = 0
+  readonly failed: RunProgress[] = []
+  readonly finished: RunProgress[] = []
+  readonly finishedByState = new Map<string, number>()
+  readonly inFlight = new Map<string, RunProgress>()
+  interruptedBy: null | string = null
+  /** Task instances by their current state, across every date. */
+  readonly taskTotals = new Map<string, number>()
+  timezone = 'UTC'
+  totalRuns = 0
+  private readonly withoutWork = new Set<string>()
+
+  apply(event: BackfillEvent): void {
+    switch (event.type) {
+      case 'backfill_started': {
+        this.dagId = event.dag_id
+        this.timezone = event.timezone
+        this.totalRuns = event.runs.length
+        for (const run of event.runs) if (run.tasks.length === 0) this.withoutWork.add(run.run_id)
+        return
+      }
+
+      case 'interrupt_requested': {
+        this.interruptedBy = event.signal
+        return
+      }
+
+      case 'run_finished': {
+        const run = this.inFlight.get(event.run_id) ?? this.startRun(event.run_id, event.label)
+        this.inFlight.delete(event.run_id)
+        run.state = event.state
+        run.durationMs = event.duration_ms
+        run.tasks.clear()
+        this.finished.push(run)
+        this.doneRuns++
+        if (event.state !== 'success') this.failed.push(run)
+        const key = run.nothingToDo ? 'already complete' : event.state
+        this.finishedByState.set(key, (this.finishedByState.get(key) ?? 0) + 1)
+        return
+      }
+
+      case 'run_started': {
+        this.startRun(event.run_id, event.label)
+        return
+      }
+
+      case 'task_state': {
+        const run = this.inFlight.get(event.run_id)
+        const previous = run?.tasks.get(event.task_id)
+        if (previous !== undefined) this.taskTotals.set(previous, (this.taskTotals.get(previous) ?? 1) - 1)
+        this.taskTotals.set(event.state, (this.taskTotals.get(event.state) ?? 0) + 1)
+        run?.tasks.set(event.task_id, event.state)
+      }
+    }
+  }
+
+  /** True when every date finished and none failed. */
+  get succeeded(): boolean {
+    return this.failed.length === 0 && this.inFlight.size === 0 && this.finished.length === this.totalRuns
+  }
+
+  /** Ends the dates still in flight as not finished (the backfill stopped), so no row claims to be running. */
+  close(): void {
+    this.closed = true
+    for (const run of this.inFlight.values()) {
+      run.state = 'not finished'
+      run.tasks.clear()
+      this.finished.push(run)
+      this.finishedByState.set(run.state, (this.finishedByState.get(run.state) ?? 0) + 1)
+    }
+
+    this.inFlight.clear()
+  }
+
+  private startRun(runId: string, label: string): RunProgress {
+    const run: RunProgress = {durationMs: null, label, nothingToDo: this.withoutWork.has(runId), runId, state: 'running', tasks: new Map()}
+    this.inFlight.set(runId, run)
+    return run
+  }
+}
