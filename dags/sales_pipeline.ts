@@ -9,7 +9,7 @@ export default defineDag({
   schedule_interval: '@daily',
   start_date: '2024-01-01',
   tasks: [
-    {bash_command: 'echo "extracting sales for {{ ds }} ({{ params.region }})"', task_id: 'extract'},
+    {bash_command: 'echo extracting sales for {{ ds }} in {{ params.region | sh }}', task_id: 'extract'},
     {bash_command: 'echo "cleaning {{ ds_nodash }}"', task_id: 'clean', upstream: ['extract']},
     {bash_command: 'echo "aggregating {{ ds }}"', task_id: 'aggregate', upstream: ['extract']},
     {bash_command: 'echo "loading {{ ds }} for run {{ run_id }}"', task_id: 'load', upstream: ['clean', 'aggregate']},

@@ -1,4 +1,5 @@
 import {Command, Errors} from '@oclif/core'
+import {closest} from 'fastest-levenshtein'
 
 import {isUpdraftError} from '../core/errors.js'
 import {dagsFolderFlag, dbFlag} from './flags.js'
@@ -19,6 +20,11 @@ export abstract class BaseCommand extends Command {
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
   }
 
+  /** Load-time warnings of DAGs, on stderr so `--json` output stays one document. */
+  protected warnAbout(dags: ReadonlyArray<{warnings: string[]}>): void {
+    for (const warning of dags.flatMap((dag) => dag.warnings)) process.stderr.write(`Warning: ${warning}\n`)
+  }
+
   protected override async catch(error: Error & {oclif?: {exit?: number}}): Promise<unknown> {
     if (isUpdraftError(error)) {
       return this.fail(error.summary, {code: error.code, exit: error.exit, suggestions: error.suggestions})
@@ -26,6 +32,8 @@ export abstract class BaseCommand extends Command {
 
     if (error instanceof Errors.CLIError && isUsageError(error)) {
       const oneLine = error.message
+        // oclif adds a note about multiple-value flags to any missing argument; it is not what went wrong.
+        .replace(/\s*Note: --[\s\S]*$/, '')
         .replaceAll('See more help with --help', '')
         .replaceAll('The following error occurred:', '')
         .replaceAll('=[object Object]', '')
@@ -33,7 +41,13 @@ export abstract class BaseCommand extends Command {
         .map((line) => line.trim())
         .filter(Boolean)
         .join(' ')
-      return this.fail(oneLine, {code: 'USAGE', exit: 2, suggestions: [`updraft ${this.id?.replaceAll(':', ' ') ?? ''} --help`]})
+      const help = `updraft ${this.id?.replaceAll(':', ' ') ?? ''} --help`
+      const unknownFlag = /Nonexistent flags?: (--?[\w-]+)/.exec(oneLine)?.[1]
+      const known = Object.keys({...this.ctor.flags, ...this.ctor.baseFlags}).map((name) => `--${name}`)
+      // A flag typed short of its full name (--end for --end-date) is a prefix; otherwise the closest spelling.
+      const guess = unknownFlag && (known.filter((name) => name.startsWith(unknownFlag)).sort((a, b) => a.length - b.length)[0] ?? closest(unknownFlag, known))
+      const hint = guess ? [`Did you mean ${guess}?`] : []
+      return this.fail(oneLine, {code: 'USAGE', exit: 2, suggestions: [...hint, help]})
     }
 
     return super.catch(error)
@@ -41,11 +55,15 @@ export abstract class BaseCommand extends Command {
 
   private fail(message: string, options: {code: string; exit: number; suggestions: string[]}): never {
     if (this.jsonEnabled()) this.logJson({error: {code: options.code, exit: options.exit, message, suggestions: options.suggestions}})
-    // Written by hand rather than with this.error(), which wraps long lines and breaks grep-ability of the message.
-    const lines = [`Error: ${message}`, `Code: ${options.code}`, ...options.suggestions.map((hint) => `Try this: ${hint}`)]
-    process.stderr.write(`${lines.join('\n')}\n`)
+    printError(message, options.code, options.suggestions)
     this.exit(options.exit)
   }
+}
+
+/** `Error: … / Code: … / Try this: …` on stderr, by hand: this.error() wraps long lines, which breaks grep. */
+export function printError(message: string, code: string, suggestions: string[]): void {
+  const lines = [`Error: ${message}`, `Code: ${code}`, ...suggestions.map((hint) => `Try this: ${hint}`)]
+  process.stderr.write(`${lines.join('\n')}\n`)
 }
 
 function isUsageError(error: Errors.CLIError): boolean {

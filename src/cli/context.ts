@@ -1,8 +1,16 @@
 import {dirname, join, resolve} from 'node:path'
 
 import type {Clock} from '../core/clock.js'
+import type {Dag} from '../core/dag/model.js'
+import {isUpdraftError} from '../core/errors.js'
+import {loadDag} from '../core/loader/load-dags.js'
+import {dateLabeler, type DateLabeler} from '../core/schedule/logical-date.js'
+import {labelerFor} from '../core/schedule/resolve-dates.js'
+import {liveBackfillOf} from '../core/state/dag-lock.js'
 import type {ProcessInfo} from '../core/state/file-lock.js'
 import {JsonFileStore} from '../core/state/json-file-store.js'
+import {withoutDeadBackfill} from '../core/state/queries.js'
+import type {DagState} from '../core/state/schema.js'
 
 /** What a command needs from the process, resolved once: absolute paths, the clock, the environment. */
 export interface CommandContext {
@@ -34,6 +42,38 @@ export function commandContext(flags: {'dags-folder'?: string; db?: string}): Co
 /** The state file opened for reading only: it is never created or written. */
 export function readOnlyStore(context: CommandContext): Promise<JsonFileStore> {
   return JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
+}
+
+/** A DAG's recorded runs as they stand now, with how its dates read to a person. */
+export interface RecordedDag {
+  /** Null when the DAG file is gone but its runs are still recorded. */
+  dag: Dag | null
+  labelOf: DateLabeler
+  state: DagState
+  timezone: string
+}
+
+/**
+ * Reads a DAG's runs for the inspection commands. An unknown DAG is DAG_NOT_FOUND unless runs of it are
+ * recorded (its file may have been deleted; its dates then read in UTC). Without a live backfill of the DAG,
+ * whatever is recorded as in progress is shown as the next backfill will find it.
+ */
+export async function readRecordedDag(context: CommandContext, dagId: string): Promise<RecordedDag> {
+  const recorded = await (await readOnlyStore(context)).readDag(dagId)
+  let dag: Dag | null = null
+  try {
+    dag = await loadDag(context.dagsFolder, dagId)
+  } catch (error) {
+    if (!isUpdraftError(error) || error.code !== 'DAG_NOT_FOUND' || Object.keys(recorded.runs).length === 0) throw error
+  }
+
+  const live = liveBackfillOf(context.dbPath, dagId, context.process) !== null
+  return {
+    dag,
+    labelOf: dag ? labelerFor(dag) : dateLabeler('UTC', false),
+    state: live ? recorded : withoutDeadBackfill(recorded),
+    timezone: dag?.timezone ?? 'UTC',
+  }
 }
 
 function isProcessAlive(pid: number): boolean {

@@ -1,6 +1,7 @@
 /** Stable identifiers that tests and scripts match on; never rename one. */
 export type ErrorCode =
   | 'BACKFILL_LOCKED'
+  | 'COMMAND_NOT_FOUND'
   | 'CONFIRMATION_REQUIRED'
   | 'DAG_CYCLE'
   | 'DAG_DUPLICATE_ID'

@@ -14,14 +14,14 @@ export function dagListText(dags: DagDescription[], errors: DagFileError[]): str
 }
 
 /** `dags show`: header, the task graph as upstream → downstream lines, and the next ticks. */
-export function dagShowText(dag: DagDescription): string {
+export function dagShowText(dag: DagDescription, labelOf: (iso: string) => string): string {
   const lines = [
     `${bold(dag.dag_id)}${dag.description ? `  ${dim(dag.description)}` : ''}`,
     `  file            ${dag.fileloc}`,
     `  schedule        ${dag.schedule_interval}`,
     `  timezone        ${dag.timezone}`,
-    `  start_date      ${dag.start_date}`,
-    `  end_date        ${dag.end_date ?? dim('none')}`,
+    `  start_date      ${labelOf(dag.start_date)}`,
+    `  end_date        ${dag.end_date === null ? dim('none') : labelOf(dag.end_date)}`,
     `  max_active_runs ${dag.max_active_runs}`,
     '',
     bold('Graph (upstream → downstream)'),
@@ -32,7 +32,7 @@ export function dagShowText(dag: DagDescription): string {
     lines.push(`  ${task.task_id.padEnd(width)}  ${arrow}  ${dim(`[${task.kind}]`)}`)
   }
 
-  lines.push('', bold('Next ticks (UTC)'))
-  lines.push(...(dag.next_ticks.length > 0 ? dag.next_ticks.map((tick) => `  ${tick}`) : [dim('  none (not periodic or past end_date)')]))
+  lines.push('', bold(`Next ticks (${dag.timezone})`))
+  lines.push(...(dag.next_ticks.length > 0 ? dag.next_ticks.map((tick) => `  ${labelOf(tick)}`) : [dim('  none (not periodic or past end_date)')]))
   return lines.join('\n')
 }

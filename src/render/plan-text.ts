@@ -1,33 +1,40 @@
 import type {BackfillPlan} from '../core/planner/plan-backfill.js'
 import {bold, dim, warn} from './format.js'
 
+/** How a DAG's dates read to a person: a labeler for its zone, and its own bounds already labelled. */
+export interface DagDateLabels {
+  endDate: null | string
+  labelOf: (iso: string) => string
+  startDate: string
+}
+
 /** Lines saying which requested ticks were left out and why; empty when none were. */
-export function exclusionLines(plan: BackfillPlan): string[] {
+export function exclusionLines(plan: BackfillPlan, dates: DagDateLabels): string[] {
   const {after_end_date: after, before_start_date: before, not_yet_due: notDue} = plan.excluded
   const lines: string[] = []
-  if (before > 0) lines.push(warn(`${before} logical date(s) before the DAG's start_date were excluded.`))
-  if (after > 0) lines.push(warn(`${after} logical date(s) after the DAG's end_date were excluded.`))
+  if (before > 0) lines.push(warn(`${before} logical date(s) before the DAG's start_date (${dates.startDate}) were excluded.`))
+  if (after > 0) lines.push(warn(`${after} logical date(s) after the DAG's end_date (${dates.endDate}) were excluded.`))
   if (notDue > 0) lines.push(warn(`${notDue} logical date(s) whose interval has not ended yet were excluded.`))
   return lines
 }
 
 /** The message for a plan with no logical dates. */
-export function noDatesText(plan: BackfillPlan): string {
-  return [warn(`No logical dates in range for ${plan.dag_id}: ${plan.requested}.`), ...exclusionLines(plan)].join('\n')
+export function noDatesText(plan: BackfillPlan, dates: DagDateLabels): string {
+  return [warn(`No logical dates in range for ${plan.dag_id}: ${plan.requested}.`), ...exclusionLines(plan, dates)].join('\n')
 }
 
 /** `--dry-run`: dates, what runs per date, and what is skipped or cleared with the reason. */
-export function planText(plan: BackfillPlan): string {
-  if (plan.runs.length === 0) return noDatesText(plan)
+export function planText(plan: BackfillPlan, dates: DagDateLabels): string {
+  if (plan.runs.length === 0) return noDatesText(plan, dates)
   const toRun = plan.runs.reduce((sum, run) => sum + run.tasks.length, 0)
   const lines = [
     bold(`Backfill plan for ${plan.dag_id}: ${plan.runs.length} logical date(s), ${toRun} task instance(s) to run`),
     dim(`Requested: ${plan.requested}; tasks: ${plan.selected_tasks.join(', ')}`),
-    ...exclusionLines(plan),
+    ...exclusionLines(plan, dates),
     '',
   ]
   for (const run of plan.runs) {
-    lines.push(`${run.logical_date}  ${dim(run.run_id)}`)
+    lines.push(`${dates.labelOf(run.logical_date)}  ${dim(run.run_id)}`)
     lines.push(`  run:     ${run.tasks.length > 0 ? run.tasks.join(', ') : dim('nothing')}`)
     if (run.cleared.length > 0) lines.push(`  clear:   ${run.cleared.join(', ')}`)
     for (const skip of run.skipped) lines.push(dim(`  skip:    ${skip.task_id} (${skip.reason})`))

@@ -4,23 +4,25 @@ import {dim, formatDuration, paintState, table} from './format.js'
 const orDash = (value: null | string) => value ?? dim('-')
 const durationOrDash = (ms: null | number) => (ms === null ? dim('-') : formatDuration(ms))
 
-/** `dags list-runs`. */
-export function runsText(dagId: string, runs: RunRow[]): string {
-  if (runs.length === 0) return dim(`No runs recorded for ${dagId}.`)
+/** `dags list-runs`: logical dates in the DAG's zone (`labelOf`); `recorded` counts runs in any state. */
+export function runsText(dagId: string, runs: RunRow[], options: {labelOf: (iso: string) => string; recorded: number; state: null | string}): string {
+  if (runs.length === 0) {
+    return dim(options.recorded === 0 || options.state === null ? `No runs recorded for ${dagId}.` : `No ${options.state} runs of ${dagId} (${options.recorded} run(s) recorded in other states).`)
+  }
+
   return table(
     ['logical_date', 'state', 'run_id', 'start', 'end', 'duration'],
-    runs.map((run) => [run.logical_date, paintState(run.state), run.run_id, orDash(run.start_date), orDash(run.end_date), durationOrDash(run.duration_ms)]),
+    runs.map((run) => [options.labelOf(run.logical_date), paintState(run.state), run.run_id, orDash(run.start_date), orDash(run.end_date), durationOrDash(run.duration_ms)]),
   )
 }
 
 /** `tasks states-for-dag-run`. */
 export function taskInstancesText(
-  runId: string,
-  runState: string,
+  run: {label: string; run_id: string; state: string},
   rows: Array<{duration_ms: null | number; end_date: null | string; reason: null | string; start_date: null | string; state: string; task_id: string; try_number: number}>,
 ): string {
   return [
-    `${runId}  ${paintState(runState)}`,
+    `${run.label}  ${paintState(run.state)}  ${dim(run.run_id)}`,
     table(
       ['task_id', 'state', 'try', 'start', 'end', 'duration', 'reason'],
       rows.map((row) => [row.task_id, paintState(row.state), String(row.try_number), orDash(row.start_date), orDash(row.end_date), durationOrDash(row.duration_ms), orDash(row.reason)]),

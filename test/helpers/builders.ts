@@ -30,7 +30,7 @@ export function range(start: string, end?: string): DateSelection {
 }
 
 export function list(...dates: string[]): DateSelection {
-  return {dates: dates.map((date) => parseDateTime(date, '-l')), kind: 'list'}
+  return {dates: dates.map((date) => parseDateTime(date, '-l')), flag: '--logical-dates', kind: 'list'}
 }
 
 export type {Dag, Task}

@@ -8,7 +8,7 @@ import {dateFlag, dateListFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag} 
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {type BackfillPlan, dryRunDocument, existingRunsOf, planBackfill} from '../../core/planner/plan-backfill.js'
-import {dateSelectionFrom} from '../../core/schedule/resolve-dates.js'
+import {dateSelectionFrom, labelerFor} from '../../core/schedule/resolve-dates.js'
 import {confirm} from '../../cli/confirm.js'
 import {abortOnSignals, SIGNAL_EXIT_CODES} from '../../cli/signals.js'
 import {allSucceeded, applyPlan, type BackfillSummary, summaryDocument} from '../../core/executor/apply-plan.js'
@@ -70,6 +70,7 @@ export default class DagsBackfill extends BaseCommand {
     })
     const context = commandContext(flags)
     const dag = await loadDag(context.dagsFolder, args.dag_id)
+    this.warnAbout([dag])
     const request = {
       dates,
       ignoreDependencies: flags['ignore-dependencies'],
@@ -81,13 +82,15 @@ export default class DagsBackfill extends BaseCommand {
     // Planned once against a read-only view so every bad input is refused before anything is written.
     const preview = await readOnlyStore(context)
     const draft = planBackfill(dag, request, context.clock(), existingRunsOf(await preview.readDag(dag.dagId)))
+    const labelOf = labelerFor(dag)
+    const dateLabels = {endDate: dag.endDate === null ? null : labelOf(dag.endDate), labelOf, startDate: labelOf(dag.startDate)}
     if (flags['dry-run']) {
-      if (!this.jsonEnabled()) this.log(planText(draft))
+      if (!this.jsonEnabled()) this.log(planText(draft, dateLabels))
       return dryRunDocument(draft)
     }
 
     if (draft.runs.length === 0) {
-      if (!this.jsonEnabled()) this.log(noDatesText(draft))
+      if (!this.jsonEnabled()) this.log(noDatesText(draft, dateLabels))
       return dryRunDocument(draft)
     }
 

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext, readOnlyStore} from '../../cli/context.js'
+import {commandContext, readRecordedDag} from '../../cli/context.js'
 import {listRuns} from '../../core/state/queries.js'
 import {runsText} from '../../render/state-text.js'
 
@@ -23,8 +23,9 @@ export default class DagsListRuns extends BaseCommand {
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(DagsListRuns)
     const context = commandContext(flags)
-    const runs = listRuns(await (await readOnlyStore(context)).readDag(args.dag_id), flags.state ?? null)
-    if (!this.jsonEnabled()) this.log(runsText(args.dag_id, runs))
+    const recorded = await readRecordedDag(context, args.dag_id)
+    const runs = listRuns(recorded.state, flags.state ?? null)
+    if (!this.jsonEnabled()) this.log(runsText(args.dag_id, runs, {labelOf: recorded.labelOf, recorded: Object.keys(recorded.state.runs).length, state: flags.state ?? null}))
     return {dag_id: args.dag_id, runs}
   }
 }

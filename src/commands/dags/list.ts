@@ -17,6 +17,7 @@ export default class DagsList extends BaseCommand {
     const {flags} = await this.parse(DagsList)
     const context = commandContext(flags)
     const bag = await loadDagBag(context.dagsFolder)
+    this.warnAbout(bag.dags)
     const dags = bag.dags.map((dag) => describeDag(dag, context.clock(), 0))
     if (!this.jsonEnabled()) this.log(dagListText(dags, bag.errors))
     return {

@@ -4,6 +4,7 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
 import {describeDag} from '../../core/dag/describe.js'
 import {loadDag} from '../../core/loader/load-dags.js'
+import {labelerFor} from '../../core/schedule/resolve-dates.js'
 import {dagShowText} from '../../render/dag-text.js'
 
 export default class DagsShow extends BaseCommand {
@@ -24,8 +25,10 @@ export default class DagsShow extends BaseCommand {
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(DagsShow)
     const context = commandContext(flags)
-    const description = describeDag(await loadDag(context.dagsFolder, args.dag_id), context.clock(), flags.ticks)
-    if (!this.jsonEnabled()) this.log(dagShowText(description))
+    const dag = await loadDag(context.dagsFolder, args.dag_id)
+    this.warnAbout([dag])
+    const description = describeDag(dag, context.clock(), flags.ticks)
+    if (!this.jsonEnabled()) this.log(dagShowText(description, labelerFor(dag)))
     return description
   }
 }

@@ -3,11 +3,10 @@ import {readFile} from 'node:fs/promises'
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext, readOnlyStore} from '../../cli/context.js'
+import {commandContext, readRecordedDag} from '../../cli/context.js'
 import {positiveIntegerFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
-import {loadDag} from '../../core/loader/load-dags.js'
-import {findRunByReference, findTaskInstance, logPathOf} from '../../core/state/queries.js'
+import {findRun, findTaskInstance, logPathOf} from '../../core/state/queries.js'
 
 export default class TasksLogs extends BaseCommand {
   static override args = {
@@ -29,8 +28,8 @@ export default class TasksLogs extends BaseCommand {
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(TasksLogs)
     const context = commandContext(flags)
-    const state = await (await readOnlyStore(context)).readDag(args.dag_id)
-    const run = await findRunByReference(state, args.dag_id, args.run, async () => (await loadDag(context.dagsFolder, args.dag_id)).timezone)
+    const recorded = await readRecordedDag(context, args.dag_id)
+    const run = findRun(recorded.state, args.dag_id, args.run, recorded.timezone)
     const ti = findTaskInstance(run, args.task_id)
     const path = logPathOf(ti, args.task_id, flags.try ?? null)
     let content: string

@@ -1,9 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext, readOnlyStore} from '../../cli/context.js'
-import {loadDag} from '../../core/loader/load-dags.js'
-import {findRunByReference} from '../../core/state/queries.js'
+import {commandContext, readRecordedDag} from '../../cli/context.js'
+import {findRun} from '../../core/state/queries.js'
 import {taskInstancesText} from '../../render/state-text.js'
 
 export default class TasksStatesForDagRun extends BaseCommand {
@@ -24,8 +23,8 @@ export default class TasksStatesForDagRun extends BaseCommand {
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(TasksStatesForDagRun)
     const context = commandContext(flags)
-    const state = await (await readOnlyStore(context)).readDag(args.dag_id)
-    const run = await findRunByReference(state, args.dag_id, args.run, async () => (await loadDag(context.dagsFolder, args.dag_id)).timezone)
+    const recorded = await readRecordedDag(context, args.dag_id)
+    const run = findRun(recorded.state, args.dag_id, args.run, recorded.timezone)
     const taskInstances = Object.entries(run.task_instances).map(([taskId, ti]) => ({
       duration_ms: ti.duration_ms,
       end_date: ti.end_date,
@@ -37,7 +36,7 @@ export default class TasksStatesForDagRun extends BaseCommand {
       task_id: taskId,
       try_number: ti.try_number,
     }))
-    if (!this.jsonEnabled()) this.log(taskInstancesText(run.run_id, run.state, taskInstances))
+    if (!this.jsonEnabled()) this.log(taskInstancesText({label: recorded.labelOf(run.logical_date), run_id: run.run_id, state: run.state}, taskInstances))
     return {dag_id: args.dag_id, logical_date: run.logical_date, run_id: run.run_id, state: run.state, task_instances: taskInstances}
   }
 }

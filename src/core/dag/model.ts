@@ -82,6 +82,8 @@ export interface Dag {
   startDate: string
   tasks: Task[]
   timezone: string
+  /** Problems that do not stop the DAG from loading, e.g. a value from outside reaching the shell unquoted. */
+  warnings: string[]
 }
 
 export const DEFAULT_MAX_ACTIVE_RUNS = 16

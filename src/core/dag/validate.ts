@@ -97,7 +97,9 @@ export function validateDag(raw: unknown, fileloc: string, defaultDagId: string)
   for (const task of tasks) {
     for (const up of task.upstream) {
       if (!seen.has(up)) {
-        fail('DAG_MISSING_UPSTREAM', `task "${task.taskId}" has upstream "${up}", which is not a task of this DAG`, [closest(up, [...seen])])
+        const known = [...seen].filter((id) => id !== task.taskId)
+        const guess = known.length > 0 ? closest(up, known) : null
+        fail('DAG_MISSING_UPSTREAM', `task "${task.taskId}" has upstream "${up}", which is not a task of this DAG (tasks: ${[...seen].join(', ')})`, guess ? [`Did you mean upstream: ['${guess}'] in task "${task.taskId}"?`] : [])
       }
     }
   }
@@ -117,7 +119,24 @@ export function validateDag(raw: unknown, fileloc: string, defaultDagId: string)
     startDate,
     tasks: (ordered as {order: string[]}).order.map((id) => byId.get(id) as Task),
     timezone: zone,
+    warnings: tasks.flatMap((task) => unquotedOutsideValues(task, fileloc)),
   }
+}
+
+/**
+ * `-c`, sensors and the API put values from outside into `params`; inserted into a bash_command without the
+ * `sh` filter, a quote or `;` in them is read by the shell. Loading still succeeds (Airflow renders the same way),
+ * but the author is told.
+ */
+function unquotedOutsideValues(task: Task, fileloc: string): string[] {
+  if (task.bashCommand === null) return []
+  const unquoted = [...task.bashCommand.matchAll(/\{\{(.*?)\}\}/gs)]
+    .map((match) => (match[1] ?? '').trim())
+    .filter((expression) => /\b(params|conf)\b/.test(expression) && !/\|\s*(sh|shquote)\s*$/.test(expression))
+  return unquoted.map(
+    (expression) =>
+      `${fileloc}: task "${task.taskId}" inserts {{ ${expression} }} into its bash_command without shell quoting; a value with a quote or ; would run as shell code. Write {{ ${expression} | sh }}.`,
+  )
 }
 
 type Fail = (code: ErrorCode, problem: string, suggestions?: string[]) => never

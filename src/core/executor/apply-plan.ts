@@ -4,6 +4,7 @@ import type {Clock} from '../clock.js'
 import type {Dag, Task} from '../dag/model.js'
 import type {BackfillListener} from '../events.js'
 import {type BackfillPlan, type PlannedRun, runDocument} from '../planner/plan-backfill.js'
+import {labelAsArgument} from '../schedule/logical-date.js'
 import {type ExcludedCounts, labelerFor} from '../schedule/resolve-dates.js'
 import {
   type AttemptReason,
@@ -63,6 +64,8 @@ export interface FailureRow {
 
 /** A run that stays failed only because of task instances this backfill did not select. */
 export interface FailedOutsideSelection {
+  /** The date as a `-D` value that re-runs it. */
+  date_argument: string
   label: string
   logical_date: string
   run_id: string
@@ -482,8 +485,10 @@ function summarise(
 
     const outside = Object.entries(record.task_instances).filter(([taskId, ti]) => !selected.has(taskId) && FAILED_STATES.has(ti.state))
     if (outside.length > 0 && Object.values(taskInstances).every((state) => DONE_STATES.has(state))) {
+      const label = outcome.labelOf(planned.logical_date)
       failedOutsideSelection.push({
-        label: outcome.labelOf(planned.logical_date),
+        date_argument: labelAsArgument(label),
+        label,
         logical_date: planned.logical_date,
         run_id: planned.run_id,
         task_instances: Object.fromEntries(outside.map(([taskId, ti]) => [taskId, ti.state])),

@@ -152,3 +152,9 @@ export function dateLabeler(zone: string, dateOnly: boolean): DateLabeler {
     return `${date} ${parts.hour}:${parts.minute} ${offset}`
   }
 }
+
+/** A label as a value for `-s`, `-e` or `-D`: `2024-03-05 06:30 +01:00` becomes `2024-03-05T06:30+01:00`. */
+export function labelAsArgument(label: string): string {
+  const [date, time, offset] = label.split(' ')
+  return time === undefined ? (date ?? label) : `${date}T${time}${offset ?? ''}`
+}

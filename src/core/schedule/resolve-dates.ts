@@ -1,11 +1,11 @@
 import {UpdraftError} from '../errors.js'
-import {type CalendarDateTime, dateLabeler, type DateLabeler, toInstant, toUtcIso} from './logical-date.js'
+import {type CalendarDateTime, dateLabeler, type DateLabeler, labelAsArgument, toInstant, toUtcIso} from './logical-date.js'
 import {createTimetable, type Schedule, type Timetable, ticksAtMidnight} from './timetable.js'
 
 /** Which logical dates the user asked for: an inclusive range (`-s`/`-e`) or an explicit list (`-l`/`-D`). */
 export type DateSelection =
   | {end: CalendarDateTime | null; kind: 'range'; start: CalendarDateTime}
-  | {dates: CalendarDateTime[]; kind: 'list'}
+  | {dates: CalendarDateTime[]; /** As typed, for messages. */ flag: '--date' | '--logical-dates'; kind: 'list'}
 
 /** The date flags as given: `-D`, `-l` (flattened), `-s`, `-e`; flag relations were already checked by the parser. */
 export interface DateFlags {
@@ -17,8 +17,8 @@ export interface DateFlags {
 
 /** Turns the date flags into a selection, refusing a command that names no dates at all. */
 export function dateSelectionFrom(flags: DateFlags): DateSelection {
-  if (flags.date) return {dates: [flags.date], kind: 'list'}
-  if (flags.logicalDates && flags.logicalDates.length > 0) return {dates: flags.logicalDates, kind: 'list'}
+  if (flags.date) return {dates: [flags.date], flag: '--date', kind: 'list'}
+  if (flags.logicalDates && flags.logicalDates.length > 0) return {dates: flags.logicalDates, flag: '--logical-dates', kind: 'list'}
   if (flags.startDate) return {end: flags.endDate ?? null, kind: 'range', start: flags.startDate}
   throw new UpdraftError(
     'MISSING_DATES',
@@ -102,7 +102,7 @@ export function resolveLogicalDates(dag: ScheduledDag, selection: DateSelection,
     const unique = new Map<number, Date>()
     for (const date of selection.dates) {
       const instant = toInstant(date, dag.timezone)
-      if (timetable.ticksBetween(instant, instant).length === 0) throw notATick(dag, timetable, date, instant)
+      if (timetable.ticksBetween(instant, instant).length === 0) throw notATick(dag, timetable, {date, flag: selection.flag, instant})
       unique.set(instant.getTime(), instant)
     }
 
@@ -127,13 +127,15 @@ export function resolveLogicalDates(dag: ScheduledDag, selection: DateSelection,
   return {excluded, intervals, requested}
 }
 
-function notATick(dag: ScheduledDag, timetable: Timetable, date: CalendarDateTime, instant: Date): UpdraftError {
-  const before = timetable.tickBefore(instant)
-  const after = timetable.tickAfter(instant)
-  const nearest = [before && `${toUtcIso(before)} (before)`, `${toUtcIso(after)} (after)`].filter(Boolean).join(' and ')
+function notATick(dag: ScheduledDag, timetable: Timetable, asked: {date: CalendarDateTime; flag: string; instant: Date}): UpdraftError {
+  const labelOf = labelerFor(dag)
+  const before = timetable.tickBefore(asked.instant)
+  const after = timetable.tickAfter(asked.instant)
+  const nearest = before ? [before, after] : [after]
+  const described = [before && `${labelOf(toUtcIso(before))} (before)`, `${labelOf(toUtcIso(after))} (after)`].filter(Boolean).join(' and ')
   return new UpdraftError(
     'DATE_NOT_A_TICK',
-    `Expected each --logical-dates value to be a tick of ${dag.dagId}'s schedule (${dag.schedule.source}, ${dag.timezone}), got ${date.text}; nearest ticks: ${nearest}.`,
-    {exit: 2, suggestions: [before, after].filter((d): d is Date => d !== undefined).map((d) => toUtcIso(d))},
+    `Expected each ${asked.flag} value to be a tick of ${dag.dagId}'s schedule (${dag.schedule.source}, ${dag.timezone}), got ${asked.date.text}; nearest ticks: ${described}.`,
+    {exit: 2, suggestions: nearest.map((tick) => `${asked.flag} ${labelAsArgument(labelOf(toUtcIso(tick)))}`)},
   )
 }

@@ -36,7 +36,8 @@ export function tryLock(path: string, owner: ProcessInfo, now: Date): {holder: L
   return {holder: holder ?? {pid: -1, since: 'unknown'}}
 }
 
-function readHolder(path: string): LockHolder | null {
+/** Who holds the lock at `path`, or null if nobody does. */
+export function readHolder(path: string): LockHolder | null {
   try {
     const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>
     return typeof parsed.pid === 'number' ? {pid: parsed.pid, since: String(parsed.since)} : null

@@ -4,6 +4,27 @@ import {UpdraftError} from '../errors.js'
 import {backfillRunId, parseDateTime, toInstant} from '../schedule/logical-date.js'
 import type {DagRunRecord, DagState, TaskInstanceRecord} from './schema.js'
 
+/**
+ * The runs as they stand when no backfill of the DAG is alive: a run or task instance recorded as in progress
+ * was cut short by a process that died (kill -9, power loss), so it reads as what the next backfill will find:
+ * the run `queued`, the task instance `none` with reason `interrupted`.
+ */
+export function withoutDeadBackfill(state: DagState): DagState {
+  const runs: DagState['runs'] = {}
+  for (const [runId, run] of Object.entries(state.runs)) {
+    const taskInstances: DagRunRecord['task_instances'] = {}
+    for (const [taskId, ti] of Object.entries(run.task_instances)) {
+      taskInstances[taskId] = IN_PROGRESS.has(ti.state) ? {...ti, pid: null, reason: 'interrupted', state: 'none'} : ti
+    }
+
+    runs[runId] = {...run, state: run.state === 'running' ? 'queued' : run.state, task_instances: taskInstances}
+  }
+
+  return {runs}
+}
+
+const IN_PROGRESS = new Set(['queued', 'running', 'scheduled'])
+
 /** A run as listed by `dags list-runs`. */
 export interface RunRow {
   duration_ms: null | number
@@ -43,14 +64,6 @@ export function findRun(state: DagState, dagId: string, reference: string, timez
     `Expected a run of ${dagId} (a logical date like 2024-01-03 or a run id), got "${reference}"${looksLikeDate ? ` (run id ${runId})` : ''}; ${known.length} run(s) recorded.`,
     {suggestions: known.length > 0 ? [closest(runId, known)] : []},
   )
-}
-
-/**
- * Finds a run by run id, or by logical date read in the DAG's zone; the zone is only looked up (by loading the
- * DAG) when the reference is not a recorded run id, so a deleted DAG file does not hide its runs.
- */
-export async function findRunByReference(state: DagState, dagId: string, reference: string, zoneOf: () => Promise<string>): Promise<DagRunRecord> {
-  return state.runs[reference] ?? findRun(state, dagId, reference, await zoneOf())
 }
 
 /** A task instance of a run, or an error naming the run's tasks. */

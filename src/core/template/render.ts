@@ -52,13 +52,14 @@ export function templateEnvironment(context: TemplateContext): Record<string, st
   }
 }
 
-/** Wraps a value in single quotes for /bin/sh: `{{ params.region | shquote }}`. */
+/** Wraps a value in single quotes for /bin/sh: `{{ params.region | sh }}` (`shquote` is the older name). */
 function shellQuote(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value)
   return `'${String(text).replaceAll("'", `'\\''`)}'`
 }
 
 const environment = new nunjucks.Environment(null, {autoescape: false, throwOnUndefined: false})
+environment.addFilter('sh', shellQuote)
 environment.addFilter('shquote', shellQuote)
 
 /** A Jinja-style template compiled once per task and rendered per task instance. */
