@@ -13,7 +13,7 @@ const root = tmpProject({
   'dags/bad_zone.mjs': daily(task, `timezone: 'Europe/Atlantis',`),
   'dags/cycle.mjs': daily(`{task_id: 'a', bash_command: 'true', upstream: ['b']}, {task_id: 'b', bash_command: 'true', upstream: ['a']}`),
   'dags/duplicate.mjs': daily(`${task}, ${task}`),
-  'dags/missing_upstream.mjs': daily(`{task_id: 'a', bash_command: 'true', upstream: ['ghost']}`),
+  'dags/missing_upstream.mjs': daily(`${task}, {task_id: 'b', bash_command: 'true', upstream: ['ghost']}`),
   'dags/once.mjs': `export default {schedule_interval: '@once', start_date: '2024-01-01', tasks: [${task}]}`,
   'dags/past.mjs': daily(task, 'default_args: {depends_on_past: true},'),
   'dags/pipeline.mjs': daily(`${task}, {task_id: 'b', bash_command: 'true', upstream: ['a']}`),
@@ -61,7 +61,34 @@ const cases: Array<[string[], number, string, string]> = [
   [['bad_cron', '-s', '2024-01-01'], 1, 'DAG_INVALID_SCHEDULE', '"0 25 * * *"'],
   [['bad_zone', '-s', '2024-01-01'], 1, 'DAG_INVALID_TIMEZONE', 'got "Europe/Atlantis"'],
   [['missing_upstream', '-s', '2024-01-01'], 1, 'DAG_MISSING_UPSTREAM', 'upstream "ghost"'],
+  [['pipeline', '-D', '2024-01-03T12:00'], 2, 'DATE_NOT_A_TICK', 'Expected each --date value'],
+  [['pipeline', '-s', '2024-01-01', '--end', '2024-01-02'], 2, 'USAGE', 'Nonexistent flag: --end'],
 ]
+
+// [argv, exit code, error code, text of the message, text one of the suggestions must contain]
+const messages: Array<[string[], number, string, string, string]> = [
+  [['dags', 'backfil', 'pipeline', '-s', '2024-01-01'], 2, 'COMMAND_NOT_FOUND', 'got "dags backfil pipeline"', 'updraft dags backfill pipeline -s 2024-01-01'],
+  [['dags', 'backfill'], 2, 'USAGE', 'dag_id', 'updraft dags backfill --help'],
+  [['dags', 'backfill', 'pipeline', '-s', '2024-01-01', '--end', '2024-01-02'], 2, 'USAGE', '--end', 'Did you mean --end-date?'],
+  [['dags', 'list-runs', 'nope'], 1, 'DAG_NOT_FOUND', 'got "nope"', 'Did you mean'],
+  [['dags', 'backfill', 'missing_upstream', '-s', '2024-01-01'], 1, 'DAG_MISSING_UPSTREAM', '(tasks: a, b)', `Did you mean upstream: ['a'] in task "b"?`],
+  [['dags', 'backfill', 'pipeline', '-D', '2024-01-03T12:00'], 2, 'DATE_NOT_A_TICK', 'nearest ticks: 2024-01-03 (before) and 2024-01-04 (after)', '--date 2024-01-04'],
+]
+
+describe('error messages say what was expected and suggest what to type', () => {
+  it.each(messages)('%j exits %i with %s', (argv, exit, code, text, suggestion) => {
+    const result = runCli(argv, {cwd: root})
+    expect(result.code).toBe(exit)
+    const lines = result.stderr.trim().split('\n')
+    expect(lines[0]).toMatch(/^Error: /)
+    expect(lines[0]).toContain(text)
+    // A missing argument is not about --logical-dates, whatever oclif's note says.
+    expect(lines[0]).not.toContain('Note:')
+    expect(lines[1]).toBe(`Code: ${code}`)
+    expect(lines.slice(2).some((line) => line.startsWith('Try this: ') && line.includes(suggestion))).toBe(true)
+    expect(readFileSync(db, 'utf8')).toBe(seeded)
+  })
+})
 
 describe('bad input leaves state untouched', () => {
   it.each(cases)('dags backfill %j exits %i with %s', (args, exit, code, text) => {

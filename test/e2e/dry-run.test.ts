@@ -61,14 +61,14 @@ describe('dags backfill --dry-run (built CLI)', () => {
     const result = runCli(['dags', 'backfill', 'sales_pipeline', '-l', '2024-01-05,2024-01-03', '--dry-run'], {cwd: root})
     expect(result.code).toBe(0)
     expect(result.stdout).toContain('2 logical date(s), 6 task instance(s) to run')
-    expect(result.stdout).toMatch(/2024-01-03T00:00:00.000Z[^\n]*\n\s+run:\s+extract, transform, load/)
+    expect(result.stdout).toMatch(/2024-01-03  backfill__[^\n]*\n\s+run:\s+extract, transform, load/)
   })
 
   it('says so when no logical date is in range', () => {
     const result = runCli(['dags', 'backfill', 'sales_pipeline', '-s', '2023-06-01', '-e', '2023-06-03', '--dry-run'], {cwd: root})
     expect(result.code).toBe(0)
     expect(result.stdout).toContain('No logical dates in range for sales_pipeline: 2023-06-01 → 2023-06-03 (@daily, UTC)')
-    expect(result.stdout).toContain("3 logical date(s) before the DAG's start_date were excluded")
+    expect(result.stdout).toContain("3 logical date(s) before the DAG's start_date (2024-01-01) were excluded")
   })
 
   it('accepts --reset_dagruns and -D as written in Airflow guides', () => {
@@ -80,7 +80,7 @@ describe('dags backfill --dry-run (built CLI)', () => {
   it.each([
     [['-s', '2024-13-01'], 2, 'INVALID_DATE', 'got "2024-13-01"'],
     [['-s', '2024-01-05', '-e', '2024-01-01'], 2, 'DATE_RANGE_INVERTED', 'got 2024-01-05 after 2024-01-01'],
-    [['-l', '2024-01-05T03:00'], 2, 'DATE_NOT_A_TICK', 'nearest ticks: 2024-01-05T00:00:00.000Z (before) and 2024-01-06T00:00:00.000Z (after)'],
+    [['-l', '2024-01-05T03:00'], 2, 'DATE_NOT_A_TICK', 'nearest ticks: 2024-01-05 (before) and 2024-01-06 (after)'],
     [['-l', '2024-01-05', '-s', '2024-01-01'], 2, 'USAGE', '--start-date cannot also be provided when using --logical-dates'],
     [['-s', '2024-01-01', '-i'], 2, 'USAGE', '--task-regex'],
     [['-s', '2024-01-01', '-t', '[a-'], 2, 'INVALID_REGEX', 'got "[a-"'],

@@ -115,10 +115,18 @@ describe('kill -9 of the CLI', () => {
     const backfill = startCli(['dags', 'backfill', 'blocking', '-s', '2024-01-01', '-e', '2024-01-03', '--parallelism', '4'], {cwd: root})
     await waitFor(() => sleepPids(root).length === 3)
     spawned.push(...sleepPids(root))
+    const sleepers = sleepPids(root)
     backfill.child.kill('SIGKILL')
     await backfill.done
-    for (const pid of sleepPids(root)) process.kill(pid, 'SIGKILL')
+    // No orphan: the spawn server sees its parent go (end of its input) and kills every process group it started.
+    await waitFor(() => sleepers.every((pid) => !alive(pid)), 2500)
     expect(Object.keys(readState(root).dags.blocking?.runs ?? {})).toHaveLength(3)
+
+    // Nothing is running any more, and the inspection commands say so rather than repeat what the dead process wrote.
+    const runs = JSON.parse(runCli(['dags', 'list-runs', 'blocking', '--json'], {cwd: root}).stdout) as {runs: Array<{state: string}>}
+    expect(runs.runs.map((run) => run.state)).toEqual(['queued', 'queued', 'queued'])
+    const tis = JSON.parse(runCli(['tasks', 'states-for-dag-run', 'blocking', '2024-01-02', '--json'], {cwd: root}).stdout) as {task_instances: Array<{reason: string; state: string; task_id: string}>}
+    expect(tis.task_instances.find((ti) => ti.task_id === 'long')).toMatchObject({reason: 'interrupted', state: 'none'})
 
     // Every quick success was journaled before its event, so none is lost even though the file was never flushed.
     writeFileSync(join(root, 'release'), '')

@@ -1,0 +1,115 @@
+import {afterAll, describe, expect, it} from '@jest/globals'
+import {spawn} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {BIN} from '../helpers/run-cli.js'
+import {linesOf, readState, waitFor} from '../helpers/state-file.js'
+import {tmpProject} from '../helpers/tmp-project.js'
+
+// A 4-task diamond of one-second tasks in Europe/Berlin; every task shell records its pid.
+const berlin = `export default {schedule_interval: '@daily', start_date: '2024-01-01', timezone: 'Europe/Berlin',
+  tasks: [
+    {task_id: 'extract', bash_command: 'echo $$ >> ../pids.txt; sleep 1'},
+    {task_id: 'clean', bash_command: 'echo $$ >> ../pids.txt; sleep 1', upstream: ['extract']},
+    {task_id: 'enrich', bash_command: 'echo $$ >> ../pids.txt; sleep 1', upstream: ['extract']},
+    {task_id: 'load', bash_command: 'echo $$ >> ../pids.txt; sleep 1', upstream: ['clean', 'enrich']},
+  ]}`
+
+const hourly = `export default {schedule_interval: '@hourly', start_date: '2024-01-01', timezone: 'Europe/Berlin',
+  tasks: [
+    {task_id: 'a', bash_command: 'true'},
+    {task_id: 'b', bash_command: 'true', upstream: ['a']},
+    {task_id: 'c', bash_command: 'true', upstream: ['b']},
+  ]}`
+
+const started: number[] = []
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+afterAll(() => {
+  for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL')
+})
+
+/** Runs the CLI on a real terminal of `rows` × 120 through script(1), which passes typed keys through the tty driver. */
+function onTerminal(root: string, args: string[], rows: number) {
+  const command = `stty cols 120 rows ${rows}; exec ${process.execPath} ${BIN} ${args.join(' ')}`
+  const env = {...process.env, CI: undefined, NODE_ENV: undefined, NO_COLOR: '1'}
+  const terminal = spawn('script', ['-qfec', command, '/dev/null'], {cwd: root, env, stdio: ['pipe', 'pipe', 'pipe']})
+  let screen = ''
+  terminal.stdout.on('data', (chunk) => (screen += chunk))
+  const exited = new Promise<{at: number; code: null | number}>((resolve) => {
+    terminal.on('close', (code) => resolve({at: Date.now(), code}))
+  })
+  return {exited, screen: () => screen, terminal}
+}
+
+const lockHolder = (root: string, dagId: string) => (JSON.parse(readFileSync(join(root, '.updraft', `db.json.${dagId}.lock`), 'utf8')) as {pid: number}).pid
+
+function expectStoppedCleanly(root: string): void {
+  const runs = Object.values(readState(root).dags.berlin?.runs ?? {})
+  const tis = runs.flatMap((run) => Object.values(run.task_instances))
+  expect(tis.some((ti) => ti.state === 'queued' || ti.state === 'running')).toBe(false)
+  expect(tis.some((ti) => ti.state === 'none' && ti.reason === 'interrupted')).toBe(true)
+  expect(runs.some((run) => run.state === 'running')).toBe(false)
+  for (const pid of linesOf(join(root, 'pids.txt')).map(Number)) expect(alive(pid)).toBe(false)
+}
+
+describe('a busy live view on a terminal', () => {
+  it('stops within 2 s of a typed Ctrl-C: exit 130, task shells gone, instances back to none', async () => {
+    const root = tmpProject({'dags/berlin.mjs': berlin})
+    const run = onTerminal(root, ['dags', 'backfill', 'berlin', '-s', '2024-03-01', '-e', '2024-03-30'], 35)
+    await waitFor(() => run.screen().includes('› extract running'))
+    await new Promise((resolve) => {
+      setTimeout(resolve, 3000)
+    })
+    started.push(...linesOf(join(root, 'pids.txt')).map(Number))
+    const typedAt = Date.now()
+    run.terminal.stdin.write('\u0003')
+    const {at, code} = await run.exited
+    expect(code).toBe(130)
+    expect(at - typedAt).toBeLessThan(2000)
+    // Dates read in the DAG's zone: 2024-03-05 is not shown as the UTC instant 2024-03-04T23:00:00.000Z.
+    expect(run.screen()).toContain('2024-03-05')
+    expect(run.screen()).not.toContain('2024-03-04T23:00:00.000Z')
+    expect(run.screen()).toContain('interrupted by SIGINT')
+    expectStoppedCleanly(root)
+  })
+
+  it('stops within 2 s of a SIGTERM: exit 143', async () => {
+    const root = tmpProject({'dags/berlin.mjs': berlin})
+    const run = onTerminal(root, ['dags', 'backfill', 'berlin', '-s', '2024-03-01', '-e', '2024-03-30'], 35)
+    await waitFor(() => run.screen().includes('› extract running'))
+    await new Promise((resolve) => {
+      setTimeout(resolve, 2000)
+    })
+    started.push(...linesOf(join(root, 'pids.txt')).map(Number))
+    const sentAt = Date.now()
+    process.kill(lockHolder(root, 'berlin'), 'SIGTERM')
+    const {at, code} = await run.exited
+    expect(code).toBe(143)
+    expect(at - sentAt).toBeLessThan(2000)
+    expectStoppedCleanly(root)
+  })
+
+  it('draws no frame taller than the screen on 744 hourly dates, and ends with every date counted', async () => {
+    const root = tmpProject({'dags/hourly.mjs': hourly})
+    const run = onTerminal(root, ['dags', 'backfill', 'hourly', '-s', '2024-03-01T00:00', '-e', '2024-03-31T23:00'], 30)
+    const {code} = await run.exited
+    expect(code).toBe(0)
+    const screen = run.screen()
+    // Each frame is drawn after an erase that ends by moving the cursor to column 1.
+    const frames = screen.split('\u001B[G').slice(1)
+    expect(frames.length).toBeGreaterThan(1)
+    for (const frame of frames) expect(frame.split('\n').length - 1).toBeLessThanOrEqual(30)
+    expect(screen).toContain('Backfill hourly · 743 date(s) · Europe/Berlin')
+    expect(screen).toContain('743/743 dates done · 2229 success')
+    expect(screen).toContain('Backfill of hourly succeeded')
+  })
+})
