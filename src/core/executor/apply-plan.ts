@@ -92,7 +92,11 @@ export interface BackfillSummary {
 
 interface RunProgress {
   finished: boolean
+  /** Task ids queued on the executor or waiting for a retry. */
+  inFlight: Set<string>
   label: string
+  /** Where this run's task logs go, joined once. */
+  logDir?: string
   /** Task ids still to reach a final state in this backfill. */
   pending: Set<string>
   planned: PlannedRun
@@ -121,6 +125,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
 
   const runs: RunProgress[] = plan.runs.map((planned) => ({
     finished: false,
+    inFlight: new Set(),
     label: '',
     pending: new Set(planned.tasks),
     planned,
@@ -142,9 +147,22 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   })
 
   const inFlight = new Map<string, {run: RunProgress; taskId: string}>()
+  const track = (key: string, entry: {run: RunProgress; taskId: string}) => {
+    inFlight.set(key, entry)
+    entry.run.inFlight.add(entry.taskId)
+  }
+
+  const untrack = (key: string) => {
+    const entry = inFlight.get(key)
+    if (!entry) return
+    inFlight.delete(key)
+    entry.run.inFlight.delete(entry.taskId)
+  }
+
   const retryTimers = new Set<NodeJS.Timeout>()
   let nextToStart = 0
   let active = 0
+  let finishedRuns = 0
   let settle: () => void = () => {}
   const done = new Promise<void>((resolve) => {
     settle = resolve
@@ -179,6 +197,9 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   const maybeFinishRun = (run: RunProgress) => {
     if (run.finished || !run.started || run.pending.size > 0) return
     run.finished = true
+    finishedRuns++
+    // The run's context is not needed any more; a year of hourly runs would otherwise keep every one.
+    delete run.templateValues
     active--
     const state = runStateOf(run.record, plan.selected_tasks)
     const end = run.record.end_date ?? now()
@@ -189,8 +210,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   }
 
   const settleIfIdle = () => {
-    const allFinished = runs.every((run) => run.finished)
-    if (allFinished || (options.signal.aborted && inFlight.size === 0)) return settle()
+    if (finishedRuns === runs.length || (options.signal.aborted && inFlight.size === 0)) return settle()
     if (inFlight.size > 0 || retryTimers.size > 0 || options.signal.aborted) return
     // Nothing runs and nothing will: whatever still waits can never become ready, so it fails instead of hanging.
     for (const run of runs.filter((candidate) => candidate.started && !candidate.finished)) {
@@ -200,7 +220,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     }
 
     startRuns()
-    if (runs.every((run) => run.finished)) settle()
+    if (finishedRuns === runs.length) settle()
   }
 
   const upstreamVerdict = (run: RunProgress, task: Task): 'failed' | 'ready' | 'wait' => {
@@ -224,7 +244,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   }
 
   const keyOf = (run: RunProgress, taskId: string) => `${run.planned.run_id}\u0000${taskId}`
-  const logPathOf = (run: RunProgress, taskId: string, tryNumber: number) => join(options.logsDir, dag.dagId, run.planned.run_id, taskId, `attempt=${tryNumber}.log`)
+  const logPathOf = (run: RunProgress, taskId: string, tryNumber: number) => `${(run.logDir ??= join(options.logsDir, dag.dagId, run.planned.run_id))}/${taskId}/attempt=${tryNumber}.log`
 
   const queueTaskInstance = (run: RunProgress, task: Task) => {
     const ti = run.record.task_instances[task.taskId] ?? blankTaskInstance()
@@ -243,7 +263,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     })
     const context = {...run.templateValues, task_id: task.taskId, try_number: tryNumber}
     const key = keyOf(run, task.taskId)
-    inFlight.set(key, {run, taskId: task.taskId})
+    track(key, {run, taskId: task.taskId})
     let command = ''
     if (task.bashCommand !== null) {
       try {
@@ -274,7 +294,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     for (const task of dag.tasks) {
       if (!run.pending.has(task.taskId)) continue
       const state = run.record.task_instances[task.taskId]?.state ?? 'none'
-      if (inFlight.has(keyOf(run, task.taskId)) || (state !== 'none' && state !== 'scheduled')) continue
+      if (run.inFlight.has(task.taskId) || (state !== 'none' && state !== 'scheduled')) continue
       const upstream = upstreamVerdict(run, task)
       const past = upstream === 'ready' ? pastVerdict(run, task) : upstream
       if (upstream === 'failed' || past === 'failed') {
@@ -340,14 +360,14 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       }
 
       case 'success': {
-        inFlight.delete(change.key)
+        untrack(change.key)
         finishAttempt(run, taskId, 'success', null, 0)
         afterFinalState(run, taskId)
         break
       }
 
       case 'failed': {
-        inFlight.delete(change.key)
+        untrack(change.key)
         if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) run.record.task_instances[taskId] = {...ti, log_path: logPathOf(run, taskId, ti.try_number)}
         const retriesLeft = !options.disableRetry && ti.try_number <= task.retries && !options.signal.aborted
         finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
@@ -358,7 +378,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
             queueTaskInstance(run, task)
           }, task.retryDelayMs)
           retryTimers.add(timer)
-          inFlight.set(change.key, entry)
+          track(change.key, entry)
         } else {
           afterFinalState(run, taskId)
         }
@@ -367,14 +387,14 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       }
 
       case 'interrupted': {
-        inFlight.delete(change.key)
+        untrack(change.key)
         // An interruption is not a failure: the instance goes back to none so a plain re-run picks it up.
         finishAttempt(run, taskId, 'none', 'interrupted')
         break
       }
 
       case 'dropped': {
-        inFlight.delete(change.key)
+        untrack(change.key)
         // The try never started, so it is not counted and leaves no attempt behind.
         setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: 'interrupted', start_date: null, state: 'none', try_number: ti.try_number - 1})
         break
@@ -394,7 +414,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     for (const timer of retryTimers) clearTimeout(timer)
     for (const [key, entry] of inFlight) {
       const state = entry.run.record.task_instances[entry.taskId]?.state
-      if (state === 'up_for_retry') inFlight.delete(key)
+      if (state === 'up_for_retry') untrack(key)
     }
 
     executor.shutdown('kill').then(settleIfIdle, settleIfIdle)

@@ -1,4 +1,5 @@
 import {closeSync, mkdirSync, openSync, writeSync} from 'node:fs'
+import {setMaxListeners} from 'node:events'
 import {dirname} from 'node:path'
 
 import PQueue from 'p-queue'
@@ -17,8 +18,9 @@ export interface LocalExecutorOptions {
   spawner: Spawner
 }
 
+const YIELD_EVERY_MS = 10
+
 interface Running {
-  abort: AbortController
   pid: null | number
 }
 
@@ -34,12 +36,20 @@ export class LocalExecutor implements Executor {
   /** Handed to a pool but not started yet. */
   private readonly waiting = new Set<string>()
   private readonly shellPool: PQueue
-  private stopping = false
+  /**
+   * Aborted (reason `interrupted`) when the executor is killed. A try without execution_timeout listens to it
+   * directly; only a try with a timeout gets a signal of its own, since a year of hourly tries would otherwise
+   * spend a noticeable share of the run creating abort controllers.
+   */
+  private readonly stop = new AbortController()
+  private lastYield = 0
 
   constructor(private readonly options: LocalExecutorOptions) {
     this.callablePool = new PQueue({concurrency: options.parallelism})
     // A bounded spawner runs at most `parallelism` commands itself; handing it as many again keeps it busy.
     this.shellPool = new PQueue({concurrency: options.spawner.bounded ? 2 * options.parallelism : options.parallelism})
+    // Every running try listens to it, so more than the default 10 listeners is expected.
+    setMaxListeners(0, this.stop.signal)
   }
 
   onStateChange(listener: (change: TaskStateChange) => void): () => void {
@@ -53,18 +63,17 @@ export class LocalExecutor implements Executor {
     pool
       .add(async () => {
         this.waiting.delete(ti.key)
-        if (!this.stopping) await this.execute(ti)
+        if (!this.stop.signal.aborted) await this.execute(ti)
       })
       .catch(() => {})
   }
 
   async shutdown(mode: 'drain' | 'kill'): Promise<void> {
     if (mode === 'kill') {
-      this.stopping = true
       this.shellPool.clear()
       this.callablePool.clear()
       this.options.spawner.cancelWaiting()
-      for (const running of this.running.values()) running.abort.abort('interrupted')
+      this.stop.abort('interrupted')
       const dropped = [...this.waiting]
       this.waiting.clear()
       for (const key of dropped) this.emit({at: this.options.clock(), key, state: 'dropped'})
@@ -79,22 +88,38 @@ export class LocalExecutor implements Executor {
     for (const running of this.running.values()) if (running.pid !== null) signalGroup(running.pid, 'SIGKILL')
   }
 
+  /**
+   * In-process tasks that finish at once chain into each other through promises, which never lets the event loop
+   * turn: signals, the view's frames and state flushes would wait for the whole backfill. Every few milliseconds
+   * the next task waits for one turn of the loop.
+   */
+  private async yieldNowAndThen(): Promise<void> {
+    const now = this.options.clock().getTime()
+    if (now - this.lastYield < YIELD_EVERY_MS) return
+    await new Promise((resolve) => {
+      setImmediate(resolve)
+    })
+    this.lastYield = this.options.clock().getTime()
+  }
+
   private emit(change: TaskStateChange): void {
     for (const listener of this.listeners) listener(change)
   }
 
   private async execute(ti: QueuedTaskInstance): Promise<void> {
-    const abort = new AbortController()
-    const running: Running = {abort, pid: null}
+    await this.yieldNowAndThen()
+    const running: Running = {pid: null}
     this.running.set(ti.key, running)
+    const timeout = ti.timeoutMs === null ? null : new AbortController()
+    const signal = timeout ? AbortSignal.any([this.stop.signal, timeout.signal]) : this.stop.signal
     let timer: NodeJS.Timeout | undefined
     // The clock of execution_timeout starts when the task starts, not while it waits for a free slot.
     const armTimeout = () => {
-      if (ti.timeoutMs !== null) timer = setTimeout(() => abort.abort('timeout'), ti.timeoutMs)
+      if (timeout && ti.timeoutMs !== null) timer = setTimeout(() => timeout.abort('timeout'), ti.timeoutMs)
     }
 
     try {
-      const outcome = ti.work.kind === 'bash' ? await this.runShell(ti, ti.work.command, running, armTimeout) : await this.runCallable(ti, abort.signal, armTimeout)
+      const outcome = ti.work.kind === 'bash' ? await this.runShell(ti, ti.work.command, running, signal, armTimeout) : await this.runCallable(ti, signal, armTimeout)
       this.emit(outcome)
     } finally {
       if (timer) clearTimeout(timer)
@@ -102,7 +127,7 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private async runShell(ti: QueuedTaskInstance, command: string, running: Running, armTimeout: () => void): Promise<TaskStateChange> {
+  private async runShell(ti: QueuedTaskInstance, command: string, running: Running, signal: AbortSignal, armTimeout: () => void): Promise<TaskStateChange> {
     const {clock} = this.options
     let stopGroup = () => {}
     const outcome = await this.options.spawner.run({command, cwd: ti.cwd, env: ti.env, logPath: ti.logPath}, (pid) => {
@@ -110,16 +135,16 @@ export class LocalExecutor implements Executor {
       armTimeout()
       this.emit({at: clock(), key: ti.key, pid, state: 'running'})
       stopGroup = () => this.killGroup(pid)
-      running.abort.signal.addEventListener('abort', stopGroup, {once: true})
+      signal.addEventListener('abort', stopGroup, {once: true})
       // An abort that came before the pid was known still has to reach the process group.
-      if (running.abort.signal.aborted) stopGroup()
+      if (signal.aborted) stopGroup()
     })
-    running.abort.signal.removeEventListener('abort', stopGroup)
+    signal.removeEventListener('abort', stopGroup)
     const at = clock()
-    if (running.abort.signal.aborted) {
+    if (signal.aborted) {
       // Cancelled while still waiting in the spawner: the command never ran.
       if (running.pid === null) return {at, key: ti.key, state: 'dropped'}
-      return this.abortedChange(ti, running.abort.signal.reason, at)
+      return this.abortedChange(ti, signal.reason, at)
     }
 
     if (outcome.error) {
@@ -141,8 +166,10 @@ export class LocalExecutor implements Executor {
     this.emit({at: clock(), key: ti.key, pid: null, state: 'running'})
     const {callable, context} = ti.work
     // A callable that ignores its signal cannot be stopped, so the race lets a timeout or interrupt end the try.
+    let onAbort = () => {}
     const aborted = new Promise<'aborted'>((resolve) => {
-      signal.addEventListener('abort', () => resolve('aborted'), {once: true})
+      onAbort = () => resolve('aborted')
+      signal.addEventListener('abort', onAbort, {once: true})
     })
     try {
       const outcome = await Promise.race([Promise.resolve().then(() => callable({...context, signal})), aborted])
@@ -153,6 +180,8 @@ export class LocalExecutor implements Executor {
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
       appendLog(ti.logPath, `${message}\n`)
       return {at: clock(), exitCode: null, key: ti.key, message: error instanceof Error ? error.message : String(error), reason: 'exception', state: 'failed'}
+    } finally {
+      signal.removeEventListener('abort', onAbort)
     }
   }
 

@@ -115,41 +115,50 @@ export function backfillRunId(instant: Date): string {
   return `backfill__${toUtcIso(instant).replace(/\.000Z$/, 'Z').replace(/Z$/, '+00:00')}`
 }
 
+/** Wall-clock fields of an instant in a zone, as zero-padded text, e.g. offset `+05:30`. */
+export interface WallTime {
+  day: string
+  hour: string
+  minute: string
+  month: string
+  offset: string
+  second: string
+  year: string
+}
+
+const wallFormats = new Map<string, {format: Intl.DateTimeFormat; last: {iso: string; wall: WallTime} | null}>()
+const WALL_TEXT = /^(\d{2})\/(\d{2})\/(\d{4}), (\d{2}):(\d{2}):(\d{2}) GMT(.*)$/
+
+/**
+ * The wall time of `iso` in `zone`. Intl is used directly, through `format()` and one pattern, because this runs
+ * for every run of a year-long backfill, where a TZDate with date-fns formatting, or even `formatToParts()`,
+ * costs several times more. The last answer per zone is kept: a run's label and its template ask for the same.
+ */
+export function wallTimeOf(iso: string, zone: string): WallTime {
+  let cached = wallFormats.get(zone)
+  if (!cached) {
+    const options = {day: '2-digit', hour: '2-digit', hourCycle: 'h23', minute: '2-digit', month: '2-digit', second: '2-digit', timeZone: zone, timeZoneName: 'longOffset', year: 'numeric'} as const
+    cached = {format: new Intl.DateTimeFormat('en-US', options), last: null}
+    wallFormats.set(zone, cached)
+  }
+
+  if (cached.last?.iso === iso) return cached.last.wall
+  const [, month = '', day = '', year = '', hour = '', minute = '', second = '', offset = ''] = WALL_TEXT.exec(cached.format.format(new Date(iso))) ?? []
+  // longOffset reads `GMT+01:00`, or plain `GMT` at offset zero.
+  const wall = {day, hour, minute, month, offset: offset || '+00:00', second, year}
+  cached.last = {iso, wall}
+  return wall
+}
+
 /** Formats instants for people: wall time in the DAG's zone, e.g. `2024-03-05 00:00 +01:00`, or `2024-03-05`. */
 export type DateLabeler = (iso: string) => string
 
-const labelFormats = new Map<string, Intl.DateTimeFormat>()
-
-/**
- * A labeler for `zone`. With `dateOnly` (schedules whose ticks all fall on local midnight) the time and offset
- * are left out, since they never differ. Intl is used directly because this runs once per run of a year-long
- * backfill, where a TZDate per label costs several times more.
- */
+/** A labeler for `zone`; with `dateOnly` (every tick at local midnight) time and offset, never differing, are left out. */
 export function dateLabeler(zone: string, dateOnly: boolean): DateLabeler {
-  let format = labelFormats.get(zone)
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-US', {
-      day: '2-digit',
-      hour: '2-digit',
-      hourCycle: 'h23',
-      minute: '2-digit',
-      month: '2-digit',
-      timeZone: zone,
-      timeZoneName: 'longOffset',
-      year: 'numeric',
-    })
-    labelFormats.set(zone, format)
-  }
-
-  const formatter = format
   return (iso) => {
-    const parts: Record<string, string> = {}
-    for (const part of formatter.formatToParts(new Date(iso))) parts[part.type] = part.value
-    const date = `${parts.year}-${parts.month}-${parts.day}`
-    if (dateOnly) return date
-    // longOffset reads `GMT+01:00`, or plain `GMT` at offset zero.
-    const offset = (parts.timeZoneName ?? 'GMT').replace('GMT', '') || '+00:00'
-    return `${date} ${parts.hour}:${parts.minute} ${offset}`
+    const wall = wallTimeOf(iso, zone)
+    const date = `${wall.year}-${wall.month}-${wall.day}`
+    return dateOnly ? date : `${date} ${wall.hour}:${wall.minute} ${wall.offset}`
   }
 }
 

@@ -1,8 +1,9 @@
 import type {DagState, StateChange} from './schema.js'
 
 /**
- * The state of every DAG. Changes are plain data: `record()` applies them in memory and makes them durable
- * (a journal line for the file store) before it returns; `flush()` folds them into the state file.
+ * The state of every DAG. Changes are plain data: `record()` applies them in memory and makes them durable (a
+ * journal line for the file store) by the end of the current turn of the event loop; `flush()` folds them into
+ * the state file.
  */
 export interface StateStore {
   /** Folds recorded changes into the state file and stops background flushing. */
@@ -13,6 +14,6 @@ export interface StateStore {
   readDag(dagId: string): Promise<DagState>
   /** Every DAG id with recorded runs. */
   readDagIds(): Promise<string[]>
-  /** Applies changes in memory and makes them durable before returning. */
+  /** Applies changes in memory and makes them durable by the end of this turn of the event loop. */
   record(changes: readonly StateChange[]): void
 }

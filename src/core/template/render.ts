@@ -1,8 +1,7 @@
-import {format} from 'date-fns/format'
-import {TZDate} from '@date-fns/tz'
 import nunjucks from 'nunjucks'
 
 import type {TaskContext} from '../dag/model.js'
+import {wallTimeOf} from '../schedule/logical-date.js'
 
 /** Airflow's template variables for one task instance try: the task context without its abort signal. */
 export type TemplateContext = Omit<TaskContext, 'signal'>
@@ -19,18 +18,18 @@ export function runTemplateValues(input: {
   runId: string
   timezone: string
 }): RunTemplateValues {
-  const local = new TZDate(new Date(input.intervalStart).getTime(), input.timezone)
+  const {day, hour, minute, month, offset, second, year} = wallTimeOf(input.intervalStart, input.timezone)
   return {
     dag_id: input.dagId,
     data_interval_end: input.intervalEnd,
     data_interval_start: input.intervalStart,
-    ds: format(local, 'yyyy-MM-dd'),
-    ds_nodash: format(local, 'yyyyMMdd'),
+    ds: `${year}-${month}-${day}`,
+    ds_nodash: `${year}${month}${day}`,
     logical_date: input.intervalStart,
     params: input.params,
     run_id: input.runId,
-    ts: format(local, "yyyy-MM-dd'T'HH:mm:ssxxx"),
-    ts_nodash: format(local, "yyyyMMdd'T'HHmmss"),
+    ts: `${year}-${month}-${day}T${hour}:${minute}:${second}${offset}`,
+    ts_nodash: `${year}${month}${day}T${hour}${minute}${second}`,
   }
 }
 
