@@ -1,4 +1,7 @@
 import {describe, expect, it} from '@jest/globals'
+import {mkdtempSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 
 import type {BackfillEvent} from '../../src/core/events.js'
 import {applyPlan, type ApplyOptions} from '../../src/core/executor/apply-plan.js'
@@ -160,6 +163,39 @@ describe('applyPlan', () => {
     expect(third.summary.runs[0]?.state).toBe('success')
     const clean = (await first.store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.clean
     expect(clean?.try_number).toBe(2)
+  })
+
+  it('an abort during a retry delay stops at once and leaves the instance to a re-run, keeping the failed try', async () => {
+    const dag = makeDag({default_args: {retries: 1, retry_delay: {minutes: 10}}, tasks: bashTasks('flaky')})
+    const controller = new AbortController()
+    const started = Date.now()
+    const {store, summary} = await backfill(dag, new FakeExecutor(() => 'fail'), {
+      dates: range('2024-01-01'),
+      listener(event) {
+        if (event.type === 'task_state' && event.state === 'up_for_retry') setImmediate(() => controller.abort('SIGINT'))
+      },
+      signal: controller.signal,
+    })
+    expect(Date.now() - started).toBeLessThan(60_000)
+    expect(summary.interrupted).toBe(true)
+    const ti = (await store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.flaky
+    expect(ti).toMatchObject({reason: 'interrupted', state: 'none', try_number: 1})
+    expect(ti?.history).toEqual([expect.objectContaining({reason: 'exit-non-zero', state: 'up_for_retry', try_number: 1})])
+  })
+
+  it('a template that fails to render fails its instance with the error, without running it', async () => {
+    const dag = makeDag({tasks: [{bash_command: 'echo {{ ds | no_such_filter }}', task_id: 'broken'}, {bash_command: 'true', task_id: 'after', upstream: ['broken']}]})
+    const executor = new FakeExecutor()
+    const {store, summary} = await backfill(dag, executor, {dates: range('2024-01-01'), logsDir: mkdtempSync(join(tmpdir(), 'updraft-logs-'))})
+    expect(executor.started).toEqual([])
+    expect(summary.failures).toEqual([
+      expect.objectContaining({reason: 'exception', state: 'failed', task_id: 'broken'}),
+      expect.objectContaining({reason: 'upstream-failed', state: 'upstream_failed', task_id: 'after'}),
+    ])
+    const run = (await store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']
+    expect(run?.state).toBe('failed')
+    // The reason is in the try's log, where `tasks logs` looks.
+    expect(readFileSync(run?.task_instances.broken?.log_path ?? '', 'utf8')).toMatch(/^template error: [^]*filter not found: no_such_filter/)
   })
 
   it('an abort returns running instances to none with an interrupted attempt, and keeps the successes', async () => {

@@ -21,6 +21,7 @@ import type {StateStore} from '../state/store.js'
 import {compileTemplate, type CompiledTemplate, runTemplateValues, type RunTemplateValues, templateEnvironment} from '../template/render.js'
 import {unreachable} from '../errors.js'
 import type {Executor, TaskStateChange} from './executor.js'
+import {appendLog} from './task-log.js'
 
 /** Everything the apply loop needs besides the plan; nothing here is read from the process. */
 export interface ApplyOptions {
@@ -271,7 +272,9 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
         if (!template) templates.set(task.taskId, (template = compileTemplate(task.bashCommand)))
         command = template.render(context)
       } catch (error) {
-        handleChange({at: clock(), exitCode: null, key, message: `template error: ${(error as Error).message}`, reason: 'exception', state: 'failed'})
+        const message = `template error: ${(error as Error).message}`
+        appendLog(logPath, `${message}\n`)
+        handleChange({at: clock(), exitCode: null, key, message, reason: 'exception', state: 'failed'})
         return
       }
     }
@@ -413,8 +416,11 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     listener({signal: String(options.signal.reason ?? 'abort'), type: 'interrupt_requested'})
     for (const timer of retryTimers) clearTimeout(timer)
     for (const [key, entry] of inFlight) {
-      const state = entry.run.record.task_instances[entry.taskId]?.state
-      if (state === 'up_for_retry') untrack(key)
+      const ti = entry.run.record.task_instances[entry.taskId]
+      if (ti?.state !== 'up_for_retry') continue
+      untrack(key)
+      // The failed try stays in the history; the retry that will not happen now leaves the instance to a re-run.
+      setTaskInstance(entry.run, entry.taskId, {...ti, pid: null, reason: 'interrupted', state: 'none'})
     }
 
     executor.shutdown('kill').then(settleIfIdle, settleIfIdle)

@@ -1,4 +1,3 @@
-import {closeSync, mkdirSync, openSync, writeSync} from 'node:fs'
 import {setMaxListeners} from 'node:events'
 import {dirname} from 'node:path'
 
@@ -6,6 +5,7 @@ import PQueue from 'p-queue'
 
 import type {Clock} from '../clock.js'
 import type {Executor, QueuedTaskInstance, TaskStateChange} from './executor.js'
+import {appendLog} from './task-log.js'
 import type {Spawner} from './spawn-server.js'
 
 /** Settings of the local executor. */
@@ -206,15 +206,5 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
     process.kill(-pid, signal)
   } catch {
     // The group is already gone.
-  }
-}
-
-function appendLog(path: string, text: string): void {
-  mkdirSync(dirname(path), {recursive: true})
-  const fd = openSync(path, 'a')
-  try {
-    writeSync(fd, text)
-  } finally {
-    closeSync(fd)
   }
 }
