@@ -31,8 +31,9 @@ export default class DagsBackfill extends BaseCommand {
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> sales_pipeline -s 2024-01-01 -e 2024-03-31',
-    "<%= config.bin %> <%= command.id %> api_ingestion -s 2024-03-10 -e 2024-03-12 -t '^ingest$'",
-    "<%= config.bin %> <%= command.id %> api_ingestion -s 2024-03-10 -e 2024-03-12 -t '^ingest$' -i",
+    // Double quotes: the README generator reads `$'` in an example as a replacement pattern and cuts the line.
+    '<%= config.bin %> <%= command.id %> api_ingestion -s 2024-03-10 -e 2024-03-12 -t "^ingest$"',
+    '<%= config.bin %> <%= command.id %> api_ingestion -s 2024-03-10 -e 2024-03-12 -t "^ingest$" -i',
     '<%= config.bin %> <%= command.id %> transform -l 2024-06-05,2024-06-07 --reset-dagruns -y',
     '<%= config.bin %> <%= command.id %> transform -s 2024-06-01 -e 2024-06-30 --rerun-failed-tasks',
     `<%= config.bin %> <%= command.id %> sales_pipeline -s 2024-01-01 -e 2024-01-07 -c '{"region":"us"}' --max-active-runs 2`,
