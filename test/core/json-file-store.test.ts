@@ -42,6 +42,12 @@ const tiChange = (runId: string, state: TaskInstanceState, tryNumber = 1): State
   type: 'task_instance',
 })
 
+/** The first change also starts a background flush at once; after it, the next one is seconds away. */
+const settledFlushes = () =>
+  new Promise((resolve) => {
+    setTimeout(resolve, 100)
+  })
+
 const journalLines = (path: string) => (existsSync(`${path}.sales.journal`) ? readFileSync(`${path}.sales.journal`, 'utf8').trim().split('\n').filter(Boolean) : [])
 
 describe('the JSON file store', () => {
@@ -64,12 +70,31 @@ describe('the JSON file store', () => {
     const run = runRecord(0)
     store.record([{dag_id: 'sales', run, type: 'run'}])
     await store.flush()
+    await settledFlushes()
     store.record([tiChange(run.run_id, 'running')])
     store.record([tiChange(run.run_id, 'success')])
     expect(journalLines(path)).toEqual([])
     await nextTurn()
     const lines = journalLines(path).map((line) => JSON.parse(line) as {ti: {state: string}})
     expect(lines.map((line) => line.ti.state)).toEqual(['success'])
+    await store.close()
+  })
+
+  it('writes a run recorded in the batch once, with the changes to its instances made after it', async () => {
+    const path = storePath()
+    const store = await open(path)
+    await store.flush()
+    await settledFlushes()
+    const run = runRecord(0)
+    store.record([{dag_id: 'sales', run, type: 'run'}])
+    store.record([tiChange(run.run_id, 'running')])
+    store.record([tiChange(run.run_id, 'success')])
+    await nextTurn()
+    const lines = journalLines(path).map((line) => JSON.parse(line) as {run: DagRunRecord; type: string})
+    expect(lines.map((line) => line.type)).toEqual(['run'])
+    expect(lines[0]?.run.task_instances.extract?.state).toBe('success')
+    const reopened = await open(path, null)
+    expect((await reopened.readDag('sales')).runs[run.run_id]?.task_instances.extract?.state).toBe('success')
     await store.close()
   })
 
@@ -100,10 +125,7 @@ describe('the JSON file store', () => {
     store.record([{dag_id: 'sales', run, type: 'run'}, tiChange(run.run_id, 'running')])
     await store.flush()
     expect(journalLines(path)).toEqual([])
-    // The first change also started a background flush at once; the next one is at least a second away.
-    await new Promise((resolve) => {
-      setTimeout(resolve, 100)
-    })
+    await settledFlushes()
     store.record([tiChange(run.run_id, 'failed')])
     await nextTurn()
     expect(journalLines(path)).toHaveLength(1)

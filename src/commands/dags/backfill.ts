@@ -1,4 +1,5 @@
 import {availableParallelism} from 'node:os'
+import {isDeepStrictEqual} from 'node:util'
 
 import {Args, Flags} from '@oclif/core'
 
@@ -82,7 +83,8 @@ export default class DagsBackfill extends BaseCommand {
     }
     // Planned once against a read-only view so every bad input is refused before anything is written.
     const preview = await readOnlyStore(context)
-    const draft = planBackfill(dag, request, context.clock(), existingRunsOf(await preview.readDag(dag.dagId)))
+    const previewed = existingRunsOf(await preview.readDag(dag.dagId))
+    const draft = planBackfill(dag, request, context.clock(), previewed)
     const labelOf = labelerFor(dag)
     const dateLabels = {endDate: dag.endDate === null ? null : labelOf(dag.endDate), labelOf, startDate: labelOf(dag.startDate)}
     if (flags['dry-run']) {
@@ -104,7 +106,9 @@ export default class DagsBackfill extends BaseCommand {
     })
     try {
       const store = await JsonFileStore.open({clock: context.clock, ownDagId: dag.dagId, path: context.dbPath, process: context.process})
-      const plan = planBackfill(dag, request, context.clock(), existingRunsOf(await store.readDag(dag.dagId)))
+      const existing = existingRunsOf(await store.readDag(dag.dagId))
+      // Planned again only if another process changed the DAG's runs before the lock was taken.
+      const plan = isDeepStrictEqual(existing, previewed) ? draft : planBackfill(dag, request, context.clock(), existing)
       const maxActiveRuns = flags['max-active-runs'] ?? dag.maxActiveRuns
       const view = createBackfillView(pickViewMode({isTTY: Boolean(process.stdout.isTTY), json: this.jsonEnabled()}), process.stdout, maxActiveRuns)
       const parallelism = flags.parallelism ?? availableParallelism()

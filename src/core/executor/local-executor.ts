@@ -165,15 +165,20 @@ export class LocalExecutor implements Executor {
     armTimeout()
     this.emit({at: clock(), key: ti.key, pid: null, state: 'running'})
     const {callable, context} = ti.work
-    // A callable that ignores its signal cannot be stopped, so the race lets a timeout or interrupt end the try.
     let onAbort = () => {}
-    const aborted = new Promise<'aborted'>((resolve) => {
-      onAbort = () => resolve('aborted')
-      signal.addEventListener('abort', onAbort, {once: true})
-    })
     try {
-      const outcome = await Promise.race([Promise.resolve().then(() => callable({...context, signal})), aborted])
-      if (outcome === 'aborted' && signal.aborted) return this.abortedChange(ti, signal.reason, clock())
+      const result = callable({...context, signal})
+      // Most callables are async; one that returned without a promise is done, with nothing to race against.
+      if (isPromiseLike(result)) {
+        // A callable that ignores its signal cannot be stopped, so the race lets a timeout or interrupt end the try.
+        const aborted = new Promise<'aborted'>((resolve) => {
+          onAbort = () => resolve('aborted')
+          signal.addEventListener('abort', onAbort, {once: true})
+        })
+        const outcome = await Promise.race([result, aborted])
+        if (outcome === 'aborted' && signal.aborted) return this.abortedChange(ti, signal.reason, clock())
+      }
+
       return {at: clock(), key: ti.key, state: 'success'}
     } catch (error) {
       if (signal.aborted) return this.abortedChange(ti, signal.reason, clock())
@@ -199,6 +204,10 @@ export class LocalExecutor implements Executor {
     signalGroup(pid, 'SIGTERM')
     setTimeout(() => signalGroup(pid, 'SIGKILL'), this.options.killGraceMs ?? 2000).unref()
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as null | {then?: unknown})?.then === 'function'
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

@@ -17,7 +17,7 @@ export interface JsonFileStoreOptions {
   process: ProcessInfo
 }
 
-const FLUSH_INTERVAL_MS = 1000
+const FLUSH_INTERVAL_MS = 5000
 const JOURNAL_BATCH_CHANGES = 256
 const WRITE_LOCK_TIMEOUT_MS = 30_000
 
@@ -90,7 +90,7 @@ export class JsonFileStore implements StateStore {
       }
 
       // Changes recorded in one turn of the event loop share one write(2), made at the end of that turn or once
-      // a few hundred are waiting (in-process tasks can chain many changes without the loop turning): a write
+      // a few thousand are waiting (in-process tasks can chain many changes without the loop turning): a write
       // per change cost a year of hourly runs more than a second in system calls alone.
       if (this.unjournaled.length >= JOURNAL_BATCH_CHANGES) {
         this.writeJournal()
@@ -122,8 +122,8 @@ export class JsonFileStore implements StateStore {
 
   /**
    * Flushes in the background: the first change at once, so the state file exists from the start of a backfill;
-   * after that at most once a second, and never more than a tenth of the time spent writing (the journal already
-   * keeps every change; the flush only bounds how much a restart replays).
+   * after that every five seconds at most, and never more than a tenth of the time spent writing: the journal
+   * already keeps every change and readers replay it, so the flush only bounds how much there is to replay.
    */
   private scheduleFlush(): void {
     if (this.timer) return
@@ -288,16 +288,20 @@ function temporaryPathOf(path: string): string {
 }
 
 /**
- * Journal lines for a batch of changes. A task instance changed twice in one batch (running, then success) is
- * written once, with its later state: replay applies lines in order and an instance's later state supersedes its
- * earlier one, whatever lies between, so the earlier line would change nothing once the batch is on disk.
+ * Journal lines for a batch of changes, written as the batch goes to disk. A task instance changed twice in one
+ * batch (running, then success) is written once, with its later state: replay applies lines in order and an
+ * instance's later state supersedes its earlier one, so the earlier line would change nothing. A run recorded in
+ * the batch is serialised as the store holds it now, i.e. with every later change to its instances applied, and
+ * any earlier change replaced; so the instance lines of that run are left out too.
  */
 function journalText(changes: readonly StateChange[]): string {
+  const wholeRuns = new Set(changes.filter((change) => change.type === 'run').map((change) => change.run.run_id))
   const laterInBatch = new Set<string>()
   const lines: string[] = []
   for (let index = changes.length - 1; index >= 0; index--) {
     const change = changes[index] as StateChange
     if (change.type === 'task_instance') {
+      if (wholeRuns.has(change.run_id)) continue
       const key = `${change.run_id}\u0000${change.task_id}`
       if (laterInBatch.has(key)) continue
       laterInBatch.add(key)
