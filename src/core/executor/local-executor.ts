@@ -1,5 +1,4 @@
 import {setMaxListeners} from 'node:events'
-import {dirname} from 'node:path'
 
 import PQueue from 'p-queue'
 
