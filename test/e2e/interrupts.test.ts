@@ -1,10 +1,11 @@
-import {afterAll, describe, expect, it} from '@jest/globals'
+import {describe, expect, it} from '@jest/globals'
 import {spawn} from 'node:child_process'
 import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {BIN, runCli, startCli} from '../helpers/run-cli.js'
 import {linesOf, readState, tiStates, waitFor} from '../helpers/state-file.js'
+import {alive, reapAfterAll} from '../helpers/processes.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
 // `quick` succeeds at once; `long` sleeps (in a child of the task's shell) unless ../release exists.
@@ -14,15 +15,7 @@ const blocking = `export default {schedule_interval: '@daily', start_date: '2024
     {task_id: 'long', bash_command: 'echo "long {{ ds }}" >> ../runs.txt; [ -f ../release ] && exit 0; mkdir -p ../pids; (sleep 60 & echo $! > ../pids/{{ ds }}.sleep; wait)', upstream: ['quick']},
   ]}`
 
-const spawned: number[] = []
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+const spawned = reapAfterAll()
 
 const sleepPids = (root: string) => {
   try {
@@ -31,10 +24,6 @@ const sleepPids = (root: string) => {
     return []
   }
 }
-
-afterAll(() => {
-  for (const pid of spawned) if (alive(pid)) process.kill(pid, 'SIGKILL')
-})
 
 const noneRunning = (root: string) =>
   Object.values(tiStates(root, 'blocking')).every((tis) => Object.values(tis).every((state) => !['queued', 'running', 'scheduled'].includes(state)))

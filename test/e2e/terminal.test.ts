@@ -1,10 +1,11 @@
-import {afterAll, describe, expect, it} from '@jest/globals'
+import {describe, expect, it} from '@jest/globals'
 import {spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {BIN} from '../helpers/run-cli.js'
 import {linesOf, readState, waitFor} from '../helpers/state-file.js'
+import {alive, reapAfterAll} from '../helpers/processes.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
 // A 4-task diamond of one-second tasks in Europe/Berlin; every task shell records its pid.
@@ -23,19 +24,7 @@ const hourly = `export default {schedule_interval: '@hourly', start_date: '2024-
     {task_id: 'c', bash_command: 'true', upstream: ['b']},
   ]}`
 
-const started: number[] = []
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-afterAll(() => {
-  for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL')
-})
+const started = reapAfterAll()
 
 /** Runs the CLI on a real terminal of `rows` × 120 through script(1), which passes typed keys through the tty driver. */
 function onTerminal(root: string, args: string[], rows: number) {
@@ -62,7 +51,13 @@ function expectStoppedCleanly(root: string): void {
 }
 
 describe('a busy live view on a terminal', () => {
-  it('stops within 2 s of a typed Ctrl-C: exit 130, task shells gone, instances back to none', async () => {
+  // [what stops it, how, expected exit code]
+  const stops: Array<[string, (run: ReturnType<typeof onTerminal>, root: string) => void, number]> = [
+    ['a typed Ctrl-C', (run) => run.terminal.stdin.write('\u0003'), 130],
+    ['a SIGTERM', (_run, root) => process.kill(lockHolder(root, 'berlin'), 'SIGTERM'), 143],
+  ]
+
+  it.each(stops)('stops within 2 s of %s: exit code, task shells gone, instances back to none', async (_what, stop, exitCode) => {
     const root = tmpProject({'dags/berlin.mjs': berlin})
     const run = onTerminal(root, ['dags', 'backfill', 'berlin', '-s', '2024-03-01', '-e', '2024-03-30'], 35)
     await waitFor(() => run.screen().includes('› extract running'))
@@ -70,31 +65,15 @@ describe('a busy live view on a terminal', () => {
       setTimeout(resolve, 3000)
     })
     started.push(...linesOf(join(root, 'pids.txt')).map(Number))
-    const typedAt = Date.now()
-    run.terminal.stdin.write('\u0003')
+    const stoppedAt = Date.now()
+    stop(run, root)
     const {at, code} = await run.exited
-    expect(code).toBe(130)
-    expect(at - typedAt).toBeLessThan(2000)
+    expect(code).toBe(exitCode)
+    expect(at - stoppedAt).toBeLessThan(2000)
     // Dates read in the DAG's zone: 2024-03-05 is not shown as the UTC instant 2024-03-04T23:00:00.000Z.
     expect(run.screen()).toContain('2024-03-05')
     expect(run.screen()).not.toContain('2024-03-04T23:00:00.000Z')
-    expect(run.screen()).toContain('interrupted by SIGINT')
-    expectStoppedCleanly(root)
-  })
-
-  it('stops within 2 s of a SIGTERM: exit 143', async () => {
-    const root = tmpProject({'dags/berlin.mjs': berlin})
-    const run = onTerminal(root, ['dags', 'backfill', 'berlin', '-s', '2024-03-01', '-e', '2024-03-30'], 35)
-    await waitFor(() => run.screen().includes('› extract running'))
-    await new Promise((resolve) => {
-      setTimeout(resolve, 2000)
-    })
-    started.push(...linesOf(join(root, 'pids.txt')).map(Number))
-    const sentAt = Date.now()
-    process.kill(lockHolder(root, 'berlin'), 'SIGTERM')
-    const {at, code} = await run.exited
-    expect(code).toBe(143)
-    expect(at - sentAt).toBeLessThan(2000)
+    expect(run.screen()).toContain(`interrupted by ${exitCode === 130 ? 'SIGINT' : 'SIGTERM'}`)
     expectStoppedCleanly(root)
   })
 
