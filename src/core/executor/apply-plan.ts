@@ -124,16 +124,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   const dagFolder = dirname(dag.fileloc)
   const labelOf = labelerFor(dag)
 
-  const runs: RunProgress[] = plan.runs.map((planned) => ({
-    finished: false,
-    inFlight: new Set(),
-    label: '',
-    pending: new Set(planned.tasks),
-    planned,
-    record: initialRunRecord(planned, existing.runs[planned.run_id], plan.selected_tasks, options.conf),
-    started: false,
-    startedAt: 0,
-  }))
+  const runs = plan.runs.map((planned) => runProgress(planned, () => initialRunRecord(planned, existing.runs[planned.run_id], plan.selected_tasks, options.conf)))
   // depends_on_past looks at the previous logical date, which is the previous run in time order, whatever -B did.
   const chronological = [...runs].sort((a, b) => a.planned.logical_date.localeCompare(b.planned.logical_date))
   const previousRun = new Map(chronological.map((run, index) => [run, chronological[index - 1]]))
@@ -444,6 +435,30 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
 
   await store.flush()
   return summarise(dag.dagId, plan, runs.map((run) => run.record), {interrupted: options.signal.aborted, labelOf, wallMs: clock().getTime() - startedAt})
+}
+
+/**
+ * A run's progress. Its record is built when first needed (when the run starts, or a neighbour asks about it
+ * for depends_on_past): built up front, a year of hourly runs is 87,600 blank task instances that outlive many
+ * collections only to be replaced.
+ */
+function runProgress(planned: PlannedRun, initial: () => DagRunRecord): RunProgress {
+  let record: DagRunRecord | undefined
+  return {
+    finished: false,
+    inFlight: new Set(),
+    label: '',
+    pending: new Set(planned.tasks),
+    planned,
+    get record() {
+      return (record ??= initial())
+    },
+    set record(value) {
+      record = value
+    },
+    started: false,
+    startedAt: 0,
+  }
 }
 
 /**
