@@ -120,7 +120,13 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
   const templates = new Map<string, CompiledTemplate>()
   const params = {...dag.params, ...options.conf}
   const existing = await store.readDag(dag.dagId)
-  const now = () => clock().toISOString()
+  // Many state changes share a millisecond; formatting its instant once each saves a noticeable share of a long run.
+  let lastInstant = {iso: '', ms: Number.NaN}
+  const now = () => {
+    const instant = clock()
+    if (instant.getTime() !== lastInstant.ms) lastInstant = {iso: instant.toISOString(), ms: instant.getTime()}
+    return lastInstant.iso
+  }
   const dagFolder = dirname(dag.fileloc)
   const labelOf = labelerFor(dag)
 
