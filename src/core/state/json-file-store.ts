@@ -18,7 +18,7 @@ export interface JsonFileStoreOptions {
 }
 
 const FLUSH_INTERVAL_MS = 5000
-const JOURNAL_BATCH_CHANGES = 256
+const JOURNAL_BATCH_CHANGES = 4096
 const WRITE_LOCK_TIMEOUT_MS = 30_000
 
 /**
