@@ -108,7 +108,7 @@ describe('kill -9 of the CLI', () => {
     backfill.child.kill('SIGKILL')
     await backfill.done
     // No orphan: the spawn server sees its parent go (end of its input) and kills every process group it started.
-    await waitFor(() => sleepers.every((pid) => !alive(pid)), 2500)
+    await waitFor(() => sleepers.every((pid) => !alive(pid)), 2000)
     expect(Object.keys(readState(root).dags.blocking?.runs ?? {})).toHaveLength(3)
 
     // Nothing is running any more, and the inspection commands say so rather than repeat what the dead process wrote.

@@ -37,16 +37,21 @@ export interface Spawner {
 const SERVER_SOURCE = String.raw`
 use strict; use warnings; use POSIX (); use File::Path (); use Time::HiRes ();
 $| = 1; $SIG{PIPE} = 'DEFAULT';
-my $limit = $ARGV[0]; my %running; my @waiting; my $buffer = ''; my $eof = 0;
+my $limit = $ARGV[0]; my %running; my @waiting; my $buffer = ''; my $eof = 0; my $childless = 0;
+# A task's processes whose shell died first are re-parented here instead of to init, which on some machines
+# reaps them only a second or more later; reap() collects them at once. Without prctl this is skipped.
+eval { no warnings; require 'sys/syscall.ph'; syscall(&SYS_prctl, 36, 1, 0, 0, 0) };
 pipe(my $wakeR, my $wakeW) or die "pipe: $!";
 for my $fh ($wakeR, $wakeW) { fcntl($fh, POSIX::F_SETFL(), fcntl($fh, POSIX::F_GETFL(), 0) | POSIX::O_NONBLOCK()) }
 $SIG{CHLD} = sub { syswrite($wakeW, 'x') };
 sub reap {
-  while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
+  my $pid;
+  while (($pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
     my $id = delete $running{$pid}; next unless defined $id;
     my $status = $?; my $code = ($status & 127) ? 128 + ($status & 127) : ($status >> 8);
     print "E $id $code\n";
   }
+  $childless = $pid < 0;
 }
 sub start {
   my ($id, $cwd, $log, $command, @env) = split /\0/, $_[0], -1;
@@ -75,7 +80,7 @@ sub stop_all {
   $SIG{PIPE} = 'IGNORE'; @waiting = (); @stopped = keys %running; $deadline = Time::HiRes::time() + 1;
   kill 'TERM', -$_ for @stopped;
 }
-while (!$eof || %running || @waiting) {
+while (!$eof || %running || @waiting || (defined $deadline && !$childless)) {
   if (defined $deadline && Time::HiRes::time() >= $deadline) { kill 'KILL', -$_ for @stopped; last }
   my $wanted = ''; vec($wanted, fileno($wakeR), 1) = 1; vec($wanted, fileno(STDIN), 1) = 1 unless $eof;
   my $ready = select(my $got = $wanted, undef, undef, 0.05);
@@ -98,6 +103,7 @@ while (!$eof || %running || @waiting) {
   }
 }
 kill 'KILL', -$_ for @stopped;
+for (1 .. 20) { reap(); last if $childless; select(undef, undef, undef, 0.01) }
 `
 
 interface Pending {
