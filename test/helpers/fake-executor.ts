@@ -46,8 +46,8 @@ export class FakeExecutor implements Executor {
   private finish(ti: QueuedTaskInstance): void {
     const taskId = ti.key.split('\u0000')[1] as string
     const tryNumber = Number(ti.env.UPDRAFT_TRY_NUMBER)
-    if (this.outcome(taskId, tryNumber, ti) === 'success') this.emit({at: new Date(0), key: ti.key, state: 'success'})
-    else this.emit({at: new Date(0), exitCode: 1, key: ti.key, message: 'exit code 1', reason: 'exit-non-zero', state: 'failed'})
+    if (this.outcome(taskId, tryNumber, ti) === 'success') this.emit({at: new Date(0), key: ti.key, startedAt: null, state: 'success'})
+    else this.emit({at: new Date(0), exitCode: 1, key: ti.key, message: 'exit code 1', reason: 'exit-non-zero', startedAt: null, state: 'failed'})
   }
 }
 

@@ -271,7 +271,7 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       } catch (error) {
         const message = `template error: ${(error as Error).message}`
         appendLog(logPath, `${message}\n`)
-        handleChange({at: clock(), exitCode: null, key, message, reason: 'exception', state: 'failed'})
+        handleChange({at: clock(), exitCode: null, key, message, reason: 'exception', startedAt: null, state: 'failed'})
         return
       }
     }
@@ -352,6 +352,11 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     if (!entry) return
     const {run, taskId} = entry
     const task = tasks.get(taskId) as Task
+    if ((change.state === 'success' || change.state === 'failed') && change.startedAt) {
+      // A try that ended as it started: its start is recorded with its end, in the same state change.
+      run.record.task_instances[taskId] = {...(run.record.task_instances[taskId] ?? blankTaskInstance()), start_date: change.startedAt.toISOString()}
+    }
+
     const ti = run.record.task_instances[taskId] ?? blankTaskInstance()
     switch (change.state) {
       case 'running': {

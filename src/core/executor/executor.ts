@@ -12,14 +12,17 @@ export interface QueuedTaskInstance {
   timeoutMs: null | number
 }
 
-/** How a try ended, or that it started. */
+/**
+ * How a try ended, or that it started. A try that ended within the call that started it (a callable that returned
+ * at once) reports no `running`; its end carries `startedAt` instead, which is null otherwise.
+ */
 export type TaskStateChange =
   | {at: Date; key: string; pid: null | number; state: 'running'}
-  | {at: Date; exitCode: null | number; key: string; message: null | string; reason: 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout'; state: 'failed'}
+  | {at: Date; exitCode: null | number; key: string; message: null | string; reason: 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout'; startedAt: Date | null; state: 'failed'}
   | {at: Date; key: string; state: 'interrupted'}
   /** Stopped before it started: the try never happened. */
   | {at: Date; key: string; state: 'dropped'}
-  | {at: Date; key: string; state: 'success'}
+  | {at: Date; key: string; startedAt: Date | null; state: 'success'}
 
 /** Runs task instances it is given; it decides nothing about order, retries or state. */
 export interface Executor {

@@ -148,27 +148,31 @@ export class LocalExecutor implements Executor {
 
     if (outcome.error) {
       appendLog(ti.logPath, `\n${outcome.error.message}\n`)
-      return {at, exitCode: null, key: ti.key, message: outcome.error.message, reason: 'spawn-error', state: 'failed'}
+      return {at, exitCode: null, key: ti.key, message: outcome.error.message, reason: 'spawn-error', startedAt: null, state: 'failed'}
     }
 
     if (outcome.exitCode !== 0) {
-      return {at, exitCode: outcome.exitCode, key: ti.key, message: `exit code ${outcome.exitCode}`, reason: 'exit-non-zero', state: 'failed'}
+      return {at, exitCode: outcome.exitCode, key: ti.key, message: `exit code ${outcome.exitCode}`, reason: 'exit-non-zero', startedAt: null, state: 'failed'}
     }
 
-    return {at, key: ti.key, state: 'success'}
+    return {at, key: ti.key, startedAt: null, state: 'success'}
   }
 
   private async runCallable(ti: QueuedTaskInstance, signal: AbortSignal, armTimeout: () => void): Promise<TaskStateChange> {
     const {clock} = this.options
     if (ti.work.kind !== 'callable') throw new Error('runCallable needs a callable')
     armTimeout()
-    this.emit({at: clock(), key: ti.key, pid: null, state: 'running'})
     const {callable, context} = ti.work
+    const startedAt = clock()
+    // Reported as running only once it is known to take a while: a callable that returns (or throws) at once is
+    // recorded when it ends, which spares a year of hourly no-op tasks a third of their state changes.
+    let reportedRunning = false
     let onAbort = () => {}
     try {
       const result = callable({...context, signal})
-      // Most callables are async; one that returned without a promise is done, with nothing to race against.
       if (isPromiseLike(result)) {
+        this.emit({at: startedAt, key: ti.key, pid: null, state: 'running'})
+        reportedRunning = true
         // A callable that ignores its signal cannot be stopped, so the race lets a timeout or interrupt end the try.
         const aborted = new Promise<'aborted'>((resolve) => {
           onAbort = () => resolve('aborted')
@@ -178,12 +182,13 @@ export class LocalExecutor implements Executor {
         if (outcome === 'aborted' && signal.aborted) return this.abortedChange(ti, signal.reason, clock())
       }
 
-      return {at: clock(), key: ti.key, state: 'success'}
+      return {at: clock(), key: ti.key, startedAt: reportedRunning ? null : startedAt, state: 'success'}
     } catch (error) {
       if (signal.aborted) return this.abortedChange(ti, signal.reason, clock())
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
       appendLog(ti.logPath, `${message}\n`)
-      return {at: clock(), exitCode: null, key: ti.key, message: error instanceof Error ? error.message : String(error), reason: 'exception', state: 'failed'}
+      const startedAtIfUnreported = reportedRunning ? null : startedAt
+      return {at: clock(), exitCode: null, key: ti.key, message: error instanceof Error ? error.message : String(error), reason: 'exception', startedAt: startedAtIfUnreported, state: 'failed'}
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
@@ -192,7 +197,7 @@ export class LocalExecutor implements Executor {
   private abortedChange(ti: QueuedTaskInstance, reason: unknown, at: Date): TaskStateChange {
     if (reason === 'timeout') {
       appendLog(ti.logPath, `\nKilled after execution_timeout of ${ti.timeoutMs} ms\n`)
-      return {at, exitCode: null, key: ti.key, message: `execution_timeout of ${ti.timeoutMs} ms exceeded`, reason: 'timeout', state: 'failed'}
+      return {at, exitCode: null, key: ti.key, message: `execution_timeout of ${ti.timeoutMs} ms exceeded`, reason: 'timeout', startedAt: null, state: 'failed'}
     }
 
     return {at, key: ti.key, state: 'interrupted'}
