@@ -40,7 +40,7 @@ export function commandContext(flags: {'dags-folder'?: string; db?: string}): Co
 }
 
 /** The state file opened for reading only: it is never created or written. */
-export function readOnlyStore(context: CommandContext): Promise<JsonFileStore> {
+function readOnlyStore(context: CommandContext): Promise<JsonFileStore> {
   return JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
 }
 

@@ -1,22 +1,18 @@
 import {availableParallelism} from 'node:os'
-import {isDeepStrictEqual} from 'node:util'
 
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext, readOnlyStore} from '../../cli/context.js'
+import {commandContext} from '../../cli/context.js'
 import {dateFlag, dateListFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
-import {type BackfillPlan, dryRunDocument, existingRunsOf, planBackfill} from '../../core/planner/plan-backfill.js'
+import {type BackfillPlan, dryRunDocument} from '../../core/planner/plan-backfill.js'
 import {dateSelectionFrom, labelerFor} from '../../core/schedule/resolve-dates.js'
 import {confirm} from '../../cli/confirm.js'
 import {abortOnSignals, SIGNAL_EXIT_CODES} from '../../cli/signals.js'
-import {allSucceeded, applyPlan, type BackfillSummary, summaryDocument} from '../../core/executor/apply-plan.js'
-import {LocalExecutor} from '../../core/executor/local-executor.js'
-import {SpawnServer} from '../../core/executor/spawn-server.js'
-import {acquireDagLock} from '../../core/state/dag-lock.js'
-import {JsonFileStore} from '../../core/state/json-file-store.js'
+import {allSucceeded, type BackfillSummary, summaryDocument} from '../../core/executor/apply-plan.js'
+import {BackfillSession} from '../../core/session/backfill-session.js'
 import {createBackfillView, pickViewMode} from '../../render/backfill-view.js'
 import {noDatesText, planText} from '../../render/plan-text.js'
 import {summaryText} from '../../render/summary.js'
@@ -81,68 +77,33 @@ export default class DagsBackfill extends BaseCommand {
       runBackwards: flags['run-backwards'],
       taskRegex: flags['task-regex'] ?? null,
     }
-    // Planned once against a read-only view so every bad input is refused before anything is written.
-    const preview = await readOnlyStore(context)
-    const previewed = existingRunsOf(await preview.readDag(dag.dagId))
-    const draft = planBackfill(dag, request, context.clock(), previewed)
+    const session = await BackfillSession.plan(dag, request, context)
     const labelOf = labelerFor(dag)
     const dateLabels = {endDate: dag.endDate === null ? null : labelOf(dag.endDate), labelOf, startDate: labelOf(dag.startDate)}
-    if (flags['dry-run']) {
-      if (!this.jsonEnabled()) this.log(planText(draft, dateLabels))
-      return dryRunDocument(draft)
+    if (flags['dry-run'] || session.plan.runs.length === 0) {
+      if (!this.jsonEnabled()) this.log(flags['dry-run'] ? planText(session.plan, dateLabels) : noDatesText(session.plan, dateLabels))
+      return dryRunDocument(session.plan)
     }
 
-    if (draft.runs.length === 0) {
-      if (!this.jsonEnabled()) this.log(noDatesText(draft, dateLabels))
-      return dryRunDocument(draft)
-    }
-
-    await this.confirmReset(draft, flags)
-    const release = acquireDagLock(context.dbPath, dag.dagId, context.process, context.clock())
-    let forceStop = () => {}
+    await this.confirmReset(session.plan, flags)
+    const maxActiveRuns = flags['max-active-runs'] ?? dag.maxActiveRuns
+    const view = createBackfillView(pickViewMode({isTTY: Boolean(process.stdout.isTTY), json: this.jsonEnabled()}), process.stdout, maxActiveRuns)
     const signals = abortOnSignals(() => {
-      forceStop()
-      release()
+      session.forceStop()
+      view.abandon()
     })
+    let summary
     try {
-      const store = await JsonFileStore.open({clock: context.clock, ownDagId: dag.dagId, path: context.dbPath, process: context.process})
-      const existing = existingRunsOf(await store.readDag(dag.dagId))
-      // Planned again only if another process changed the DAG's runs before the lock was taken.
-      const plan = isDeepStrictEqual(existing, previewed) ? draft : planBackfill(dag, request, context.clock(), existing)
-      const maxActiveRuns = flags['max-active-runs'] ?? dag.maxActiveRuns
-      const view = createBackfillView(pickViewMode({isTTY: Boolean(process.stdout.isTTY), json: this.jsonEnabled()}), process.stdout, maxActiveRuns)
-      const parallelism = flags.parallelism ?? availableParallelism()
-      const executor = new LocalExecutor({clock: context.clock, parallelism, spawner: new SpawnServer(context.baseEnv, parallelism)})
-      forceStop = () => {
-        executor.killNow()
-        view.abandon()
-      }
-      let summary
-      try {
-        summary = await applyPlan(dag, plan, store, executor, {
-          baseEnv: context.baseEnv,
-          clock: context.clock,
-          conf: flags.conf ?? {},
-          disableRetry: flags['disable-retry'],
-          listener: (event) => view.handle(event),
-          logsDir: context.logsDir,
-          markSuccess: flags['mark-success'],
-          maxActiveRuns,
-          pid: context.process.pid,
-          signal: signals.controller.signal,
-        })
-      } finally {
-        await view.finish()
-        await store.close()
-      }
-
-      if (!this.jsonEnabled()) this.log(summaryText(summary))
-      process.exitCode = exitCodeOf(summary, signals.controller.signal.reason)
-      return summaryDocument(summary)
+      const settings = {conf: flags.conf ?? {}, disableRetry: flags['disable-retry'], markSuccess: flags['mark-success'], maxActiveRuns, parallelism: flags.parallelism ?? availableParallelism()}
+      summary = await session.run(settings, {listener: (event) => view.handle(event), signal: signals.controller.signal})
     } finally {
+      await view.finish()
       signals.dispose()
-      release()
     }
+
+    if (!this.jsonEnabled()) this.log(summaryText(summary))
+    process.exitCode = exitCodeOf(summary, signals.controller.signal.reason)
+    return summaryDocument(summary)
   }
 
   private async confirmReset(plan: BackfillPlan, flags: {'reset-dagruns': boolean; yes: boolean}): Promise<void> {
