@@ -120,6 +120,8 @@ export class SpawnServer implements Spawner {
   private readonly direct = new DirectSpawner()
   private nextId = 0
   private readonly pending = new Map<number, Pending>()
+  /** Requests not written to the server yet. */
+  private readonly outbox: Array<{id: number; text: string}> = []
   private unavailable = false
 
   /** `baseEnv` is the server's own environment; each request sends only what differs from it. */
@@ -129,25 +131,42 @@ export class SpawnServer implements Spawner {
   ) {}
 
   cancelWaiting(): void {
+    // Requests still in the outbox never reach the server: they end as not started, like the ones it drops.
+    for (const id of this.outbox.splice(0).map((entry) => entry.id)) this.finish(id, {error: null, exitCode: 130})
     this.child?.stdin?.write('0\n')
   }
 
   close(): void {
+    this.sendOutbox()
     this.child?.stdin?.end()
     this.child = null
   }
 
   async run(request: SpawnRequest, onStart: (pid: number) => void): Promise<SpawnOutcome> {
     if (this.unavailable) return this.direct.run(request, onStart)
-    const server = this.child ?? this.startServer()
+    if (!this.child) this.startServer()
     const id = this.nextId++
     const outcome = new Promise<SpawnOutcome>((resolve) => {
       this.pending.set(id, {onStart, request, resolve})
     })
     const changed = Object.entries(request.env).filter(([key, value]) => this.baseEnv[key] !== value && !key.includes('\0') && !value.includes('\0'))
     const payload = [String(id), request.cwd, request.logPath, request.command, ...changed.map(([key, value]) => `${key}=${value}`)].join('\0')
-    server.stdin?.write(`${Buffer.byteLength(payload)}\n${payload}`)
+    // Sent at the end of this turn of the event loop, after the state store has journaled what was recorded in it
+    // (it queued its write first): a task never starts before the state that made it ready is durable.
+    this.outbox.push({id, text: `${Buffer.byteLength(payload)}\n${payload}`})
+    if (this.outbox.length === 1) setImmediate(() => this.sendOutbox())
     return outcome
+  }
+
+  private sendOutbox(): void {
+    if (this.outbox.length === 0) return
+    this.child?.stdin?.write(this.outbox.splice(0).map((entry) => entry.text).join(''))
+  }
+
+  private finish(id: number, outcome: SpawnOutcome): void {
+    const entry = this.pending.get(id)
+    this.pending.delete(id)
+    entry?.resolve(outcome)
   }
 
   private startServer(): ChildProcess {
@@ -168,8 +187,7 @@ export class SpawnServer implements Spawner {
           entry.started = true
           entry.onStart(Number(value))
         } else {
-          this.pending.delete(Number(id))
-          entry.resolve({error: null, exitCode: Number(value)})
+          this.finish(Number(id), {error: null, exitCode: Number(value)})
         }
       }
     })
@@ -178,6 +196,7 @@ export class SpawnServer implements Spawner {
     const fallBack = () => {
       this.unavailable = true
       this.child = null
+      this.outbox.length = 0
       const waiting = [...this.pending.values()]
       this.pending.clear()
       for (const entry of waiting) {
