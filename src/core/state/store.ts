@@ -10,7 +10,7 @@ export interface StateStore {
   close(): Promise<void>
   /** Folds recorded changes into the state file now. */
   flush(): Promise<void>
-  /** The runs of one DAG as last recorded (a deep copy). */
+  /** The runs of one DAG as last recorded, shared with the store: callers read it and never change it. */
   readDag(dagId: string): Promise<DagState>
   /** Every DAG id with recorded runs. */
   readDagIds(): Promise<string[]>
