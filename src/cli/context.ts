@@ -54,9 +54,10 @@ export interface RecordedDag {
 }
 
 /**
- * Reads a DAG's runs for the inspection commands. An unknown DAG is DAG_NOT_FOUND unless runs of it are
- * recorded (its file may have been deleted; its dates then read in UTC). Without a live backfill of the DAG,
- * whatever is recorded as in progress is shown as the next backfill will find it.
+ * Reads a DAG's runs for the inspection commands. A DAG that cannot be loaded is an error only when none of its
+ * runs are recorded: its file may have been deleted or broken since, and its runs are still worth reading (their
+ * dates then read in UTC). Without a live backfill of the DAG, whatever is recorded as in progress is shown as
+ * the next backfill will find it.
  */
 export async function readRecordedDag(context: CommandContext, dagId: string): Promise<RecordedDag> {
   const recorded = await (await readOnlyStore(context)).readDag(dagId)
@@ -64,7 +65,7 @@ export async function readRecordedDag(context: CommandContext, dagId: string): P
   try {
     dag = await loadDag(context.dagsFolder, dagId)
   } catch (error) {
-    if (!isUpdraftError(error) || error.code !== 'DAG_NOT_FOUND' || Object.keys(recorded.runs).length === 0) throw error
+    if (!isUpdraftError(error) || Object.keys(recorded.runs).length === 0) throw error
   }
 
   const live = liveBackfillOf(context.dbPath, dagId, context.process) !== null

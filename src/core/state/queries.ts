@@ -23,7 +23,7 @@ export function withoutDeadBackfill(state: DagState): DagState {
   return {runs}
 }
 
-const IN_PROGRESS = new Set(['queued', 'running', 'scheduled'])
+const IN_PROGRESS = new Set(['queued', 'running', 'scheduled', 'up_for_retry'])
 
 /** A run as listed by `dags list-runs`. */
 export interface RunRow {
