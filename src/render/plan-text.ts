@@ -37,6 +37,7 @@ export function planText(plan: BackfillPlan, dates: DagDateLabels): string {
     lines.push(`${dates.labelOf(run.logical_date)}  ${dim(run.run_id)}`)
     lines.push(`  run:     ${run.tasks.length > 0 ? run.tasks.join(', ') : dim('nothing')}`)
     if (run.cleared.length > 0) lines.push(`  clear:   ${run.cleared.join(', ')}`)
+    for (const recovery of run.recovered) lines.push(`  recover: ${recovery.task_id} (left ${recovery.state} by a process that is gone)`)
     for (const skip of run.skipped) lines.push(dim(`  skip:    ${skip.task_id} (${skip.reason})`))
   }
 

@@ -97,9 +97,16 @@ describe('planBackfill', () => {
       expect(run?.cleared).toHaveLength(5)
     })
 
-    it('re-runs TIs left running or queued', () => {
-      const stale = [{run_id: runId, task_instances: {extract: 'running', aggregate: 'queued'} as const}]
-      expect(planBackfill(diamond, request(range('2024-01-01')), LATER, stale).runs[0]?.tasks).toEqual(['extract', 'aggregate', 'clean', 'load', 'notify'])
+    it('re-runs TIs left running, queued or waiting for a retry, and says it recovers them', () => {
+      const stale = [{run_id: runId, task_instances: {aggregate: 'queued', clean: 'up_for_retry', extract: 'running'} as const}]
+      const run = planBackfill(diamond, request(range('2024-01-01')), LATER, stale).runs[0]
+      expect(run?.tasks).toEqual(['extract', 'aggregate', 'clean', 'load', 'notify'])
+      expect(run?.recovered).toEqual([
+        {state: 'running', task_id: 'extract'},
+        {state: 'queued', task_id: 'aggregate'},
+        {state: 'up_for_retry', task_id: 'clean'},
+      ])
+      expect(run?.cleared).toEqual([])
     })
   })
 })

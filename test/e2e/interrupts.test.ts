@@ -116,6 +116,9 @@ describe('kill -9 of the CLI', () => {
     expect(runs.runs.map((run) => run.state)).toEqual(['queued', 'queued', 'queued'])
     const tis = JSON.parse(runCli(['tasks', 'states-for-dag-run', 'blocking', '2024-01-02', '--json'], {cwd: root}).stdout) as {task_instances: Array<{reason: string; state: string; task_id: string}>}
     expect(tis.task_instances.find((ti) => ti.task_id === 'long')).toMatchObject({reason: 'interrupted', state: 'none'})
+    // The plan says what a re-run will do with what the dead process left running.
+    const dryRun = runCli(['dags', 'backfill', 'blocking', '-s', '2024-01-01', '-e', '2024-01-03', '--dry-run'], {cwd: root})
+    expect(dryRun.stdout.match(/recover: long \(left running by a process that is gone\)/g)).toHaveLength(3)
 
     // Every quick success was journaled before its event, so none is lost even though the file was never flushed.
     writeFileSync(join(root, 'release'), '')

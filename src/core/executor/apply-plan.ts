@@ -473,22 +473,18 @@ function runProgress(planned: PlannedRun, initial: () => DagRunRecord): RunProgr
 }
 
 /**
- * The run record a backfill starts from: existing task instances are kept, cleared ones are reset with their
- * history, and instances left queued or running by a process that is gone are returned to none.
+ * The run record a backfill starts from, as the plan says: instances it clears or recovers move their last
+ * attempt into the history (a recovered one, and one cleared while in progress, with reason `interrupted`) and
+ * start afresh; every other instance is kept as recorded.
  */
 function initialRunRecord(planned: PlannedRun, existing: DagRunRecord | undefined, selectedTasks: string[], conf: Record<string, unknown>): DagRunRecord {
   const taskInstances: Record<string, TaskInstanceRecord> = {...existing?.task_instances}
-  const toRun = new Set(planned.tasks)
-  for (const taskId of selectedTasks) {
+  for (const taskId of selectedTasks) taskInstances[taskId] ??= blankTaskInstance()
+  for (const taskId of [...planned.cleared, ...planned.recovered.map((recovery) => recovery.task_id)]) {
     const ti = taskInstances[taskId] ?? blankTaskInstance()
-    if (toRun.has(taskId) && ti.state !== 'none') {
-      // A settled attempt being cleared, or one a dead process left queued or running, moves into the history.
-      const abandoned = !DONE_STATES.has(ti.state) && !FAILED_STATES.has(ti.state)
-      const attempt = {end_date: ti.end_date, exit_code: ti.exit_code, log_path: ti.log_path, reason: abandoned ? ('interrupted' as const) : ti.reason, start_date: ti.start_date, state: ti.state, try_number: ti.try_number}
-      taskInstances[taskId] = {...blankTaskInstance(), history: [...ti.history, attempt], try_number: ti.try_number}
-    } else {
-      taskInstances[taskId] = ti
-    }
+    const cutShort = !DONE_STATES.has(ti.state) && !FAILED_STATES.has(ti.state)
+    const attempt = {end_date: ti.end_date, exit_code: ti.exit_code, log_path: ti.log_path, reason: cutShort ? ('interrupted' as const) : ti.reason, start_date: ti.start_date, state: ti.state, try_number: ti.try_number}
+    taskInstances[taskId] = {...blankTaskInstance(), history: [...ti.history, attempt], try_number: ti.try_number}
   }
 
   return {

@@ -41,6 +41,11 @@ export interface PlannedRun {
   data_interval_start: string
   /** True when the run already exists in the state store. */
   existing: boolean
+  /**
+   * Task instances a process that is gone left in progress (queued, running, waiting for a retry): their cut-short
+   * try goes into the history with reason `interrupted` and they run again.
+   */
+  recovered: Array<{state: TaskInstanceState; task_id: string}>
   logical_date: string
   run_id: string
   skipped: Array<{reason: SkipReason; task_id: string}>
@@ -85,6 +90,7 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
     const tasks: string[] = []
     const skipped: PlannedRun['skipped'] = []
     const cleared: string[] = []
+    const recovered: PlannedRun['recovered'] = []
     for (const id of taskIds) {
       const state = recorded[id] ?? 'none'
       if (request.resetDagRuns) {
@@ -96,6 +102,7 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
         skipped.push({reason: 'already-failed', task_id: id})
       } else {
         if (FAILED_STATES.has(state)) cleared.push(id)
+        else if (state !== 'none') recovered.push({state, task_id: id})
         tasks.push(id)
       }
     }
@@ -106,6 +113,7 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
       data_interval_start: toUtcIso(start),
       existing: existing !== undefined,
       logical_date: toUtcIso(start),
+      recovered,
       run_id: runId,
       skipped,
       tasks,
