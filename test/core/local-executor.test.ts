@@ -6,12 +6,12 @@ import {DirectSpawner} from '../../src/core/executor/spawn-server.js'
 
 const context = {dag_id: 'd', data_interval_end: '', data_interval_start: '', ds: '', ds_nodash: '', logical_date: '', params: {}, run_id: 'r', task_id: 't', try_number: 1, ts: '', ts_nodash: ''}
 
-async function changesOf(callable: () => unknown): Promise<TaskStateChange[]> {
+async function changesOf(callable: () => unknown, stop: 'drain' | 'kill' = 'drain'): Promise<TaskStateChange[]> {
   const executor = new LocalExecutor({clock: () => new Date('2026-01-01T00:00:00.000Z'), parallelism: 1, spawner: new DirectSpawner()})
   const changes: TaskStateChange[] = []
   executor.onStateChange((change) => changes.push(change))
   executor.queue({cwd: '/', env: {}, key: 'k', logPath: '/nonexistent/log', timeoutMs: null, work: {callable, context, kind: 'callable'}})
-  await executor.shutdown('drain')
+  await executor.shutdown(stop)
   return changes
 }
 
@@ -20,6 +20,15 @@ describe('the local executor runs callables', () => {
     expect((await changesOf(() => 'done')).map((change) => [change.state, 'startedAt' in change ? change.startedAt : undefined])).toEqual([
       ['success', new Date('2026-01-01T00:00:00.000Z')],
     ])
+  })
+
+  it('starts nothing once killed, not even a callable that was waiting for its turn of the event loop', async () => {
+    let called = false
+    const changes = await changesOf(() => {
+      called = true
+    }, 'kill')
+    expect(called).toBe(false)
+    expect(changes.map((change) => change.state)).toEqual(['dropped'])
   })
 
   it('reports an async callable as running first, then its end without a start of its own', async () => {

@@ -107,6 +107,12 @@ export class LocalExecutor implements Executor {
 
   private async execute(ti: QueuedTaskInstance): Promise<void> {
     await this.yieldNowAndThen()
+    // Stopped while it waited for that turn: it must not start any more.
+    if (this.stop.signal.aborted) {
+      this.emit({at: this.options.clock(), key: ti.key, state: 'dropped'})
+      return
+    }
+
     const running: Running = {pid: null}
     this.running.set(ti.key, running)
     const timeout = ti.timeoutMs === null ? null : new AbortController()
