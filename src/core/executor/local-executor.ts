@@ -62,7 +62,7 @@ export class LocalExecutor implements Executor {
     pool
       .add(async () => {
         this.waiting.delete(ti.key)
-        if (!this.stop.signal.aborted) await this.execute(ti)
+        await this.execute(ti)
       })
       .catch(() => {})
   }
@@ -107,7 +107,7 @@ export class LocalExecutor implements Executor {
 
   private async execute(ti: QueuedTaskInstance): Promise<void> {
     await this.yieldNowAndThen()
-    // Stopped while it waited for that turn: it must not start any more.
+    // Stopped before it started (perhaps while it waited for that turn): it must not start any more.
     if (this.stop.signal.aborted) {
       this.emit({at: this.options.clock(), key: ti.key, state: 'dropped'})
       return
