@@ -72,6 +72,7 @@ export class BackfillSession {
         const executor = new LocalExecutor({clock, parallelism: settings.parallelism, spawner: new SpawnServer(this.context.baseEnv, settings.parallelism)})
         this.forceStopRunning = () => {
           executor.killNow()
+          store.writeJournal()
           release()
         }
 

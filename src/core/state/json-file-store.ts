@@ -108,8 +108,11 @@ export class JsonFileStore implements StateStore {
     this.scheduleFlush()
   }
 
-  /** Appends what was recorded to the journal; once write(2) returns it survives the death of this process. */
-  private writeJournal(): void {
+  /**
+   * Appends what was recorded to the journal; once write(2) returns it survives the death of this process. Runs
+   * by itself at the end of each turn of the event loop; an exit that cannot wait for that calls it directly.
+   */
+  writeJournal(): void {
     if (this.unjournaled.length === 0 || this.journalPath === null) return
     if (this.journalFd === null) {
       ensureDirectory(this.options.path)
