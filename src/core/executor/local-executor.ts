@@ -32,8 +32,6 @@ export class LocalExecutor implements Executor {
   private readonly listeners = new Set<(change: TaskStateChange) => void>()
   private readonly callablePool: PQueue
   private readonly running = new Map<string, Running>()
-  /** Handed to a pool but not started yet. */
-  private readonly waiting = new Set<string>()
   private readonly shellPool: PQueue
   /**
    * Aborted (reason `interrupted`) when the executor is killed. A try without execution_timeout listens to it
@@ -58,24 +56,14 @@ export class LocalExecutor implements Executor {
 
   queue(ti: QueuedTaskInstance): void {
     const pool = ti.work.kind === 'bash' ? this.shellPool : this.callablePool
-    this.waiting.add(ti.key)
-    pool
-      .add(async () => {
-        this.waiting.delete(ti.key)
-        await this.execute(ti)
-      })
-      .catch(() => {})
+    pool.add(() => this.execute(ti)).catch(() => {})
   }
 
   async shutdown(mode: 'drain' | 'kill'): Promise<void> {
     if (mode === 'kill') {
-      this.shellPool.clear()
-      this.callablePool.clear()
-      this.options.spawner.cancelWaiting()
+      // What is still waiting in a pool runs out at once, each reported as dropped by execute().
       this.stop.abort('interrupted')
-      const dropped = [...this.waiting]
-      this.waiting.clear()
-      for (const key of dropped) this.emit({at: this.options.clock(), key, state: 'dropped'})
+      this.options.spawner.cancelWaiting()
     }
 
     await Promise.all([this.shellPool.onIdle(), this.callablePool.onIdle()])
