@@ -23,6 +23,36 @@ export const dateListFlag = Flags.custom<CalendarDateTime[]>({
   },
 })
 
+/** A comma-separated list of words (partition keys, or dates on a DAG without partitions); the flag may repeat. */
+export const wordListFlag = Flags.custom<string[]>({
+  helpValue: 'KEY[,KEY…]',
+  multiple: true,
+  async parse(input) {
+    return input
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== '')
+  },
+})
+
+/** `--batch-size`: dates per run, an integer of at least 1 or `all` (null: every stretch of dates in one run). */
+export const batchSizeFlag = Flags.custom<null | number>({
+  helpValue: 'N|all',
+  async parse(input, _context, flag) {
+    const text = input.trim()
+    if (text === 'all') return null
+    if (/^\d+$/.test(text) && Number.isSafeInteger(Number(text)) && Number(text) >= 1) return Number(text)
+    throw new UpdraftError('INVALID_BATCH_SIZE', `Expected --${flag.name} to be an integer of at least 1 or "all", got "${input}".`, {exit: 2})
+  },
+})
+
+/** The partition key of one run, for commands that look a run up. */
+export const partitionFlag = Flags.custom<string>({
+  char: 'p',
+  helpValue: 'KEY',
+  summary: 'Partition key of the run, on a partitioned DAG.',
+})
+
 /** A JavaScript regular expression, compiled once. */
 export const regexFlag = Flags.custom<RegExp>({
   helpValue: 'REGEX',

@@ -21,11 +21,15 @@ export type ErrorCode =
   | 'DAGS_FOLDER_UNREADABLE'
   | 'DATE_NOT_A_TICK'
   | 'DATE_RANGE_INVERTED'
+  | 'DATES_ON_KEY_ONLY_DAG'
+  | 'INVALID_BATCH_SIZE'
   | 'INVALID_CONF'
   | 'INVALID_DATE'
   | 'INVALID_REGEX'
   | 'MISSING_DATES'
+  | 'MIXED_SELECTION_FLAGS'
   | 'NO_TASK_MATCHES'
+  | 'PARTITION_RANGE_INVERTED'
   | 'RUN_BACKWARDS_WITH_DEPENDS_ON_PAST'
   | 'RUN_NOT_FOUND'
   | 'SCHEDULE_NOT_PERIODIC'
@@ -34,6 +38,7 @@ export type ErrorCode =
   | 'STATE_FILE_UNWRITABLE'
   | 'STATE_SCHEMA_TOO_NEW'
   | 'TASK_NOT_FOUND'
+  | 'UNKNOWN_PARTITION'
   | 'USAGE'
 
 /** 2 means the command line itself is wrong; 1 means updraft could not proceed with it. */

@@ -4,16 +4,19 @@ import type {AttemptReason, DagRunState, TaskInstanceState} from './state/schema
 /** What a backfill reports while it runs; every event is emitted after the state it describes was recorded. */
 export type BackfillEvent =
   /** The plan was recorded and execution begins. */
-  | {dag_id: string; excluded: ExcludedCounts; runs: Array<{logical_date: string; run_id: string; tasks: string[]}>; timezone: string; type: 'backfill_started'}
-  /** A logical date entered the max_active_runs window; `label` is how it reads in the DAG's zone. */
-  | {label: string; logical_date: string; run_id: string; type: 'run_started'}
-  /** A logical date has no task instance left to run. */
-  | {duration_ms: number; label: string; logical_date: string; run_id: string; state: DagRunState; type: 'run_finished'}
+  | {dag_id: string; excluded: ExcludedCounts; runs: Array<{logical_date: null | string; run_id: string; tasks: string[]}>; timezone: string; type: 'backfill_started'}
+  /**
+   * A run entered the max_active_runs window; `label` is how it reads (its dates in the DAG's zone, its key).
+   * `logical_date` is its first date, null for a key-only run.
+   */
+  | {label: string; logical_date: null | string; run_id: string; type: 'run_started'}
+  /** A run has no task instance left to run. */
+  | {duration_ms: number; label: string; logical_date: null | string; run_id: string; state: DagRunState; type: 'run_finished'}
   /** A task instance changed state. */
   | {
       duration_ms: null | number
       log_path: null | string
-      logical_date: string
+      logical_date: null | string
       reason: AttemptReason | null
       run_id: string
       state: TaskInstanceState

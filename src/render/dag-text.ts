@@ -20,9 +20,11 @@ export function dagShowText(dag: DagDescription, labelOf: (iso: string) => strin
     `  file            ${dag.fileloc}`,
     `  schedule        ${dag.schedule_interval}`,
     `  timezone        ${dag.timezone}`,
-    `  start_date      ${labelOf(dag.start_date)}`,
+    `  start_date      ${dag.start_date === null ? dim('none') : labelOf(dag.start_date)}`,
     `  end_date        ${dag.end_date === null ? dim('none') : labelOf(dag.end_date)}`,
     `  max_active_runs ${dag.max_active_runs}`,
+    ...(dag.partitions.length > 0 ? [`  partitions      ${dag.partitions.join(', ')} (${dag.partitions.length})`] : []),
+    ...(dag.backfill_policy === null ? [] : [`  backfill_policy ${dag.backfill_policy === 'single_run' ? 'single_run' : `max_dates_per_run ${dag.backfill_policy.max_dates_per_run}`}`]),
     '',
     bold('Graph (upstream → downstream)'),
   ]

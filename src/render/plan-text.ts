@@ -1,11 +1,12 @@
 import type {BackfillPlan} from '../core/planner/plan-backfill.js'
+import {runLabel} from '../core/run/run-spec.js'
 import {bold, dim, warn} from './format.js'
 
 /** How a DAG's dates read to a person: a labeler for its zone, and its own bounds already labelled. */
 export interface DagDateLabels {
   endDate: null | string
   labelOf: (iso: string) => string
-  startDate: string
+  startDate: null | string
 }
 
 /** Lines saying which requested ticks were left out and why; empty when none were. */
@@ -23,22 +24,35 @@ export function noDatesText(plan: BackfillPlan, dates: DagDateLabels): string {
   return [warn(`No logical dates in range for ${plan.dag_id}: ${plan.requested}.`), ...exclusionLines(plan, dates)].join('\n')
 }
 
-/** `--dry-run`: dates, what runs per date, and what is skipped or cleared with the reason. */
+/**
+ * `--dry-run`: the runs (their dates, key and run id), what each runs, and per date what is cleared, recovered or
+ * skipped and why: exactly what the apply loop will do.
+ */
 export function planText(plan: BackfillPlan, dates: DagDateLabels): string {
   if (plan.runs.length === 0) return noDatesText(plan, dates)
   const toRun = plan.runs.reduce((sum, run) => sum + run.tasks.length, 0)
+  const dateCount = new Set(plan.runs.flatMap((run) => run.logical_dates)).size
+  const keyed = plan.runs.some((run) => run.partition_key !== null)
+  const batched = plan.runs.some((run) => run.logical_dates.length > 1)
+  const shape = keyed || batched ? `${plan.runs.length} run(s) over ${dateCount} logical date(s)` : `${plan.runs.length} logical date(s)`
   const lines = [
-    bold(`Backfill plan for ${plan.dag_id}: ${plan.runs.length} logical date(s), ${toRun} task instance(s) to run`),
+    bold(`Backfill plan for ${plan.dag_id}: ${shape}, ${toRun} task instance(s) to run`),
     dim(`Requested: ${plan.requested}; tasks: ${plan.selected_tasks.join(', ')}`),
     ...exclusionLines(plan, dates),
     '',
   ]
   for (const run of plan.runs) {
-    lines.push(`${dates.labelOf(run.logical_date)}  ${dim(run.run_id)}`)
+    lines.push(`${runLabel(run, dates.labelOf)}  ${dim(run.run_id)}`)
     lines.push(`  run:     ${run.tasks.length > 0 ? run.tasks.join(', ') : dim('nothing')}`)
-    if (run.cleared.length > 0) lines.push(`  clear:   ${run.cleared.join(', ')}`)
-    for (const recovery of run.recovered) lines.push(`  recover: ${recovery.task_id} (left ${recovery.state} by a process that is gone)`)
-    for (const skip of run.skipped) lines.push(dim(`  skip:    ${skip.task_id} (${skip.reason})`))
+    for (const record of run.records) {
+      const where = run.records.length > 1 && record.logical_date !== null ? ` ${dim(`[${dates.labelOf(record.logical_date)}]`)}` : ''
+      const cleared = record.actions.flatMap((action) => (action.action === 'clear' ? [action.task_id] : []))
+      if (cleared.length > 0) lines.push(`  clear:   ${cleared.join(', ')}${where}`)
+      for (const action of record.actions) {
+        if (action.action === 'recover') lines.push(`  recover: ${action.task_id} (left ${action.state} by a process that is gone)${where}`)
+        if (action.action === 'skip') lines.push(dim(`  skip:    ${action.task_id} (${action.reason})`) + where)
+      }
+    }
   }
 
   lines.push('', dim('Dry run: nothing was written.'))

@@ -10,9 +10,21 @@ export function runsText(dagId: string, runs: RunRow[], options: {labelOf: (iso:
     return dim(options.recorded === 0 || options.state === null ? `No runs recorded for ${dagId}.` : `No ${options.state} runs of ${dagId} (${options.recorded} run(s) recorded in other states).`)
   }
 
+  // Columns for keys and batches appear only when some run has one, so a plain DAG's table is unchanged.
+  const keyed = runs.some((run) => run.partition_key !== null)
+  const batched = runs.some((run) => run.batch_run_id !== null)
   return table(
-    ['logical_date', 'state', 'run_id', 'start', 'end', 'duration'],
-    runs.map((run) => [options.labelOf(run.logical_date), paintState(run.state), run.run_id, orDash(run.start_date), orDash(run.end_date), durationOrDash(run.duration_ms)]),
+    ['logical_date', ...(keyed ? ['partition'] : []), 'state', 'run_id', ...(batched ? ['batch'] : []), 'start', 'end', 'duration'],
+    runs.map((run) => [
+      run.logical_date === null ? dim('-') : options.labelOf(run.logical_date),
+      ...(keyed ? [orDash(run.partition_key)] : []),
+      paintState(run.state),
+      run.run_id,
+      ...(batched ? [orDash(run.batch_run_id)] : []),
+      orDash(run.start_date),
+      orDash(run.end_date),
+      durationOrDash(run.duration_ms),
+    ]),
   )
 }
 

@@ -49,7 +49,7 @@ export function summaryText(summary: BackfillSummary): string {
     lines.push(
       '',
       warn(`${run.label} is still failed: ${tis.join(', ')} ${tis.length === 1 ? 'was' : 'were'} not selected.`),
-      `  Run ${Object.keys(run.task_instances).length === 1 ? 'it' : 'them'} with: updraft dags backfill ${summary.dag_id} -D ${run.date_argument} --rerun-failed-tasks`,
+      `  Run ${Object.keys(run.task_instances).length === 1 ? 'it' : 'them'} with: updraft dags backfill ${summary.dag_id} ${run.selection_arguments} --rerun-failed-tasks`,
     )
   }
 

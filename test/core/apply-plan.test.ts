@@ -15,8 +15,10 @@ const diamond = makeDag({tasks: bashTasks('extract', 'clean:extract', 'aggregate
 async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<ApplyOptions & BackfillRequest> = {}, store = new MemoryStore()) {
   const events: BackfillEvent[] = []
   const request: BackfillRequest = {
+    batchSize: 1,
     dates: range('2024-01-01', '2024-01-03'),
     ignoreDependencies: false,
+    keys: {from: null, kind: 'range', to: null},
     rerunFailedTasks: false,
     resetDagRuns: false,
     runBackwards: false,

@@ -27,6 +27,7 @@ function runRecord(index: number): DagRunRecord {
     data_interval_start: logicalDate,
     end_date: null,
     logical_date: logicalDate,
+    partition_key: null,
     run_id: `backfill__${logicalDate}`,
     start_date: null,
     state: 'queued',

@@ -4,7 +4,7 @@ import type {TaskStateChange} from '../../src/core/executor/executor.js'
 import {LocalExecutor} from '../../src/core/executor/local-executor.js'
 import {DirectSpawner} from '../../src/core/executor/spawn-server.js'
 
-const context = {dag_id: 'd', data_interval_end: '', data_interval_start: '', ds: '', ds_nodash: '', logical_date: '', params: {}, run_id: 'r', task_id: 't', try_number: 1, ts: '', ts_nodash: ''}
+const context = {dag_id: 'd', data_interval_end: '', data_interval_start: '', ds: '', ds_list: [], ds_nodash: '', logical_date: '', logical_dates: [], params: {}, partition_key: null, run_id: 'r', task_id: 't', try_number: 1, ts: '', ts_nodash: ''}
 
 async function changesOf(callable: () => unknown, stop: 'drain' | 'kill' = 'drain'): Promise<TaskStateChange[]> {
   const executor = new LocalExecutor({clock: () => new Date('2026-01-01T00:00:00.000Z'), parallelism: 1, spawner: new DirectSpawner()})

@@ -7,7 +7,7 @@ import {bashTasks, LATER, makeDag, range} from '../helpers/builders.js'
 const diamond = makeDag({tasks: bashTasks('extract', 'clean:extract', 'aggregate:extract', 'load:clean,aggregate', 'notify:load')})
 
 function request(dates: DateSelection, overrides: Partial<BackfillRequest> = {}): BackfillRequest {
-  return {dates, ignoreDependencies: false, rerunFailedTasks: false, resetDagRuns: false, runBackwards: false, taskRegex: null, ...overrides}
+  return {batchSize: 1, dates, ignoreDependencies: false, keys: {from: null, kind: 'range', to: null}, rerunFailedTasks: false, resetDagRuns: false, runBackwards: false, taskRegex: null, ...overrides}
 }
 
 describe('planBackfill', () => {
@@ -21,6 +21,8 @@ describe('planBackfill', () => {
           data_interval_end: '2024-01-02T00:00:00.000Z',
           data_interval_start: '2024-01-01T00:00:00.000Z',
           logical_date: '2024-01-01T00:00:00.000Z',
+          logical_dates: ['2024-01-01T00:00:00.000Z'],
+          partition_key: null,
           run_id: 'backfill__2024-01-01T00:00:00+00:00',
           tasks: ['extract', 'aggregate', 'clean', 'load', 'notify'],
         },
@@ -28,6 +30,8 @@ describe('planBackfill', () => {
           data_interval_end: '2024-01-03T00:00:00.000Z',
           data_interval_start: '2024-01-02T00:00:00.000Z',
           logical_date: '2024-01-02T00:00:00.000Z',
+          logical_dates: ['2024-01-02T00:00:00.000Z'],
+          partition_key: null,
           run_id: 'backfill__2024-01-02T00:00:00+00:00',
           tasks: ['extract', 'aggregate', 'clean', 'load', 'notify'],
         },
@@ -76,37 +80,42 @@ describe('planBackfill', () => {
     it('skips successes and reports failures without re-running them', () => {
       const run = planBackfill(diamond, request(range('2024-01-01')), LATER, existing).runs[0]
       expect(run?.tasks).toEqual([])
-      expect(run?.skipped).toEqual([
-        {reason: 'already-succeeded', task_id: 'extract'},
-        {reason: 'already-succeeded', task_id: 'aggregate'},
-        {reason: 'already-failed', task_id: 'clean'},
-        {reason: 'already-failed', task_id: 'load'},
-        {reason: 'already-failed', task_id: 'notify'},
+      expect(run?.records[0]?.actions).toEqual([
+        {action: 'skip', reason: 'already-succeeded', task_id: 'extract'},
+        {action: 'skip', reason: 'already-succeeded', task_id: 'aggregate'},
+        {action: 'skip', reason: 'already-failed', task_id: 'clean'},
+        {action: 'skip', reason: 'already-failed', task_id: 'load'},
+        {action: 'skip', reason: 'already-failed', task_id: 'notify'},
       ])
     })
 
     it('--rerun-failed-tasks re-runs failed TIs and their downstream; successes stay', () => {
       const run = planBackfill(diamond, request(range('2024-01-01'), {rerunFailedTasks: true}), LATER, existing).runs[0]
       expect(run?.tasks).toEqual(['clean', 'load', 'notify'])
-      expect(run?.cleared).toEqual(['clean', 'load', 'notify'])
+      expect(run?.records[0]?.actions.filter((action) => action.action === 'clear')).toEqual([
+        {action: 'clear', reason: 'rerun-failed-tasks', state: 'failed', task_id: 'clean'},
+        {action: 'clear', reason: 'rerun-failed-tasks', state: 'upstream_failed', task_id: 'load'},
+        {action: 'clear', reason: 'rerun-failed-tasks', state: 'upstream_failed', task_id: 'notify'},
+      ])
     })
 
     it('--reset-dagruns clears and re-runs every selected TI', () => {
       const run = planBackfill(diamond, request(range('2024-01-01'), {resetDagRuns: true}), LATER, existing).runs[0]
       expect(run?.tasks).toEqual(['extract', 'aggregate', 'clean', 'load', 'notify'])
-      expect(run?.cleared).toHaveLength(5)
+      expect(run?.records[0]?.actions.map((action) => `${action.action}:${'reason' in action ? action.reason : ''}`)).toEqual(Array(5).fill('clear:reset-dagruns'))
     })
 
     it('re-runs TIs left running, queued or waiting for a retry, and says it recovers them', () => {
       const stale = [{run_id: runId, task_instances: {aggregate: 'queued', clean: 'up_for_retry', extract: 'running'} as const}]
       const run = planBackfill(diamond, request(range('2024-01-01')), LATER, stale).runs[0]
       expect(run?.tasks).toEqual(['extract', 'aggregate', 'clean', 'load', 'notify'])
-      expect(run?.recovered).toEqual([
-        {state: 'running', task_id: 'extract'},
-        {state: 'queued', task_id: 'aggregate'},
-        {state: 'up_for_retry', task_id: 'clean'},
+      expect(run?.records[0]?.actions).toEqual([
+        {action: 'recover', state: 'running', task_id: 'extract'},
+        {action: 'recover', state: 'queued', task_id: 'aggregate'},
+        {action: 'recover', state: 'up_for_retry', task_id: 'clean'},
+        {action: 'run', task_id: 'load'},
+        {action: 'run', task_id: 'notify'},
       ])
-      expect(run?.cleared).toEqual([])
     })
   })
 })

@@ -115,7 +115,7 @@ describe('dags backfill (built CLI, real bash tasks)', () => {
     const root = tmpProject({'dags/sleepy.mjs': sleepy})
     const windows = () =>
       Object.values(readState(root).dags.sleepy?.runs ?? {})
-        .sort((a, b) => a.logical_date.localeCompare(b.logical_date))
+        .sort((a, b) => String(a.logical_date).localeCompare(String(b.logical_date)))
         .map((run) => [new Date(run.start_date as string).getTime(), new Date(run.end_date as string).getTime()] as const)
     const overlaps = (spans: ReadonlyArray<readonly [number, number]>) => spans.slice(1).some(([start], index) => start < (spans[index] as [number, number])[1])
 
@@ -160,6 +160,8 @@ describe('dags backfill (built CLI, real bash tasks)', () => {
           data_interval_end: '2024-03-02T00:30:00.000Z',
           data_interval_start: '2024-03-01T00:30:00.000Z',
           logical_date: '2024-03-01T00:30:00.000Z',
+          logical_dates: ['2024-03-01T00:30:00.000Z'],
+          partition_key: null,
           run_id: 'backfill__2024-03-01T00:30:00+00:00',
           state: 'success',
           task_instances: {py: 'success'},

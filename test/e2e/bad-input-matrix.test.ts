@@ -107,7 +107,7 @@ describe('bad state files are refused and never rewritten', () => {
   it.each([
     ['{"schema_version": 1, "dags": ', 'STATE_FILE_CORRUPT'],
     ['[]', 'STATE_FILE_CORRUPT'],
-    [JSON.stringify({dags: {}, schema_version: 2}), 'STATE_SCHEMA_TOO_NEW'],
+    [JSON.stringify({dags: {}, schema_version: 3}), 'STATE_SCHEMA_TOO_NEW'],
   ])('%s → %s', (content, code) => {
     const project = tmpProject({'.updraft/db.json': content, 'dags/pipeline.mjs': daily()})
     const result = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01'], {cwd: project})

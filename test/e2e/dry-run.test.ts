@@ -38,8 +38,8 @@ describe('dags backfill --dry-run (built CLI)', () => {
       dag_id: 'sales_pipeline',
       excluded: {after_end_date: 0, before_start_date: 0, not_yet_due: 0},
       runs: [
-        {data_interval_end: '2024-01-02T00:00:00.000Z', data_interval_start: '2024-01-01T00:00:00.000Z', logical_date: '2024-01-01T00:00:00.000Z', run_id: 'backfill__2024-01-01T00:00:00+00:00', tasks: ['extract', 'transform', 'load']},
-        {data_interval_end: '2024-01-03T00:00:00.000Z', data_interval_start: '2024-01-02T00:00:00.000Z', logical_date: '2024-01-02T00:00:00.000Z', run_id: 'backfill__2024-01-02T00:00:00+00:00', tasks: ['extract', 'transform', 'load']},
+        {data_interval_end: '2024-01-02T00:00:00.000Z', data_interval_start: '2024-01-01T00:00:00.000Z', logical_date: '2024-01-01T00:00:00.000Z', logical_dates: ['2024-01-01T00:00:00.000Z'], partition_key: null, run_id: 'backfill__2024-01-01T00:00:00+00:00', tasks: ['extract', 'transform', 'load']},
+        {data_interval_end: '2024-01-03T00:00:00.000Z', data_interval_start: '2024-01-02T00:00:00.000Z', logical_date: '2024-01-02T00:00:00.000Z', logical_dates: ['2024-01-02T00:00:00.000Z'], partition_key: null, run_id: 'backfill__2024-01-02T00:00:00+00:00', tasks: ['extract', 'transform', 'load']},
       ],
     })
     expect(existsSync(join(root, '.updraft'))).toBe(false)

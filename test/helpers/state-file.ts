@@ -11,13 +11,13 @@ export function readState(root: string): StateFile {
 export function tiStates(root: string, dagId: string): Record<string, Record<string, string>> {
   const runs = readState(root).dags[dagId]?.runs ?? {}
   return Object.fromEntries(
-    Object.values(runs).map((run) => [run.logical_date.slice(0, 10), Object.fromEntries(Object.entries(run.task_instances).map(([id, ti]) => [id, ti.state]))]),
+    Object.values(runs).map((run) => [String(run.logical_date).slice(0, 10), Object.fromEntries(Object.entries(run.task_instances).map(([id, ti]) => [id, ti.state]))]),
   )
 }
 
 export function taskInstance(root: string, dagId: string, day: string, taskId: string): TaskInstanceRecord | undefined {
   const runs = readState(root).dags[dagId]?.runs ?? {}
-  return Object.values(runs).find((run) => run.logical_date.startsWith(day))?.task_instances[taskId]
+  return Object.values(runs).find((run) => run.logical_date?.startsWith(day))?.task_instances[taskId]
 }
 
 /** Lines of a file the DAG's tasks append to, or none yet. */

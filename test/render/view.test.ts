@@ -47,7 +47,7 @@ describe('backfill view', () => {
       dag_id: 'sales',
       excluded: {after_end_date: 0, before_start_date: 2, not_yet_due: 1},
       failed_outside_selection: [],
-      failures: [{label: '2024-01-02', log_path: '/logs/x.log', logical_date: '2024-01-02T00:00:00.000Z', reason: 'timeout', state: 'failed', task_id: 'load', try_number: 2}],
+      failures: [{label: '2024-01-02', log_path: '/logs/x.log', logical_date: '2024-01-02T00:00:00.000Z', reason: 'timeout', run_id: 'backfill__2024-01-02T00:00:00+00:00', state: 'failed', task_id: 'load', try_number: 2}],
       interrupted: false,
       not_rerun: 0,
       runs: [],

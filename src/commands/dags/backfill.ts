@@ -4,11 +4,12 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {dateFlag, dateListFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag} from '../../cli/flags.js'
+import {batchSizeFlag, dateFlag, dateListFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag, wordListFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {type BackfillPlan, dryRunDocument} from '../../core/planner/plan-backfill.js'
-import {dateSelectionFrom, labelerFor} from '../../core/schedule/resolve-dates.js'
+import {runSelectionFrom} from '../../core/run/selection.js'
+import {labelerFor} from '../../core/schedule/resolve-dates.js'
 import {confirm} from '../../cli/confirm.js'
 import {abortOnSignals, SIGNAL_EXIT_CODES} from '../../cli/signals.js'
 import {allSucceeded, type BackfillSummary, summaryDocument} from '../../core/executor/apply-plan.js'
@@ -35,23 +36,29 @@ export default class DagsBackfill extends BaseCommand {
     '<%= config.bin %> <%= command.id %> transform -s 2024-06-01 -e 2024-06-30 --rerun-failed-tasks',
     `<%= config.bin %> <%= command.id %> sales_pipeline -s 2024-01-01 -e 2024-01-07 -c '{"region":"us"}' --max-active-runs 2`,
     '<%= config.bin %> <%= command.id %> sales_pipeline -s 2024-01-01 -e 2024-01-31 --dry-run --json',
+    '<%= config.bin %> <%= command.id %> regional_sales -s 2024-05-01 -e 2024-05-07 --partitions eu,apac',
+    '<%= config.bin %> <%= command.id %> regional_sales --from 2024-05-01 --to 2024-05-07 --batch-size all --dry-run',
   ]
 
   static override flags = {
+    'batch-size': batchSizeFlag({summary: 'Dates per run: an integer >= 1 or "all" (overrides the DAG\'s backfill_policy; 1 is one run per date).'}),
     conf: jsonObjectFlag({char: 'c', summary: 'JSON object merged into the DAG params, e.g. \'{"region":"us"}\'.'}),
     date: dateFlag({char: 'D', exclusive: ['start-date', 'end-date', 'logical-dates'], summary: 'Run exactly one logical date (same as -l DATE).'}),
     'disable-retry': Flags.boolean({summary: 'Fail a task instance on its first failure, ignoring retries.'}),
     'dry-run': Flags.boolean({summary: 'Print the plan (dates, tasks, what is skipped and why) and change nothing.'}),
+    from: Flags.string({helpValue: 'KEY|DATE', summary: 'First partition key, inclusive; on a DAG without partitions, the same as -s.'}),
     'end-date': dateFlag({char: 'e', dependsOn: ['start-date'], summary: 'Last logical date, inclusive (default: the start date).'}),
     'ignore-dependencies': Flags.boolean({char: 'i', dependsOn: ['task-regex'], summary: 'With -t, run only the matching tasks and treat their upstreams as satisfied.'}),
     'logical-dates': dateListFlag({char: 'l', exclusive: ['start-date', 'end-date'], summary: 'Run exactly these logical dates (comma list, repeatable); not Airflow\'s --local.'}),
     'mark-success': Flags.boolean({char: 'm', summary: 'Mark the selected task instances success without running them.'}),
     'max-active-runs': positiveIntegerFlag({summary: 'Logical dates in flight at once (overrides the DAG\'s max_active_runs).'}),
+    partitions: wordListFlag({summary: 'Run exactly these partition keys (comma list, repeatable); on a DAG without partitions, the same as -l.'}),
     parallelism: positiveIntegerFlag({summary: 'Shell tasks running at once, and callables running at once (default: number of CPUs).'}),
     'rerun-failed-tasks': Flags.boolean({summary: 'Re-run failed and upstream_failed task instances and their downstream.'}),
     'reset-dagruns': Flags.boolean({aliases: ['reset_dagruns'], summary: 'Clear every selected task instance in the selected dates and run it again.'}),
     'run-backwards': Flags.boolean({char: 'B', summary: 'Run the newest logical date first (refused with depends_on_past).'}),
     'start-date': dateFlag({char: 's', summary: 'First logical date, inclusive, e.g. 2024-01-01 or 2024-01-01T06:00.'}),
+    to: Flags.string({helpValue: 'KEY|DATE', summary: 'Last partition key, inclusive; on a DAG without partitions, the same as -e.'}),
     'task-regex': regexFlag({char: 't', summary: 'Run tasks whose id matches this regex (search; anchor with ^…$), plus their upstream.'}),
     yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation (required with --reset-dagruns without a TTY).'}),
   }
@@ -60,17 +67,21 @@ export default class DagsBackfill extends BaseCommand {
 
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(DagsBackfill)
-    const dates = dateSelectionFrom({
-      date: flags.date,
-      endDate: flags['end-date'],
-      logicalDates: flags['logical-dates']?.flat(),
-      startDate: flags['start-date'],
-    })
     const context = commandContext(flags)
     const dag = await loadDag(context.dagsFolder, args.dag_id)
     this.warnAbout([dag])
+    const selection = runSelectionFrom(dag, {
+      date: flags.date,
+      endDate: flags['end-date'],
+      from: flags.from,
+      logicalDates: flags['logical-dates']?.flat(),
+      partitions: flags.partitions?.flat(),
+      startDate: flags['start-date'],
+      to: flags.to,
+    })
     const request = {
-      dates,
+      ...selection,
+      batchSize: flags['batch-size'] === undefined ? dag.batchSize : flags['batch-size'],
       ignoreDependencies: flags['ignore-dependencies'],
       rerunFailedTasks: flags['rerun-failed-tasks'],
       resetDagRuns: flags['reset-dagruns'],
@@ -79,7 +90,7 @@ export default class DagsBackfill extends BaseCommand {
     }
     const session = await BackfillSession.plan(dag, request, context)
     const labelOf = labelerFor(dag)
-    const dateLabels = {endDate: dag.endDate === null ? null : labelOf(dag.endDate), labelOf, startDate: labelOf(dag.startDate)}
+    const dateLabels = {endDate: dag.endDate === null ? null : labelOf(dag.endDate), labelOf, startDate: dag.startDate === null ? null : labelOf(dag.startDate)}
     if (flags['dry-run'] || session.plan.runs.length === 0) {
       if (!this.jsonEnabled()) this.log(flags['dry-run'] ? planText(session.plan, dateLabels) : noDatesText(session.plan, dateLabels))
       return dryRunDocument(session.plan)
@@ -107,9 +118,10 @@ export default class DagsBackfill extends BaseCommand {
   }
 
   private async confirmReset(plan: BackfillPlan, flags: {'reset-dagruns': boolean; yes: boolean}): Promise<void> {
-    const clearing = plan.runs.reduce((sum, run) => sum + run.cleared.length, 0)
+    const records = plan.runs.flatMap((run) => run.records)
+    const clearing = records.reduce((sum, record) => sum + record.actions.filter((action) => action.action === 'clear').length, 0)
     if (!flags['reset-dagruns'] || flags.yes || clearing === 0) return
-    const question = `You are about to clear ${clearing} task instance(s) of ${plan.dag_id} in ${plan.runs.length} logical date(s) and run them again. Are you sure?`
+    const question = `You are about to clear ${clearing} task instance(s) of ${plan.dag_id} in ${records.length} run(s) and run them again. Are you sure?`
     if (!process.stdin.isTTY) {
       throw new UpdraftError('CONFIRMATION_REQUIRED', `Expected -y/--yes to clear ${clearing} task instance(s) without a terminal to confirm on, got no -y.`, {exit: 2, suggestions: ['Add -y to confirm --reset-dagruns.']})
     }

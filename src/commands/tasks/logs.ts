@@ -4,7 +4,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, readRecordedDag} from '../../cli/context.js'
-import {positiveIntegerFlag} from '../../cli/flags.js'
+import {partitionFlag, positiveIntegerFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {findRun, findTaskInstance, logPathOf} from '../../core/state/queries.js'
 
@@ -20,6 +20,7 @@ export default class TasksLogs extends BaseCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> sales_pipeline load 2024-01-03', '<%= config.bin %> <%= command.id %> sales_pipeline load 2024-01-03 --try 1']
 
   static override flags = {
+    partition: partitionFlag(),
     try: positiveIntegerFlag({summary: 'Which try to show (default: the latest).'}),
   }
 
@@ -29,7 +30,7 @@ export default class TasksLogs extends BaseCommand {
     const {args, flags} = await this.parse(TasksLogs)
     const context = commandContext(flags)
     const recorded = await readRecordedDag(context, args.dag_id)
-    const run = findRun(recorded.state, args.dag_id, args.run, recorded.timezone)
+    const run = findRun(recorded.state, args.dag_id, {partitionKey: flags.partition ?? null, run: args.run}, recorded.timezone)
     const ti = findTaskInstance(run, args.task_id)
     const path = logPathOf(ti, args.task_id, flags.try ?? null)
     let content: string

@@ -4,6 +4,8 @@ import type {Dag} from './model.js'
 
 /** A DAG as plain data for `dags list`, `dags show` and `tasks list`. */
 export interface DagDescription {
+  /** The DAG's backfill_policy as written; null for the default of one run per date. */
+  backfill_policy: 'single_run' | null | {max_dates_per_run: number}
   dag_id: string
   description: null | string
   end_date: null | string
@@ -11,8 +13,10 @@ export interface DagDescription {
   max_active_runs: number
   /** The next ticks after "now" (empty for non-periodic schedules). */
   next_ticks: string[]
+  /** Static partition keys in declared order; empty without partitions. */
+  partitions: string[]
   schedule_interval: string
-  start_date: string
+  start_date: null | string
   tasks: Array<{downstream: string[]; kind: 'bash' | 'callable'; task_id: string; upstream: string[]}>
   timezone: string
 }
@@ -22,7 +26,7 @@ export function describeDag(dag: Dag, now: Date, tickCount: number): DagDescript
   const nextTicks: string[] = []
   if (dag.schedule.kind !== 'none' && tickCount > 0) {
     const timetable = timetableOf(dag)
-    const startDate = new Date(dag.startDate)
+    const startDate = new Date(dag.startDate ?? 0)
     let cursor = now > startDate ? timetable.tickAfter(now) : (timetable.ticksBetween(startDate, timetable.tickAfter(startDate))[0] as Date)
     const endDate = dag.endDate === null ? null : new Date(dag.endDate)
     while (nextTicks.length < tickCount && (!endDate || cursor <= endDate)) {
@@ -32,12 +36,14 @@ export function describeDag(dag: Dag, now: Date, tickCount: number): DagDescript
   }
 
   return {
+    backfill_policy: dag.batchSize === null ? 'single_run' : dag.batchSize === 1 ? null : {max_dates_per_run: dag.batchSize},
     dag_id: dag.dagId,
     description: dag.description,
     end_date: dag.endDate,
     fileloc: dag.fileloc,
     max_active_runs: dag.maxActiveRuns,
     next_ticks: nextTicks,
+    partitions: dag.partitions,
     schedule_interval: dag.schedule.source,
     start_date: dag.startDate,
     tasks: dag.tasks.map((task) => ({

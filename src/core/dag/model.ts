@@ -1,22 +1,31 @@
 import type {DurationInput} from '../schedule/duration.js'
 import type {Schedule} from '../schedule/timetable.js'
 
-/** What a task receives at run time: Airflow's template variables. */
+/**
+ * What a task receives at run time: Airflow's template variables, plus the run's partition key and every date
+ * it covers. A run of several dates (a batch) reads as its first date, with the interval of the whole batch; a
+ * key-only run has no date, so its date variables are null.
+ */
 export interface TaskContext {
   dag_id: string
-  data_interval_end: string
-  data_interval_start: string
-  ds: string
-  ds_nodash: string
-  logical_date: string
+  data_interval_end: null | string
+  data_interval_start: null | string
+  ds: null | string
+  /** `ds` of every date the run covers, oldest first. */
+  ds_list: string[]
+  ds_nodash: null | string
+  logical_date: null | string
+  /** Every logical date the run covers, oldest first (UTC instants). */
+  logical_dates: string[]
   params: Record<string, unknown>
+  partition_key: null | string
   run_id: string
   /** Aborted when the task times out or the backfill is interrupted. */
   signal: AbortSignal
   task_id: string
   try_number: number
-  ts: string
-  ts_nodash: string
+  ts: null | string
+  ts_nodash: null | string
 }
 
 /** A task's Python-callable counterpart: any function, sync or async, given the context. */
@@ -40,17 +49,24 @@ export interface TaskDefinition extends TaskDefaults {
   upstream?: string[]
 }
 
+/** How many dates one run covers (§10): all selected dates, or at most `max_dates_per_run`. */
+export type BackfillPolicyDefinition = 'single_run' | {max_dates_per_run: number}
+
 /** A DAG as written in a DAG file (the default export). */
 export interface DagDefinition {
+  backfill_policy?: BackfillPolicyDefinition
   dag_id?: string
   default_args?: TaskDefaults
   description?: string
   end_date?: Date | string
   max_active_runs?: number
   params?: Record<string, unknown>
+  /** Static partition keys, in the order their runs go (§9). */
+  partitions?: string[]
   schedule?: DurationInput | null | string
   schedule_interval?: DurationInput | null | string
-  start_date: Date | string
+  /** Required unless the DAG is key-only (`schedule_interval: null` with `partitions`). */
+  start_date?: Date | string
   tags?: string[]
   tasks: TaskDefinition[]
   timezone?: string
@@ -71,6 +87,8 @@ export interface Task {
 
 /** A validated DAG; instants are UTC ISO strings and `tasks` are in topological order (ties by id). */
 export interface Dag {
+  /** Dates one run covers at most: 1 by default, null for `single_run`. */
+  batchSize: null | number
   dagId: string
   description: null | string
   endDate: null | string
@@ -78,8 +96,11 @@ export interface Dag {
   fileloc: string
   maxActiveRuns: number
   params: Record<string, unknown>
+  /** Static partition keys in declared order; empty without partitions. */
+  partitions: string[]
   schedule: Schedule
-  startDate: string
+  /** UTC ISO instant; null only for a key-only DAG that gives none. */
+  startDate: null | string
   tasks: Task[]
   timezone: string
   /** Problems that do not stop the DAG from loading, e.g. a value from outside reaching the shell unquoted. */

@@ -8,12 +8,14 @@ import {topologicalOrder} from './graph.js'
 import {type Dag, type DagDefinition, DEFAULT_MAX_ACTIVE_RUNS, type Task, type TaskCallable, type TaskDefaults} from './model.js'
 
 const DAG_KEYS = [
+  'backfill_policy',
   'dag_id',
   'default_args',
   'description',
   'end_date',
   'max_active_runs',
   'params',
+  'partitions',
   'schedule',
   'schedule_interval',
   'start_date',
@@ -61,10 +63,12 @@ export function validateDag(raw: unknown, fileloc: string, defaultDagId: string)
   if ('error' in parsedSchedule) fail('DAG_INVALID_SCHEDULE', `schedule_interval: ${parsedSchedule.error}`)
   const {schedule} = parsedSchedule as Exclude<typeof parsedSchedule, {error: string}>
 
-  if (definition.start_date === undefined) fail('DAG_MISSING_KEY', 'expected a start_date like "2024-01-01", got none')
-  const startDate = instantOf(definition.start_date, 'start_date', zone, fail)
+  const partitions = partitionKeysOf(definition.partitions, fail)
+  const keyOnly = schedule.kind === 'none' && schedule.source === 'null' && partitions.length > 0
+  if (definition.start_date === undefined && !keyOnly) fail('DAG_MISSING_KEY', 'expected a start_date like "2024-01-01", got none')
+  const startDate = definition.start_date === undefined ? null : instantOf(definition.start_date, 'start_date', zone, fail)
   const endDate = definition.end_date === undefined || definition.end_date === null ? null : instantOf(definition.end_date, 'end_date', zone, fail)
-  if (endDate !== null && endDate < startDate) fail('DAG_INVALID_DATE', `expected end_date on or after start_date, got ${endDate} before ${startDate}`)
+  if (endDate !== null && startDate !== null && endDate < startDate) fail('DAG_INVALID_DATE', `expected end_date on or after start_date, got ${endDate} before ${startDate}`)
 
   const maxActiveRuns = definition.max_active_runs ?? DEFAULT_MAX_ACTIVE_RUNS
   if (!Number.isInteger(maxActiveRuns) || (maxActiveRuns as number) < 1) {
@@ -109,18 +113,50 @@ export function validateDag(raw: unknown, fileloc: string, defaultDagId: string)
   const byId = new Map(tasks.map((task) => [task.taskId, task]))
 
   return {
+    batchSize: batchSizeOf(definition.backfill_policy, fail),
     dagId: dagId as string,
     description: (definition.description as string | undefined) ?? null,
     endDate,
     fileloc,
     maxActiveRuns: maxActiveRuns as number,
     params: params as Record<string, unknown>,
+    partitions,
     schedule,
     startDate,
     tasks: (ordered as {order: string[]}).order.map((id) => byId.get(id) as Task),
     timezone: zone,
     warnings: tasks.flatMap((task) => unquotedOutsideValues(task, fileloc)),
   }
+}
+
+const PARTITION_KEY_PATTERN = /^[\w.-]{1,64}$/
+
+function partitionKeysOf(value: unknown, fail: Fail): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value) || value.length === 0) fail('DAG_INVALID_VALUE', `expected partitions to be a non-empty array of keys like ['us', 'eu'], got ${describe(value)}`)
+  const keys = value as unknown[]
+  const seen = new Set<string>()
+  for (const key of keys) {
+    if (typeof key !== 'string' || !PARTITION_KEY_PATTERN.test(key)) {
+      fail('DAG_INVALID_VALUE', `expected each partition key to be 1 to 64 letters, digits, "_", "-" or ".", got ${describe(key)}`)
+    }
+
+    if (seen.has(key as string)) fail('DAG_INVALID_VALUE', `expected unique partition keys, got "${key as string}" twice`)
+    seen.add(key as string)
+  }
+
+  return keys as string[]
+}
+
+/** The most dates one run covers under the DAG's `backfill_policy`: 1 by default, null for all of them. */
+function batchSizeOf(value: unknown, fail: Fail): null | number {
+  if (value === undefined) return 1
+  if (value === 'single_run') return null
+  if (isRecord(value) && Object.keys(value).length === 1 && Number.isInteger(value.max_dates_per_run) && (value.max_dates_per_run as number) >= 1) {
+    return value.max_dates_per_run as number
+  }
+
+  return fail('DAG_INVALID_VALUE', `expected backfill_policy to be 'single_run' or {max_dates_per_run: n} with an integer n >= 1, got ${describe(value)}`)
 }
 
 /**

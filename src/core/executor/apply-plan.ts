@@ -4,6 +4,7 @@ import type {Clock} from '../clock.js'
 import type {Dag, Task} from '../dag/model.js'
 import type {BackfillListener} from '../events.js'
 import {type BackfillPlan, type PlannedRun, runDocument} from '../planner/plan-backfill.js'
+import {runLabel, type RunWindow, windowOf} from '../run/run-spec.js'
 import {labelAsArgument} from '../schedule/logical-date.js'
 import {type ExcludedCounts, labelerFor} from '../schedule/resolve-dates.js'
 import {
@@ -11,6 +12,7 @@ import {
   blankTaskInstance,
   type DagRunRecord,
   type DagRunState,
+  type DagState,
   DONE_STATES,
   FAILED_STATES,
   type StateChange,
@@ -40,12 +42,8 @@ export interface ApplyOptions {
   signal: AbortSignal
 }
 
-/** One logical date's outcome, in the shape of the §7 JSON document. */
-export interface RunOutcome {
-  data_interval_end: string
-  data_interval_start: string
-  logical_date: string
-  run_id: string
+/** One run's outcome, in the shape of the §7 JSON document. */
+export interface RunOutcome extends RunWindow {
   state: DagRunState
   task_instances: Record<string, TaskInstanceState>
   tasks: string[]
@@ -53,10 +51,11 @@ export interface RunOutcome {
 
 /** A task instance that ended failed or upstream_failed, for the failure table. */
 export interface FailureRow {
-  /** The logical date as it reads in the DAG's zone. */
+  /** The run as it reads: its dates in the DAG's zone, its key. */
   label: string
   log_path: null | string
-  logical_date: string
+  logical_date: null | string
+  run_id: string
   reason: AttemptReason | null
   state: TaskInstanceState
   task_id: string
@@ -65,10 +64,10 @@ export interface FailureRow {
 
 /** A run that stays failed only because of task instances this backfill did not select. */
 export interface FailedOutsideSelection {
-  /** The date as a `-D` value that re-runs it. */
-  date_argument: string
   label: string
-  logical_date: string
+  logical_date: null | string
+  /** The selection flags that name this run alone, e.g. `-D 2024-01-03 --partitions eu`. */
+  selection_arguments: string
   run_id: string
   /** The unselected task instances that keep the run failed, with their states. */
   task_instances: Record<string, TaskInstanceState>
@@ -101,10 +100,41 @@ interface RunProgress {
   /** Task ids still to reach a final state in this backfill. */
   pending: Set<string>
   planned: PlannedRun
-  record: DagRunRecord
+  /** One record per planned record: the run's dates (or its key) each keep their own; the first leads. */
+  records: DagRunRecord[]
   started: boolean
   startedAt: number
   templateValues?: RunTemplateValues
+}
+
+/** Where a task instance stands against its upstream and its past, decided from states alone. */
+export type Readiness =
+  | {kind: 'blocked'; reason: 'depends-on-past' | 'upstream-failed'}
+  | {kind: 'ready'}
+  | {kind: 'waiting'; on: 'depends-on-past' | 'upstream-failed'}
+
+/**
+ * Whether a task instance can be queued now: every selected upstream done (under `-i` an unselected one counts as
+ * done) and, with depends_on_past, the same task of the previous run of its key done. A failed upstream, or a
+ * previous instance that failed or whose run finished without it, blocks it for good.
+ */
+export function readinessOf(
+  task: Pick<Task, 'dependsOnPast' | 'upstream'>,
+  selected: ReadonlySet<string>,
+  stateOf: (taskId: string) => TaskInstanceState,
+  past: null | {finished: boolean; state: TaskInstanceState},
+): Readiness {
+  let waitingOnUpstream = false
+  for (const upstreamId of task.upstream) {
+    if (!selected.has(upstreamId)) continue
+    const state = stateOf(upstreamId)
+    if (FAILED_STATES.has(state)) return {kind: 'blocked', reason: 'upstream-failed'}
+    if (!DONE_STATES.has(state)) waitingOnUpstream = true
+  }
+
+  if (waitingOnUpstream) return {kind: 'waiting', on: 'upstream-failed'}
+  if (!task.dependsOnPast || past === null || DONE_STATES.has(past.state)) return {kind: 'ready'}
+  return FAILED_STATES.has(past.state) || past.finished ? {kind: 'blocked', reason: 'depends-on-past'} : {kind: 'waiting', on: 'depends-on-past'}
 }
 
 /**
@@ -113,63 +143,126 @@ interface RunProgress {
  * that a crash could lose. Failures are outcomes (states and reasons), never exceptions.
  */
 export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore, executor: Executor, options: ApplyOptions): Promise<BackfillSummary> {
-  const {clock, listener} = options
-  const startedAt = clock().getTime()
-  const tasks = new Map(dag.tasks.map((task) => [task.taskId, task]))
-  const selected = new Set(plan.selected_tasks)
-  const templates = new Map<string, CompiledTemplate>()
-  const params = {...dag.params, ...options.conf}
   const existing = await store.readDag(dag.dagId)
-  // Many state changes share a millisecond; formatting its instant once each saves a noticeable share of a long run.
-  let lastInstant = {iso: '', ms: Number.NaN}
-  const now = () => {
-    const instant = clock()
-    if (instant.getTime() !== lastInstant.ms) lastInstant = {iso: instant.toISOString(), ms: instant.getTime()}
-    return lastInstant.iso
+  return new PlanScheduler(dag, plan, store, executor, options, existing).run()
+}
+
+/**
+ * The apply loop for one plan. Runs enter a sliding window of max_active_runs in plan order; within a run, task
+ * instances are queued as they become ready. Every executor report goes through `handleChange`, and every
+ * transition that can free work ends in `scheduleReady` for the runs it concerns.
+ */
+class PlanScheduler {
+  private active = 0
+  private finishedRuns = 0
+  private readonly inFlight = new Map<string, {run: RunProgress; taskId: string}>()
+  private lastInstant = {iso: '', ms: Number.NaN}
+  private readonly labelOf: (iso: string) => string
+  private nextToStart = 0
+  /** depends_on_past looks at the previous logical date of the same key, whatever the order -B runs them in. */
+  private readonly previousRun = new Map<RunProgress, RunProgress | undefined>()
+  private readonly nextRun = new Map<RunProgress, RunProgress | undefined>()
+  private readonly params: Record<string, unknown>
+  private readonly retryTimers = new Set<NodeJS.Timeout>()
+  private readonly runs: RunProgress[]
+  private readonly selected: ReadonlySet<string>
+  private settle: () => void = () => {}
+  private readonly startedAt: number
+  private readonly tasks: Map<string, Task>
+  private readonly templates = new Map<string, CompiledTemplate>()
+
+  constructor(
+    private readonly dag: Dag,
+    private readonly plan: BackfillPlan,
+    private readonly store: StateStore,
+    private readonly executor: Executor,
+    private readonly options: ApplyOptions,
+    existing: DagState,
+  ) {
+    this.startedAt = options.clock().getTime()
+    this.tasks = new Map(dag.tasks.map((task) => [task.taskId, task]))
+    this.selected = new Set(plan.selected_tasks)
+    this.params = {...dag.params, ...options.conf}
+    this.labelOf = labelerFor(dag)
+    this.runs = plan.runs.map((planned) => runProgress(planned, () => initialRecords(planned, existing, plan.selected_tasks, options.conf)))
+    const chronological = [...this.runs].sort((a, b) => (a.planned.logical_date ?? '').localeCompare(b.planned.logical_date ?? ''))
+    const lastOfKey = new Map<null | string, RunProgress>()
+    for (const run of chronological) {
+      const previous = lastOfKey.get(run.planned.partition_key)
+      this.previousRun.set(run, previous)
+      if (previous) this.nextRun.set(previous, run)
+      lastOfKey.set(run.planned.partition_key, run)
+    }
   }
-  const dagFolder = dirname(dag.fileloc)
-  const labelOf = labelerFor(dag)
 
-  const runs = plan.runs.map((planned) => runProgress(planned, () => initialRunRecord(planned, existing.runs[planned.run_id], plan.selected_tasks, options.conf)))
-  // depends_on_past looks at the previous logical date, which is the previous run in time order, whatever -B did.
-  const chronological = [...runs].sort((a, b) => a.planned.logical_date.localeCompare(b.planned.logical_date))
-  const previousRun = new Map(chronological.map((run, index) => [run, chronological[index - 1]]))
-  const nextRun = new Map(chronological.map((run, index) => [run, chronological[index + 1]]))
+  async run(): Promise<BackfillSummary> {
+    const {dag, executor, options, plan} = this
+    options.listener({
+      dag_id: dag.dagId,
+      excluded: plan.excluded,
+      runs: plan.runs.map((run) => ({logical_date: run.logical_date, run_id: run.run_id, tasks: run.tasks})),
+      timezone: dag.timezone,
+      type: 'backfill_started',
+    })
+    const done = new Promise<void>((resolve) => {
+      this.settle = resolve
+    })
+    const unsubscribe = executor.onStateChange((change) => this.handleChange(change))
+    const onAbort = () => this.stop()
+    if (options.signal.aborted) onAbort()
+    else options.signal.addEventListener('abort', onAbort, {once: true})
+    this.startRuns()
+    this.settleIfIdle()
+    await done
+    if (!options.signal.aborted) await executor.shutdown('drain')
+    options.signal.removeEventListener('abort', onAbort)
+    unsubscribe()
+    if (options.signal.aborted) this.requeueUnfinishedRuns()
+    await this.store.flush()
+    return summarise(plan, this.runs, {interrupted: options.signal.aborted, labelOf: this.labelOf, wallMs: options.clock().getTime() - this.startedAt})
+  }
 
-  listener({
-    dag_id: dag.dagId,
-    excluded: plan.excluded,
-    runs: plan.runs.map((run) => ({logical_date: run.logical_date, run_id: run.run_id, tasks: run.tasks})),
-    timezone: dag.timezone,
-    type: 'backfill_started',
-  })
+  /** Many state changes share a millisecond; formatting its instant once each saves a noticeable share of a long run. */
+  private now(): string {
+    const instant = this.options.clock()
+    if (instant.getTime() !== this.lastInstant.ms) this.lastInstant = {iso: instant.toISOString(), ms: instant.getTime()}
+    return this.lastInstant.iso
+  }
 
-  const inFlight = new Map<string, {run: RunProgress; taskId: string}>()
-  const track = (key: string, entry: {run: RunProgress; taskId: string}) => {
-    inFlight.set(key, entry)
+  private track(key: string, entry: {run: RunProgress; taskId: string}): void {
+    this.inFlight.set(key, entry)
     entry.run.inFlight.add(entry.taskId)
   }
 
-  const untrack = (key: string) => {
-    const entry = inFlight.get(key)
+  private untrack(key: string): void {
+    const entry = this.inFlight.get(key)
     if (!entry) return
-    inFlight.delete(key)
+    this.inFlight.delete(key)
     entry.run.inFlight.delete(entry.taskId)
   }
 
-  const retryTimers = new Set<NodeJS.Timeout>()
-  let nextToStart = 0
-  let active = 0
-  let finishedRuns = 0
-  let settle: () => void = () => {}
-  const done = new Promise<void>((resolve) => {
-    settle = resolve
-  })
+  /** The state the run's task instance is in; every record of a batch holds the same. */
+  private stateOf(run: RunProgress, taskId: string): TaskInstanceState {
+    return lead(run).task_instances[taskId]?.state ?? 'none'
+  }
 
-  const setTaskInstance = (run: RunProgress, taskId: string, ti: TaskInstanceRecord, reason: AttemptReason | null = ti.reason) => {
-    run.record.task_instances[taskId] = ti
-    store.record([{dag_id: dag.dagId, run_id: run.planned.run_id, task_id: taskId, ti, type: 'task_instance'} satisfies StateChange])
-    listener({
+  /**
+   * Records a task instance of a run in each of its records: a batch's dates each get the batch's outcome, with
+   * their own earlier tries kept in front of it, and the batch's run id.
+   */
+  private setTaskInstance(run: RunProgress, taskId: string, ti: TaskInstanceRecord, reason: AttemptReason | null = ti.reason): void {
+    const batched = run.records.length > 1
+    const leading = {...ti, batch_run_id: batched ? run.planned.run_id : null}
+    const before = lead(run).task_instances[taskId] ?? blankTaskInstance()
+    const changes: StateChange[] = []
+    for (const [index, record] of run.records.entries()) {
+      const own = index === 0 ? leading : alongside(leading, before, record.task_instances[taskId] ?? blankTaskInstance())
+      record.task_instances[taskId] = own
+      changes.push({dag_id: this.dag.dagId, run_id: record.run_id, task_id: taskId, ti: own, type: 'task_instance'})
+    }
+
+    this.store.record(changes)
+    this.options.listener({
       duration_ms: ti.duration_ms,
       log_path: ti.log_path,
       logical_date: run.planned.logical_date,
@@ -182,102 +275,98 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     })
   }
 
-  const finishAttempt = (run: RunProgress, taskId: string, state: TaskInstanceState, reason: AttemptReason | null, exitCode: null | number = null) => {
-    const ti = run.record.task_instances[taskId] ?? blankTaskInstance()
-    const end = now()
+  private finishAttempt(run: RunProgress, taskId: string, state: TaskInstanceState, reason: AttemptReason | null, exitCode: null | number = null): void {
+    const ti = lead(run).task_instances[taskId] ?? blankTaskInstance()
+    const end = this.now()
     const duration = ti.start_date ? new Date(end).getTime() - new Date(ti.start_date).getTime() : null
     // History keeps the attempts that did not settle the instance (a retry, an interruption); the last one is the instance itself.
     const superseded = state === 'up_for_retry' || state === 'none'
     const history = superseded ? [...ti.history, {end_date: end, exit_code: exitCode, log_path: ti.log_path, reason, start_date: ti.start_date, state, try_number: ti.try_number}] : ti.history
-    setTaskInstance(run, taskId, {...ti, duration_ms: duration, end_date: end, exit_code: exitCode, history, pid: null, reason, state})
+    this.setTaskInstance(run, taskId, {...ti, duration_ms: duration, end_date: end, exit_code: exitCode, history, pid: null, reason, state})
   }
 
-  const maybeFinishRun = (run: RunProgress) => {
+  private maybeFinishRun(run: RunProgress): void {
     if (run.finished || !run.started || run.pending.size > 0) return
     run.finished = true
-    finishedRuns++
+    this.finishedRuns++
     // The run's context is not needed any more; a year of hourly runs would otherwise keep every one.
     delete run.templateValues
-    active--
-    const state = runStateOf(run.record, plan.selected_tasks)
-    const end = run.record.end_date ?? now()
-    const unchanged = run.record.state === state && run.record.end_date === end
-    run.record = {...run.record, end_date: end, state}
-    if (!unchanged) store.record([{dag_id: dag.dagId, end_date: end, run_id: run.planned.run_id, start_date: run.record.start_date, state, type: 'run_state'}])
-    listener({duration_ms: clock().getTime() - run.startedAt, label: run.label, logical_date: run.planned.logical_date, run_id: run.planned.run_id, state, type: 'run_finished'})
+    this.active--
+    const end = lead(run).end_date ?? this.now()
+    for (const [index, record] of run.records.entries()) {
+      const state = runStateOf(record, this.plan.selected_tasks)
+      const recordEnd = record.end_date ?? end
+      if (record.state === state && record.end_date === recordEnd) continue
+      run.records[index] = {...record, end_date: recordEnd, state}
+      this.store.record([{dag_id: this.dag.dagId, end_date: recordEnd, run_id: record.run_id, start_date: record.start_date, state, type: 'run_state'}])
+    }
+
+    const {label, planned} = run
+    const state = combinedState(run.records)
+    this.options.listener({duration_ms: this.options.clock().getTime() - run.startedAt, label, logical_date: planned.logical_date, run_id: planned.run_id, state, type: 'run_finished'})
   }
 
-  const settleIfIdle = () => {
-    if (finishedRuns === runs.length || (options.signal.aborted && inFlight.size === 0)) return settle()
-    if (inFlight.size > 0 || retryTimers.size > 0 || options.signal.aborted) return
-    // Nothing runs and nothing will: whatever still waits can never become ready, so it fails instead of hanging.
-    for (const run of runs.filter((candidate) => candidate.started && !candidate.finished)) {
-      for (const taskId of run.pending) finishAttempt(run, taskId, 'upstream_failed', 'depends-on-past')
+  private settleIfIdle(): void {
+    const {options} = this
+    if (this.finishedRuns === this.runs.length || (options.signal.aborted && this.inFlight.size === 0)) return this.settle()
+    if (this.inFlight.size > 0 || this.retryTimers.size > 0 || options.signal.aborted) return
+    // Nothing runs and nothing will: whatever still waits can never become ready, so it fails, naming what it waited on.
+    for (const run of this.runs.filter((candidate) => candidate.started && !candidate.finished)) {
+      for (const taskId of run.pending) {
+        const readiness = this.readiness(run, this.tasks.get(taskId) as Task)
+        this.finishAttempt(run, taskId, 'upstream_failed', readiness.kind === 'waiting' ? readiness.on : 'depends-on-past')
+      }
+
       run.pending.clear()
-      maybeFinishRun(run)
+      this.maybeFinishRun(run)
     }
 
-    startRuns()
-    if (finishedRuns === runs.length) settle()
+    this.startRuns()
+    if (this.finishedRuns === this.runs.length) this.settle()
   }
 
-  const upstreamVerdict = (run: RunProgress, task: Task): 'failed' | 'ready' | 'wait' => {
-    for (const upstreamId of task.upstream) {
-      // Under -i an unselected upstream counts as satisfied.
-      if (!selected.has(upstreamId)) continue
-      const state = run.record.task_instances[upstreamId]?.state ?? 'none'
-      if (FAILED_STATES.has(state)) return 'failed'
-      if (!DONE_STATES.has(state)) return 'wait'
-    }
-
-    return 'ready'
+  private readiness(run: RunProgress, task: Task): Readiness {
+    const previous = this.previousRun.get(run)
+    const past = previous ? {finished: previous.finished, state: this.stateOf(previous, task.taskId)} : null
+    return readinessOf(task, this.selected, (taskId) => this.stateOf(run, taskId), past)
   }
 
-  const pastVerdict = (run: RunProgress, task: Task): 'failed' | 'ready' | 'wait' => {
-    const previous = previousRun.get(run)
-    if (!task.dependsOnPast || !previous) return 'ready'
-    const state = previous.record.task_instances[task.taskId]?.state ?? 'none'
-    if (DONE_STATES.has(state)) return 'ready'
-    return FAILED_STATES.has(state) || previous.finished ? 'failed' : 'wait'
+  private keyOf(run: RunProgress, taskId: string): string {
+    return `${run.planned.run_id}\u0000${taskId}`
   }
 
-  const keyOf = (run: RunProgress, taskId: string) => `${run.planned.run_id}\u0000${taskId}`
-  const logPathOf = (run: RunProgress, taskId: string, tryNumber: number) => `${(run.logDir ??= join(options.logsDir, dag.dagId, run.planned.run_id))}/${taskId}/attempt=${tryNumber}.log`
+  private logPathOf(run: RunProgress, taskId: string, tryNumber: number): string {
+    return `${(run.logDir ??= join(this.options.logsDir, this.dag.dagId, run.planned.run_id))}/${taskId}/attempt=${tryNumber}.log`
+  }
 
-  const queueTaskInstance = (run: RunProgress, task: Task) => {
-    const ti = run.record.task_instances[task.taskId] ?? blankTaskInstance()
+  private queueTaskInstance(run: RunProgress, task: Task): void {
+    const {dag, options} = this
+    const ti = lead(run).task_instances[task.taskId] ?? blankTaskInstance()
     const tryNumber = ti.try_number + 1
-    const logPath = logPathOf(run, task.taskId, tryNumber)
+    const logPath = this.logPathOf(run, task.taskId, tryNumber)
     // A callable writes its log only when it throws, so its log path is recorded then.
     const recordedLog = task.bashCommand === null ? null : logPath
-    setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: recordedLog, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
-    run.templateValues ??= runTemplateValues({
-      dagId: dag.dagId,
-      intervalEnd: run.planned.data_interval_end,
-      intervalStart: run.planned.data_interval_start,
-      params,
-      runId: run.planned.run_id,
-      timezone: dag.timezone,
-    })
+    this.setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: recordedLog, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
+    run.templateValues ??= runTemplateValues({dagId: dag.dagId, params: this.params, run: run.planned, timezone: dag.timezone})
     const context = {...run.templateValues, task_id: task.taskId, try_number: tryNumber}
-    const key = keyOf(run, task.taskId)
-    track(key, {run, taskId: task.taskId})
+    const key = this.keyOf(run, task.taskId)
+    this.track(key, {run, taskId: task.taskId})
     let command = ''
     if (task.bashCommand !== null) {
       try {
-        let template = templates.get(task.taskId)
-        if (!template) templates.set(task.taskId, (template = compileTemplate(task.bashCommand)))
+        let template = this.templates.get(task.taskId)
+        if (!template) this.templates.set(task.taskId, (template = compileTemplate(task.bashCommand)))
         command = template.render(context)
       } catch (error) {
         const message = `template error: ${(error as Error).message}`
         appendLog(logPath, `${message}\n`)
-        handleChange({at: clock(), exitCode: null, key, message, reason: 'exception', startedAt: null, state: 'failed'})
+        this.handleChange({at: options.clock(), exitCode: null, key, message, reason: 'exception', startedAt: null, state: 'failed'})
         return
       }
     }
 
-    executor.queue({
-      cwd: dagFolder,
+    this.executor.queue({
+      cwd: dirname(dag.fileloc),
       // Only a child process reads an environment; callables get the context object itself.
       env: task.bashCommand === null ? {} : {...options.baseEnv, ...task.env, ...templateEnvironment(context)},
       key,
@@ -287,121 +376,128 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
     })
   }
 
-  const scheduleReady = (run: RunProgress): void => {
+  private scheduleReady(run: RunProgress): void {
     if (!run.started || run.finished) return
     let blockedFuture = false
     // Topological order means one pass marks a whole failed branch upstream_failed.
-    for (const task of dag.tasks) {
+    for (const task of this.dag.tasks) {
       if (!run.pending.has(task.taskId)) continue
-      const state = run.record.task_instances[task.taskId]?.state ?? 'none'
+      const state = this.stateOf(run, task.taskId)
       if (run.inFlight.has(task.taskId) || (state !== 'none' && state !== 'scheduled')) continue
-      const upstream = upstreamVerdict(run, task)
-      const past = upstream === 'ready' ? pastVerdict(run, task) : upstream
-      if (upstream === 'failed' || past === 'failed') {
-        finishAttempt(run, task.taskId, 'upstream_failed', upstream === 'failed' ? 'upstream-failed' : 'depends-on-past')
-        run.pending.delete(task.taskId)
-        blockedFuture ||= task.dependsOnPast
-        continue
-      }
+      const readiness = this.readiness(run, task)
+      switch (readiness.kind) {
+        case 'blocked': {
+          this.finishAttempt(run, task.taskId, 'upstream_failed', readiness.reason)
+          run.pending.delete(task.taskId)
+          blockedFuture ||= task.dependsOnPast
+          break
+        }
 
-      if (past === 'ready' && !options.signal.aborted) queueTaskInstance(run, task)
+        case 'ready': {
+          if (!this.options.signal.aborted) this.queueTaskInstance(run, task)
+          break
+        }
+
+        case 'waiting': {
+          break
+        }
+
+        default: {
+          unreachable(readiness)
+        }
+      }
     }
 
-    maybeFinishRun(run)
+    this.maybeFinishRun(run)
     // The same task on the next date may be waiting for this one; it can only fail now, so tell it.
-    const next = nextRun.get(run)
-    if (blockedFuture && next) scheduleReady(next)
+    const next = this.nextRun.get(run)
+    if (blockedFuture && next) this.scheduleReady(next)
   }
 
-  const startRuns = () => {
-    while (!options.signal.aborted && active < options.maxActiveRuns && nextToStart < runs.length) {
-      const run = runs[nextToStart++] as RunProgress
+  private startRuns(): void {
+    const {options, store} = this
+    while (!options.signal.aborted && this.active < options.maxActiveRuns && this.nextToStart < this.runs.length) {
+      const run = this.runs[this.nextToStart++] as RunProgress
       run.started = true
-      run.startedAt = clock().getTime()
-      active++
-      // A date with nothing left to run keeps the times of the backfill that did the work.
-      const starting = run.pending.size > 0 || run.record.start_date === null
-      if (starting) run.record = {...run.record, end_date: null, start_date: now(), state: 'running'}
-      // A run is recorded when it enters the window, not up front: a year of hourly runs would otherwise be one
-      // huge write before any work starts. Runs with nothing to do are left as recorded, so a backfill that finds
-      // everything done writes nothing.
-      if (starting || !run.planned.existing) store.record([{dag_id: dag.dagId, run: run.record, type: 'run'}])
+      run.startedAt = options.clock().getTime()
+      this.active++
+      for (const [index, record] of run.records.entries()) {
+        // A date with nothing left to run keeps the times of the backfill that did the work.
+        const starting = run.pending.size > 0 || record.start_date === null
+        if (starting) run.records[index] = {...record, end_date: null, start_date: this.now(), state: 'running'}
+        // A run is recorded when it enters the window, not up front: a year of hourly runs would otherwise be one
+        // huge write before any work starts. Runs with nothing to do are left as recorded, so a backfill that finds
+        // everything done writes nothing.
+        if (starting || !run.planned.records[index]?.existing) store.record([{dag_id: this.dag.dagId, run: run.records[index] as DagRunRecord, type: 'run'}])
+      }
 
       // Labelled when it starts rather than up front: a year of hourly dates would otherwise delay the first task.
-      run.label = labelOf(run.planned.logical_date)
-      listener({label: run.label, logical_date: run.planned.logical_date, run_id: run.planned.run_id, type: 'run_started'})
+      run.label = runLabel(run.planned, this.labelOf)
+      options.listener({label: run.label, logical_date: run.planned.logical_date, run_id: run.planned.run_id, type: 'run_started'})
       if (options.markSuccess) {
-        for (const taskId of run.planned.tasks) finishAttempt(run, taskId, 'success', 'marked-success')
+        for (const taskId of run.planned.tasks) this.finishAttempt(run, taskId, 'success', 'marked-success')
         run.pending.clear()
       }
 
-      scheduleReady(run)
+      this.scheduleReady(run)
     }
   }
 
-  const afterFinalState = (run: RunProgress, taskId: string) => {
+  private afterFinalState(run: RunProgress, taskId: string): void {
     run.pending.delete(taskId)
-    scheduleReady(run)
-    const next = nextRun.get(run)
-    if (next && tasks.get(taskId)?.dependsOnPast) scheduleReady(next)
-    startRuns()
+    this.scheduleReady(run)
+    const next = this.nextRun.get(run)
+    if (next && this.tasks.get(taskId)?.dependsOnPast) this.scheduleReady(next)
+    this.startRuns()
   }
 
-  function handleChange(change: TaskStateChange): void {
-    const entry = inFlight.get(change.key)
+  private handleChange(change: TaskStateChange): void {
+    const entry = this.inFlight.get(change.key)
     if (!entry) return
+    const {options} = this
     const {run, taskId} = entry
-    const task = tasks.get(taskId) as Task
+    const task = this.tasks.get(taskId) as Task
+    const record = lead(run)
     if ((change.state === 'success' || change.state === 'failed') && change.startedAt) {
       // A try that ended as it started: its start is recorded with its end, in the same state change.
-      run.record.task_instances[taskId] = {...(run.record.task_instances[taskId] ?? blankTaskInstance()), start_date: change.startedAt.toISOString()}
+      record.task_instances[taskId] = {...(record.task_instances[taskId] ?? blankTaskInstance()), start_date: change.startedAt.toISOString()}
     }
 
-    const ti = run.record.task_instances[taskId] ?? blankTaskInstance()
+    const ti = record.task_instances[taskId] ?? blankTaskInstance()
     switch (change.state) {
       case 'running': {
-        setTaskInstance(run, taskId, {...ti, pid: change.pid ?? options.pid, start_date: change.at.toISOString(), state: 'running'})
+        this.setTaskInstance(run, taskId, {...ti, pid: change.pid ?? options.pid, start_date: change.at.toISOString(), state: 'running'})
         return
       }
 
       case 'success': {
-        untrack(change.key)
-        finishAttempt(run, taskId, 'success', null, 0)
-        afterFinalState(run, taskId)
+        this.untrack(change.key)
+        this.finishAttempt(run, taskId, 'success', null, 0)
+        this.afterFinalState(run, taskId)
         break
       }
 
       case 'failed': {
-        untrack(change.key)
-        if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) run.record.task_instances[taskId] = {...ti, log_path: logPathOf(run, taskId, ti.try_number)}
+        this.untrack(change.key)
+        if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) record.task_instances[taskId] = {...ti, log_path: this.logPathOf(run, taskId, ti.try_number)}
         const retriesLeft = !options.disableRetry && ti.try_number <= task.retries && !options.signal.aborted
-        finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
-        if (retriesLeft) {
-          const timer = setTimeout(() => {
-            retryTimers.delete(timer)
-            if (options.signal.aborted) return settleIfIdle()
-            queueTaskInstance(run, task)
-          }, task.retryDelayMs)
-          retryTimers.add(timer)
-          track(change.key, entry)
-        } else {
-          afterFinalState(run, taskId)
-        }
-
+        this.finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
+        if (retriesLeft) this.retryLater(run, task, change.key, entry)
+        else this.afterFinalState(run, taskId)
         break
       }
 
       case 'interrupted': {
-        untrack(change.key)
+        this.untrack(change.key)
         // An interruption is not a failure: the instance goes back to none so a plain re-run picks it up.
-        finishAttempt(run, taskId, 'none', 'interrupted')
+        this.finishAttempt(run, taskId, 'none', 'interrupted')
         break
       }
 
       case 'dropped': {
-        untrack(change.key)
+        this.untrack(change.key)
         // The try never started, so it is not counted and leaves no attempt behind.
-        setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: 'interrupted', start_date: null, state: 'none', try_number: ti.try_number - 1})
+        this.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: 'interrupted', start_date: null, state: 'none', try_number: ti.try_number - 1})
         break
       }
 
@@ -410,62 +506,82 @@ export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore,
       }
     }
 
-    settleIfIdle()
+    this.settleIfIdle()
   }
 
-  const unsubscribe = executor.onStateChange(handleChange)
-  const onAbort = () => {
-    listener({signal: String(options.signal.reason ?? 'abort'), type: 'interrupt_requested'})
-    for (const timer of retryTimers) clearTimeout(timer)
-    for (const [key, entry] of inFlight) {
-      const ti = entry.run.record.task_instances[entry.taskId]
+  private retryLater(run: RunProgress, task: Task, key: string, entry: {run: RunProgress; taskId: string}): void {
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer)
+      if (this.options.signal.aborted) return this.settleIfIdle()
+      this.queueTaskInstance(run, task)
+    }, task.retryDelayMs)
+    this.retryTimers.add(timer)
+    this.track(key, entry)
+  }
+
+  /** Ctrl-C or SIGTERM: no retry happens any more, and whatever the executor holds is killed or dropped. */
+  private stop(): void {
+    this.options.listener({signal: String(this.options.signal.reason ?? 'abort'), type: 'interrupt_requested'})
+    for (const timer of this.retryTimers) clearTimeout(timer)
+    for (const [key, entry] of this.inFlight) {
+      const ti = lead(entry.run).task_instances[entry.taskId]
       if (ti?.state !== 'up_for_retry') continue
-      untrack(key)
+      this.untrack(key)
       // The failed try stays in the history; the retry that will not happen now leaves the instance to a re-run.
-      setTaskInstance(entry.run, entry.taskId, {...ti, pid: null, reason: 'interrupted', state: 'none'})
+      this.setTaskInstance(entry.run, entry.taskId, {...ti, pid: null, reason: 'interrupted', state: 'none'})
     }
 
-    executor.shutdown('kill').then(settleIfIdle, settleIfIdle)
+    const settle = () => this.settleIfIdle()
+    this.executor.shutdown('kill').then(settle, settle)
   }
 
-  if (options.signal.aborted) onAbort()
-  else options.signal.addEventListener('abort', onAbort, {once: true})
-  startRuns()
-  settleIfIdle()
-  await done
-  if (!options.signal.aborted) await executor.shutdown('drain')
-  options.signal.removeEventListener('abort', onAbort)
-  unsubscribe()
-
-  if (options.signal.aborted) {
-    for (const run of runs.filter((candidate) => candidate.started && !candidate.finished)) {
-      run.record = {...run.record, state: 'queued'}
-      store.record([{dag_id: dag.dagId, end_date: null, run_id: run.planned.run_id, start_date: run.record.start_date, state: 'queued', type: 'run_state'}])
+  private requeueUnfinishedRuns(): void {
+    for (const run of this.runs.filter((candidate) => candidate.started && !candidate.finished)) {
+      for (const [index, record] of run.records.entries()) {
+        run.records[index] = {...record, state: 'queued'}
+        this.store.record([{dag_id: this.dag.dagId, end_date: null, run_id: record.run_id, start_date: record.start_date, state: 'queued', type: 'run_state'}])
+      }
     }
   }
+}
 
-  await store.flush()
-  return summarise(dag.dagId, plan, runs.map((run) => run.record), {interrupted: options.signal.aborted, labelOf, wallMs: clock().getTime() - startedAt})
+/** The record a run's scheduling reads: its first; a batch's records all hold the same task instance states. */
+function lead(run: RunProgress): DagRunRecord {
+  return run.records[0] as DagRunRecord
 }
 
 /**
- * A run's progress. Its record is built when first needed (when the run starts, or a neighbour asks about it
+ * A task instance of another date of a batch, given the lead date's instance before (`before`) and after
+ * (`leading`) a change: the same outcome, with the tries the change added appended to this date's own.
+ */
+function alongside(leading: TaskInstanceRecord, before: TaskInstanceRecord, own: TaskInstanceRecord): TaskInstanceRecord {
+  const added = leading.history.slice(before.history.length)
+  return {...leading, history: added.length > 0 ? [...own.history, ...added] : own.history, try_number: own.try_number + leading.try_number - before.try_number}
+}
+
+/** A failed record fails the run; a batch succeeds only when each of its dates does. */
+function combinedState(records: readonly DagRunRecord[]): DagRunState {
+  return records.every((record) => record.state === 'success') ? 'success' : 'failed'
+}
+
+/**
+ * A run's progress. Its records are built when first needed (when the run starts, or a neighbour asks about it
  * for depends_on_past): built up front, a year of hourly runs is 87,600 blank task instances that outlive many
  * collections only to be replaced.
  */
-function runProgress(planned: PlannedRun, initial: () => DagRunRecord): RunProgress {
-  let record: DagRunRecord | undefined
+function runProgress(planned: PlannedRun, initial: () => DagRunRecord[]): RunProgress {
+  let records: DagRunRecord[] | undefined
   return {
     finished: false,
     inFlight: new Set(),
     label: '',
     pending: new Set(planned.tasks),
     planned,
-    get record() {
-      return (record ??= initial())
+    get records() {
+      return (records ??= initial())
     },
-    set record(value) {
-      record = value
+    set records(value) {
+      records = value
     },
     started: false,
     startedAt: 0,
@@ -473,31 +589,36 @@ function runProgress(planned: PlannedRun, initial: () => DagRunRecord): RunProgr
 }
 
 /**
- * The run record a backfill starts from, as the plan says: instances it clears or recovers move their last
+ * The run records a backfill starts from, as the plan says: instances it clears or recovers move their last
  * attempt into the history (a recovered one, and one cleared while in progress, with reason `interrupted`) and
  * start afresh; every other instance is kept as recorded.
  */
-function initialRunRecord(planned: PlannedRun, existing: DagRunRecord | undefined, selectedTasks: string[], conf: Record<string, unknown>): DagRunRecord {
-  const taskInstances: Record<string, TaskInstanceRecord> = {...existing?.task_instances}
-  for (const taskId of selectedTasks) taskInstances[taskId] ??= blankTaskInstance()
-  for (const taskId of [...planned.cleared, ...planned.recovered.map((recovery) => recovery.task_id)]) {
-    const ti = taskInstances[taskId] ?? blankTaskInstance()
-    const cutShort = !DONE_STATES.has(ti.state) && !FAILED_STATES.has(ti.state)
-    const attempt = {end_date: ti.end_date, exit_code: ti.exit_code, log_path: ti.log_path, reason: cutShort ? ('interrupted' as const) : ti.reason, start_date: ti.start_date, state: ti.state, try_number: ti.try_number}
-    taskInstances[taskId] = {...blankTaskInstance(), history: [...ti.history, attempt], try_number: ti.try_number}
-  }
+function initialRecords(planned: PlannedRun, existing: DagState, selectedTasks: string[], conf: Record<string, unknown>): DagRunRecord[] {
+  return planned.records.map((plannedRecord) => {
+    const recorded = existing.runs[plannedRecord.run_id]
+    const taskInstances: Record<string, TaskInstanceRecord> = {...recorded?.task_instances}
+    for (const taskId of selectedTasks) taskInstances[taskId] ??= blankTaskInstance()
+    for (const action of plannedRecord.actions) {
+      if (action.action !== 'clear' && action.action !== 'recover') continue
+      const ti = taskInstances[action.task_id] ?? blankTaskInstance()
+      const cutShort = !DONE_STATES.has(ti.state) && !FAILED_STATES.has(ti.state)
+      const attempt = {end_date: ti.end_date, exit_code: ti.exit_code, log_path: ti.log_path, reason: cutShort ? ('interrupted' as const) : ti.reason, start_date: ti.start_date, state: ti.state, try_number: ti.try_number}
+      taskInstances[action.task_id] = {...blankTaskInstance(), history: [...ti.history, attempt], try_number: ti.try_number}
+    }
 
-  return {
-    conf,
-    data_interval_end: planned.data_interval_end,
-    data_interval_start: planned.data_interval_start,
-    end_date: existing?.end_date ?? null,
-    logical_date: planned.logical_date,
-    run_id: planned.run_id,
-    start_date: existing?.start_date ?? null,
-    state: planned.tasks.length > 0 ? 'queued' : (existing?.state ?? 'queued'),
-    task_instances: taskInstances,
-  }
+    return {
+      conf,
+      data_interval_end: plannedRecord.data_interval_end,
+      data_interval_start: plannedRecord.data_interval_start,
+      end_date: recorded?.end_date ?? null,
+      logical_date: plannedRecord.logical_date,
+      partition_key: planned.partition_key,
+      run_id: plannedRecord.run_id,
+      start_date: recorded?.start_date ?? null,
+      state: planned.tasks.length > 0 ? 'queued' : (recorded?.state ?? 'queued'),
+      task_instances: taskInstances,
+    }
+  })
 }
 
 /**
@@ -509,60 +630,53 @@ export function runStateOf(record: DagRunRecord, selectedTasks: readonly string[
   return selectedDone && !Object.values(record.task_instances).some((ti) => FAILED_STATES.has(ti.state)) ? 'success' : 'failed'
 }
 
-function summarise(
-  dagId: string,
-  plan: BackfillPlan,
-  records: DagRunRecord[],
-  outcome: {interrupted: boolean; labelOf: (iso: string) => string; wallMs: number},
-): BackfillSummary {
+function summarise(plan: BackfillPlan, runs: readonly RunProgress[], outcome: {interrupted: boolean; labelOf: (iso: string) => string; wallMs: number}): BackfillSummary {
   const counts: BackfillSummary['counts'] = {runs: {}, task_instances: {}}
   const failures: FailureRow[] = []
   const failedOutsideSelection: FailedOutsideSelection[] = []
   const selected = new Set(plan.selected_tasks)
-  const outcomes = plan.runs.map((planned, index): RunOutcome => {
-    const record = records[index] as DagRunRecord
+  const outcomes = runs.map(({planned, records}): RunOutcome => {
+    const leading = records[0] as DagRunRecord
+    const label = runLabel(planned, outcome.labelOf)
     const taskInstances: Record<string, TaskInstanceState> = {}
     for (const taskId of plan.selected_tasks) {
-      const ti = record.task_instances[taskId] ?? blankTaskInstance()
+      const ti = leading.task_instances[taskId] ?? blankTaskInstance()
       taskInstances[taskId] = ti.state
       counts.task_instances[ti.state] = (counts.task_instances[ti.state] ?? 0) + 1
       if (FAILED_STATES.has(ti.state)) {
-        failures.push({label: outcome.labelOf(planned.logical_date), log_path: ti.log_path, logical_date: planned.logical_date, reason: ti.reason, state: ti.state, task_id: taskId, try_number: ti.try_number})
+        failures.push({label, log_path: ti.log_path, logical_date: planned.logical_date, reason: ti.reason, run_id: planned.run_id, state: ti.state, task_id: taskId, try_number: ti.try_number})
       }
     }
 
-    const outside = Object.entries(record.task_instances).filter(([taskId, ti]) => !selected.has(taskId) && FAILED_STATES.has(ti.state))
-    if (outside.length > 0 && Object.values(taskInstances).every((state) => DONE_STATES.has(state))) {
-      const label = outcome.labelOf(planned.logical_date)
+    const selectedDone = Object.values(taskInstances).every((state) => DONE_STATES.has(state))
+    for (const record of records) {
+      const outside = Object.entries(record.task_instances).filter(([taskId, ti]) => !selected.has(taskId) && FAILED_STATES.has(ti.state))
+      if (outside.length === 0 || !selectedDone) continue
+      const recordWindow = {logical_dates: record.logical_date === null ? [] : [record.logical_date], partition_key: planned.partition_key}
+      const dateLabel = record.logical_date === null ? null : outcome.labelOf(record.logical_date)
       failedOutsideSelection.push({
-        date_argument: labelAsArgument(label),
-        label,
-        logical_date: planned.logical_date,
-        run_id: planned.run_id,
+        label: runLabel(recordWindow, outcome.labelOf),
+        logical_date: record.logical_date,
+        run_id: record.run_id,
+        selection_arguments: [dateLabel !== null && `-D ${labelAsArgument(dateLabel)}`, planned.partition_key !== null && `--partitions ${planned.partition_key}`].filter(Boolean).join(' '),
         task_instances: Object.fromEntries(outside.map(([taskId, ti]) => [taskId, ti.state])),
       })
     }
 
-    counts.runs[record.state] = (counts.runs[record.state] ?? 0) + 1
-    return {
-      data_interval_end: planned.data_interval_end,
-      data_interval_start: planned.data_interval_start,
-      logical_date: planned.logical_date,
-      run_id: planned.run_id,
-      state: record.state,
-      task_instances: taskInstances,
-      tasks: planned.tasks,
-    }
+    const state = combinedState(records)
+    counts.runs[state] = (counts.runs[state] ?? 0) + 1
+    return {...windowOf(planned), state, task_instances: taskInstances, tasks: planned.tasks}
   })
+  const records = plan.runs.flatMap((run) => run.records)
   return {
-    already_complete: plan.runs.filter((run) => run.tasks.length === 0 && run.skipped.every((skip) => skip.reason !== 'already-failed')).length,
+    already_complete: plan.runs.filter((run) => run.tasks.length === 0 && run.records.every((record) => record.actions.every((action) => action.action !== 'skip' || action.reason !== 'already-failed'))).length,
     counts,
-    dag_id: dagId,
+    dag_id: plan.dag_id,
     excluded: plan.excluded,
     failed_outside_selection: failedOutsideSelection,
     failures,
     interrupted: outcome.interrupted,
-    not_rerun: plan.runs.reduce((sum, run) => sum + run.skipped.filter((skip) => skip.reason === 'already-failed').length, 0),
+    not_rerun: records.reduce((sum, record) => sum + record.actions.filter((action) => action.action === 'skip' && action.reason === 'already-failed').length, 0),
     runs: outcomes,
     wall_ms: outcome.wallMs,
   }

@@ -2,21 +2,27 @@ import {withDownstream} from '../dag/graph.js'
 import type {Dag} from '../dag/model.js'
 import {selectTasks} from '../dag/select.js'
 import {UpdraftError} from '../errors.js'
-import {backfillRunId, toUtcIso} from '../schedule/logical-date.js'
+import {type CoveredDate, runIdOf, type RunWindow, runWindow} from '../run/run-spec.js'
+import {type KeySelection, resolvePartitionKeys} from '../run/selection.js'
+import {toUtcIso} from '../schedule/logical-date.js'
 import {type DateSelection, type ExcludedCounts, resolveLogicalDates} from '../schedule/resolve-dates.js'
 import {type DagState, DONE_STATES, FAILED_STATES, type TaskInstanceState} from '../state/schema.js'
 
 /** What the user asked a backfill to do, already parsed and validated. */
 export interface BackfillRequest {
-  dates: DateSelection
+  /** Most dates per run (`--batch-size`, else the DAG's backfill_policy); null runs every stretch as one. */
+  batchSize: null | number
+  /** Null for a key-only DAG. */
+  dates: DateSelection | null
   ignoreDependencies: boolean
+  keys: KeySelection
   rerunFailedTasks: boolean
   resetDagRuns: boolean
   runBackwards: boolean
   taskRegex: null | RegExp
 }
 
-/** The task-instance states already recorded for one run of the DAG, keyed by task id. */
+/** The task-instance states already recorded for one run record of the DAG, keyed by task id. */
 export interface ExistingRun {
   run_id: string
   task_instances: Record<string, TaskInstanceState>
@@ -33,23 +39,33 @@ export function existingRunsOf(state: DagState): ExistingRun[] {
 /** Why a selected task instance will not run. */
 export type SkipReason = 'already-failed' | 'already-skipped' | 'already-succeeded'
 
-/** One logical date of the plan. */
-export interface PlannedRun {
-  /** Task ids whose recorded state is cleared before running (`--reset-dagruns`, `--rerun-failed-tasks`). */
-  cleared: string[]
-  data_interval_end: string
-  data_interval_start: string
-  /** True when the run already exists in the state store. */
+/**
+ * What the backfill does to one selected task instance, decided here once: the apply loop carries it out.
+ * `clear` and `recover` also run the instance, after its recorded try moves into its history.
+ */
+export type TaskAction =
+  | {action: 'clear'; reason: 'rerun-failed-tasks' | 'reset-dagruns'; state: TaskInstanceState; task_id: string}
+  | {action: 'recover'; /** Left in progress by a process that is gone. */ state: TaskInstanceState; task_id: string}
+  | {action: 'run'; task_id: string}
+  | {action: 'skip'; reason: SkipReason; task_id: string}
+
+/** One DAG run record a planned run writes: a date it covers (or, key-only, the run itself). */
+export interface PlannedRecord {
+  /** One per selected task, in topological order. */
+  actions: TaskAction[]
+  data_interval_end: null | string
+  data_interval_start: null | string
+  /** True when the record already exists in the state store. */
   existing: boolean
-  /**
-   * Task instances a process that is gone left in progress (queued, running, waiting for a retry): their cut-short
-   * try goes into the history with reason `interrupted` and they run again.
-   */
-  recovered: Array<{state: TaskInstanceState; task_id: string}>
-  logical_date: string
+  logical_date: null | string
   run_id: string
-  skipped: Array<{reason: SkipReason; task_id: string}>
-  /** Task ids that will run, in topological order (ties by id). */
+}
+
+/** One run of the plan: one execution of the task graph over its dates and key. */
+export interface PlannedRun extends RunWindow {
+  /** The records it writes, oldest date first; every date of a batch keeps its own. */
+  records: PlannedRecord[]
+  /** Task ids that will run, in topological order (ties by id); the same for every record of the run. */
   tasks: string[]
 }
 
@@ -57,17 +73,25 @@ export interface PlannedRun {
 export interface BackfillPlan {
   dag_id: string
   excluded: ExcludedCounts
-  /** Human description of the requested dates, for messages. */
+  /** Human description of the requested dates and keys, for messages. */
   requested: string
   runs: PlannedRun[]
   /** The selected task ids, in topological order. */
   selected_tasks: string[]
 }
 
-/** Plans a backfill: which dates, which tasks, what is skipped or cleared and why (§3–§5 of the semantics). */
+/** Task ids whose action runs them (run, clear, recover). */
+export function runsTask(action: TaskAction): boolean {
+  return action.action !== 'skip'
+}
+
+/**
+ * Plans a backfill (§3–§5, §9, §10 of the semantics): which dates and keys, which tasks, what is skipped,
+ * cleared or recovered and why, and which consecutive dates share a run.
+ */
 export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, existingRuns: readonly ExistingRun[]): BackfillPlan {
   const {taskIds} = selectTasks(dag, request.taskRegex, request.ignoreDependencies)
-  if (request.runBackwards) {
+  if (request.runBackwards && request.dates !== null) {
     const dependent = dag.tasks.filter((task) => task.dependsOnPast && taskIds.includes(task.taskId)).map((task) => task.taskId)
     if (dependent.length > 0) {
       throw new UpdraftError(
@@ -78,62 +102,112 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
     }
   }
 
-  const resolved = resolveLogicalDates(dag, request.dates, now)
+  const keys = resolvePartitionKeys(dag, request.keys)
+  const resolved = request.dates === null ? null : resolveLogicalDates(dag, request.dates, now)
+  const dates: Array<CoveredDate | null> = resolved === null
+    ? [null]
+    : resolved.intervals.map(({end, start}) => ({data_interval_end: toUtcIso(end), data_interval_start: toUtcIso(start), logical_date: toUtcIso(start)}))
   const existingById = new Map(existingRuns.map((run) => [run.run_id, run]))
   const graph = dag.tasks.map((task) => ({id: task.taskId, upstream: task.upstream}))
-  const runs = resolved.intervals.map(({end, start}): PlannedRun => {
-    const runId = backfillRunId(start)
+  const recordFor = (date: CoveredDate | null, key: null | string): PlannedRecord => {
+    const runId = runIdOf(date ? [date] : [], key)
     const existing = existingById.get(runId)
-    const recorded = existing?.task_instances ?? {}
-    const failedHere = taskIds.filter((id) => FAILED_STATES.has(recorded[id] ?? 'none'))
-    const rerunnable = request.rerunFailedTasks ? withDownstream(graph, failedHere) : new Set<string>()
-    const tasks: string[] = []
-    const skipped: PlannedRun['skipped'] = []
-    const cleared: string[] = []
-    const recovered: PlannedRun['recovered'] = []
-    for (const id of taskIds) {
-      const state = recorded[id] ?? 'none'
-      if (request.resetDagRuns) {
-        if (state !== 'none') cleared.push(id)
-        tasks.push(id)
-      } else if (DONE_STATES.has(state)) {
-        skipped.push({reason: state === 'success' ? 'already-succeeded' : 'already-skipped', task_id: id})
-      } else if (FAILED_STATES.has(state) && !rerunnable.has(id)) {
-        skipped.push({reason: 'already-failed', task_id: id})
-      } else {
-        if (FAILED_STATES.has(state)) cleared.push(id)
-        else if (state !== 'none') recovered.push({state, task_id: id})
-        tasks.push(id)
-      }
-    }
-
     return {
-      cleared,
-      data_interval_end: toUtcIso(end),
-      data_interval_start: toUtcIso(start),
+      actions: taskActions(taskIds, existing?.task_instances ?? {}, request, graph),
+      data_interval_end: date?.data_interval_end ?? null,
+      data_interval_start: date?.data_interval_start ?? null,
       existing: existing !== undefined,
-      logical_date: toUtcIso(start),
-      recovered,
+      logical_date: date?.logical_date ?? null,
       run_id: runId,
-      skipped,
-      tasks,
     }
-  })
+  }
 
+  const batchSize = resolved === null ? 1 : (request.batchSize ?? Number.POSITIVE_INFINITY)
+  // Runs are ordered by their first date, then by key order; a key-only DAG has one "date", none.
+  const byDate: PlannedRun[][] = dates.map(() => [])
+  for (const key of keys) {
+    let batch: Array<{date: CoveredDate | null; record: PlannedRecord; signature: string}> = []
+    let batchStart = 0
+    const closeBatch = () => {
+      if (batch.length > 0) byDate[batchStart]?.push(plannedRun(batch.map((item) => item.date).filter((date) => date !== null), key, batch.map((item) => item.record)))
+      batch = []
+    }
+
+    for (const [index, date] of dates.entries()) {
+      const record = recordFor(date, key)
+      const signature = actionSignature(record.actions)
+      const previous = batch.at(-1)
+      const extends_ =
+        previous !== undefined &&
+        batch.length < batchSize &&
+        previous.signature === signature &&
+        record.actions.some((action) => runsTask(action)) &&
+        previous.date?.data_interval_end === date?.logical_date
+      if (!extends_) {
+        closeBatch()
+        batchStart = index
+      }
+
+      batch.push({date, record, signature})
+      // A date with nothing to run is listed on its own and never joins a batch.
+      if (!record.actions.some((action) => runsTask(action))) closeBatch()
+    }
+
+    closeBatch()
+  }
+
+  if (request.runBackwards) byDate.reverse()
   return {
     dag_id: dag.dagId,
-    excluded: resolved.excluded,
-    requested: resolved.requested,
-    runs: request.runBackwards ? runs.reverse() : runs,
+    excluded: resolved?.excluded ?? {before_start_date: 0, after_end_date: 0, not_yet_due: 0},
+    requested: [resolved?.requested, dag.partitions.length > 0 ? `keys ${keys.join(', ')}` : undefined].filter(Boolean).join('; '),
+    runs: byDate.flat(),
     selected_tasks: taskIds,
   }
 }
 
-/** One run in the §7 documents, with the keys in the documented order. */
-export function runDocument(run: Pick<PlannedRun, 'data_interval_end' | 'data_interval_start' | 'logical_date' | 'run_id' | 'tasks'>) {
+function plannedRun(dates: CoveredDate[], key: null | string, records: PlannedRecord[]): PlannedRun {
+  const spec = {dates, partition_key: key, run_id: runIdOf(dates, key)}
+  const first = records[0] as PlannedRecord
+  return {...runWindow(spec), records, tasks: first.actions.filter((action) => runsTask(action)).map((action) => action.task_id)}
+}
+
+/** The actions of §5 for one record's selected task instances, given their recorded states. */
+function taskActions(
+  taskIds: readonly string[],
+  recorded: Record<string, TaskInstanceState>,
+  request: Pick<BackfillRequest, 'rerunFailedTasks' | 'resetDagRuns'>,
+  graph: Array<{id: string; upstream: string[]}>,
+): TaskAction[] {
+  const failedHere = request.rerunFailedTasks ? taskIds.filter((id) => FAILED_STATES.has(recorded[id] ?? 'none')) : []
+  const rerunnable = failedHere.length > 0 ? withDownstream(graph, failedHere) : new Set<string>()
+  return taskIds.map((taskId): TaskAction => {
+    const state = recorded[taskId] ?? 'none'
+    if (request.resetDagRuns) return state === 'none' ? {action: 'run', task_id: taskId} : {action: 'clear', reason: 'reset-dagruns', state, task_id: taskId}
+    if (DONE_STATES.has(state)) return {action: 'skip', reason: state === 'success' ? 'already-succeeded' : 'already-skipped', task_id: taskId}
+    if (FAILED_STATES.has(state)) {
+      return rerunnable.has(taskId) ? {action: 'clear', reason: 'rerun-failed-tasks', state, task_id: taskId} : {action: 'skip', reason: 'already-failed', task_id: taskId}
+    }
+
+    return state === 'none' ? {action: 'run', task_id: taskId} : {action: 'recover', state, task_id: taskId}
+  })
+}
+
+/**
+ * Dates batch together only when the same task instances run and the same are skipped for the same reason:
+ * one execution of the graph has to mean the same thing for each of them.
+ */
+function actionSignature(actions: readonly TaskAction[]): string {
+  return actions.map((action) => (action.action === 'skip' ? `${action.task_id}:${action.reason}` : action.task_id)).join(',')
+}
+
+/** One run in the §7/§9/§10 documents, with the keys in the documented order. */
+export function runDocument(run: RunWindow & {tasks: string[]}) {
   return {
     run_id: run.run_id,
+    partition_key: run.partition_key,
     logical_date: run.logical_date,
+    logical_dates: run.logical_dates,
     data_interval_start: run.data_interval_start,
     data_interval_end: run.data_interval_end,
     tasks: run.tasks,

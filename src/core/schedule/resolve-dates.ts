@@ -22,7 +22,7 @@ export function dateSelectionFrom(flags: DateFlags): DateSelection {
   if (flags.startDate) return {end: flags.endDate ?? null, kind: 'range', start: flags.startDate}
   throw new UpdraftError(
     'MISSING_DATES',
-    'Expected logical dates via -s/--start-date [-e/--end-date], -l/--logical-dates or -D/--date, got none.',
+    'Expected logical dates via -s/--start-date [-e/--end-date], -l/--logical-dates, -D/--date, or --from/--to or --partitions on a DAG without partitions, got none.',
     {exit: 2},
   )
 }
@@ -33,8 +33,8 @@ export interface ScheduledDag {
   /** UTC ISO instant, or null. */
   endDate: null | string
   schedule: Schedule
-  /** UTC ISO instant. */
-  startDate: string
+  /** UTC ISO instant; only a key-only DAG, which has no ticks, may have none. */
+  startDate: null | string
   timezone: string
 }
 
@@ -70,12 +70,17 @@ export function timetableOf(dag: ScheduledDag): Timetable {
     )
   }
 
-  return createTimetable(schedule, dag.timezone, new Date(dag.startDate))
+  return createTimetable(schedule, dag.timezone, anchorOf(dag))
+}
+
+/** Where the DAG's ticks start; every periodic DAG has a start_date (validation requires it). */
+function anchorOf(dag: ScheduledDag): Date {
+  return new Date(dag.startDate ?? 0)
 }
 
 /** How this DAG's logical dates read in human output: in its zone, the date alone when every tick is at midnight. */
 export function labelerFor(dag: ScheduledDag): DateLabeler {
-  return dateLabeler(dag.timezone, ticksAtMidnight(dag.schedule, dag.timezone, new Date(dag.startDate)))
+  return dateLabeler(dag.timezone, ticksAtMidnight(dag.schedule, dag.timezone, anchorOf(dag)))
 }
 
 /** Resolves the user's selection to data intervals, reading naive dates in the DAG's zone (§3 of the semantics). */
@@ -112,7 +117,7 @@ export function resolveLogicalDates(dag: ScheduledDag, selection: DateSelection,
 
   const excluded: ExcludedCounts = {before_start_date: 0, after_end_date: 0, not_yet_due: 0}
   const intervals: DataInterval[] = []
-  const startDate = new Date(dag.startDate)
+  const startDate = anchorOf(dag)
   const endDate = dag.endDate === null ? null : new Date(dag.endDate)
   for (const [index, start] of ticks.entries()) {
     const following = ticks[index + 1]

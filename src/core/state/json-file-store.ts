@@ -1,11 +1,11 @@
-import {appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync} from 'node:fs'
+import {appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 
 import {type Adapter, Low} from 'lowdb'
 
 import {UpdraftError} from '../errors.js'
 import {type ProcessInfo, tryLock} from './file-lock.js'
-import {applyChange, type DagState, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
+import {applyChange, type DagState, migrateStateFile, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
 import type {StateStore} from './store.js'
 
 /** How to open the state file. */
@@ -51,7 +51,10 @@ export class JsonFileStore implements StateStore {
   static async open(options: JsonFileStoreOptions): Promise<JsonFileStore> {
     const memory = await readStateFile(options.path)
     for (const journal of journalsOf(options.path)) replayJournal(memory, journal)
-    const store = new JsonFileStore(options, memory)
+    const olderSchema = memory.schema_version < SCHEMA_VERSION
+    const store = new JsonFileStore(options, migrateStateFile(memory))
+    // Only a process that will write upgrades the file: reading, or refusing a bad command, leaves it as it was.
+    if (options.ownDagId !== null && olderSchema) await store.upgradeFile()
     if (store.journalPath && journalsOf(options.path).some((journal) => journal.startsWith(store.journalPath as string))) {
       store.dirty = true
       await store.flush()
@@ -153,7 +156,7 @@ export class JsonFileStore implements StateStore {
     try {
       // Re-read the file only when another process wrote it since our last write.
       const stamp = fileStamp(path)
-      const onDisk = this.lastWrite && stamp === this.lastWrite.stamp ? this.lastWrite.file : await readStateFile(path)
+      const onDisk = this.lastWrite && stamp === this.lastWrite.stamp ? this.lastWrite.file : migrateStateFile(await readStateFile(path))
       // From here to db.write() nothing awaits: lowdb serialises the data synchronously when write() is called,
       // so the snapshot, the journal rotation and the serialisation see the same state without a copy. Changes
       // recorded while the file is being written land in a fresh journal.
@@ -181,6 +184,29 @@ export class JsonFileStore implements StateStore {
     }
 
     rmSync(rotated, {force: true})
+  }
+
+  /**
+   * Rewrites a file of an older schema in this one, atomically, after copying it to `<file>.v<N>.backup` (an
+   * existing backup is kept: it is the oldest copy), so the release that wrote it can still be gone back to.
+   */
+  private async upgradeFile(): Promise<void> {
+    const {path} = this.options
+    const release = await this.acquireWriteLock()
+    try {
+      const onDisk = await readStateFile(path)
+      if (onDisk.schema_version >= SCHEMA_VERSION) return
+      const backup = `${path}.v${onDisk.schema_version}.backup`
+      if (!existsSync(backup)) copyFileSync(path, backup)
+      this.db.data = migrateStateFile(onDisk)
+      await this.db.write()
+    } catch (error) {
+      rmSync(temporaryPathOf(path), {force: true})
+      if (error instanceof UpdraftError) throw error
+      throw new UpdraftError('STATE_FILE_UNWRITABLE', `Expected to upgrade the state file ${path} to schema_version ${SCHEMA_VERSION}, got ${(error as NodeJS.ErrnoException).code ?? 'an error'}: ${(error as Error).message}`)
+    } finally {
+      release()
+    }
   }
 
   private async acquireWriteLock(): Promise<() => void> {

@@ -1,7 +1,8 @@
 import {closest} from 'fastest-levenshtein'
 
 import {UpdraftError} from '../errors.js'
-import {backfillRunId, parseDateTime, toInstant} from '../schedule/logical-date.js'
+import {type CoveredDate, runIdOf} from '../run/run-spec.js'
+import {parseDateTime, toInstant, toUtcIso} from '../schedule/logical-date.js'
 import type {DagRunRecord, DagState, TaskInstanceRecord} from './schema.js'
 
 /**
@@ -27,43 +28,60 @@ const IN_PROGRESS = new Set(['queued', 'running', 'scheduled', 'up_for_retry'])
 
 /** A run as listed by `dags list-runs`. */
 export interface RunRow {
+  /** The batch that ran this date together with others, if one did. */
+  batch_run_id: null | string
   duration_ms: null | number
   end_date: null | string
-  logical_date: string
+  logical_date: null | string
+  partition_key: null | string
   run_id: string
   start_date: null | string
   state: string
 }
 
-/** Runs of a DAG oldest first, optionally only those in one state. */
-export function listRuns(state: DagState, onlyState: null | string): RunRow[] {
+/** Runs of a DAG oldest first, then in key order (`keyOrder`, the DAG's partitions), optionally only those in one state. */
+export function listRuns(state: DagState, onlyState: null | string, keyOrder: readonly string[] = []): RunRow[] {
+  const rank = (key: null | string) => (key === null ? -1 : keyOrder.includes(key) ? keyOrder.indexOf(key) : keyOrder.length)
   return Object.values(state.runs)
     .filter((run) => onlyState === null || run.state === onlyState)
-    .sort((a, b) => a.logical_date.localeCompare(b.logical_date))
+    .sort((a, b) => (a.logical_date ?? '').localeCompare(b.logical_date ?? '') || rank(a.partition_key) - rank(b.partition_key) || (a.partition_key ?? '').localeCompare(b.partition_key ?? ''))
     .map((run) => ({
+      batch_run_id: Object.values(run.task_instances).find((ti) => ti.batch_run_id !== null)?.batch_run_id ?? null,
       duration_ms: run.start_date && run.end_date ? new Date(run.end_date).getTime() - new Date(run.start_date).getTime() : null,
       end_date: run.end_date,
       logical_date: run.logical_date,
+      partition_key: run.partition_key,
       run_id: run.run_id,
       start_date: run.start_date,
       state: run.state,
     }))
 }
 
-/** Finds a run by run id or by logical date (read in the DAG's zone unless it carries an offset). */
-export function findRun(state: DagState, dagId: string, reference: string, timezone: string): DagRunRecord {
-  const direct = state.runs[reference]
+/**
+ * Finds a run by run id, by logical date (read in the DAG's zone unless it carries an offset) plus partition
+ * key on a partitioned DAG, or by key alone on a key-only DAG.
+ */
+export function findRun(state: DagState, dagId: string, reference: {partitionKey: null | string; run: null | string}, timezone: string): DagRunRecord {
+  const direct = reference.run === null ? undefined : state.runs[reference.run]
   if (direct) return direct
-  const looksLikeDate = /^\d{4}-\d{2}-\d{2}/.test(reference)
-  const runId = looksLikeDate ? backfillRunId(toInstant(parseDateTime(reference, 'the logical date'), timezone)) : reference
-  const run = state.runs[runId]
+  const looksLikeDate = reference.run !== null && /^\d{4}-\d{2}-\d{2}/.test(reference.run)
+  const dates = looksLikeDate ? [instantIso(reference.run as string, timezone)] : []
+  const runId = looksLikeDate || reference.run === null ? runIdOf(dates, reference.partitionKey) : (reference.run as string)
+  // On a key-only DAG the key alone names the run.
+  const run = state.runs[runId] ?? (looksLikeDate || reference.run === null ? undefined : state.runs[runIdOf([], reference.run)])
   if (run) return run
   const known = Object.keys(state.runs).sort()
+  const asked = reference.run === null ? `--partition ${reference.partitionKey ?? ''}` : `"${reference.run}"${reference.partitionKey === null ? '' : ` --partition ${reference.partitionKey}`}`
   throw new UpdraftError(
     'RUN_NOT_FOUND',
-    `Expected a run of ${dagId} (a logical date like 2024-01-03 or a run id), got "${reference}"${looksLikeDate ? ` (run id ${runId})` : ''}; ${known.length} run(s) recorded.`,
+    `Expected a run of ${dagId} (a logical date like 2024-01-03, with --partition K on a partitioned DAG, or a run id), got ${asked}${runId === reference.run ? '' : ` (run id ${runId})`}; ${known.length} run(s) recorded.`,
     {suggestions: known.length > 0 ? [closest(runId, known)] : []},
   )
+}
+
+function instantIso(text: string, timezone: string): CoveredDate {
+  const iso = toUtcIso(toInstant(parseDateTime(text, 'the logical date'), timezone))
+  return {data_interval_end: iso, data_interval_start: iso, logical_date: iso}
 }
 
 /** A task instance of a run, or an error naming the run's tasks. */

@@ -43,6 +43,8 @@ export interface AttemptRecord {
 
 /** A task instance as stored; instants are UTC ISO strings. */
 export interface TaskInstanceRecord {
+  /** The run id of the batch that ran this instance together with other dates' (§10), or null. */
+  batch_run_id: null | string
   duration_ms: null | number
   end_date: null | string
   exit_code: null | number
@@ -56,13 +58,17 @@ export interface TaskInstanceRecord {
   try_number: number
 }
 
-/** A DAG run as stored, with its task instances keyed by task id. */
+/**
+ * A DAG run as stored, with its task instances keyed by task id: one per logical date and partition key, even
+ * when a batch ran several dates at once. A key-only run has no logical date or interval.
+ */
 export interface DagRunRecord {
   conf: Record<string, unknown>
-  data_interval_end: string
-  data_interval_start: string
+  data_interval_end: null | string
+  data_interval_start: null | string
   end_date: null | string
-  logical_date: string
+  logical_date: null | string
+  partition_key: null | string
   run_id: string
   start_date: null | string
   state: DagRunState
@@ -74,7 +80,7 @@ export interface DagState {
   runs: Record<string, DagRunRecord>
 }
 
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 /** The whole state file. */
 export interface StateFile {
@@ -113,5 +119,22 @@ export function applyChange(file: StateFile, change: StateChange): void {
 
 /** A task instance that has never run. */
 export function blankTaskInstance(): TaskInstanceRecord {
-  return {duration_ms: null, end_date: null, exit_code: null, history: [], log_path: null, pid: null, reason: null, start_date: null, state: 'none', try_number: 0}
+  return {batch_run_id: null, duration_ms: null, end_date: null, exit_code: null, history: [], log_path: null, pid: null, reason: null, start_date: null, state: 'none', try_number: 0}
+}
+
+/**
+ * Brings a state file written by an older release up to this schema, in place. Version 2 added partitions and
+ * batches: a run's `partition_key` and a task instance's `batch_run_id`, both null for what older releases wrote.
+ * Filling in only what is missing makes it safe to apply twice, e.g. to a journal replayed on top.
+ */
+export function migrateStateFile(file: StateFile): StateFile {
+  for (const dag of Object.values(file.dags)) {
+    for (const run of Object.values(dag.runs)) {
+      run.partition_key ??= null
+      for (const ti of Object.values(run.task_instances)) ti.batch_run_id ??= null
+    }
+  }
+
+  file.schema_version = SCHEMA_VERSION
+  return file
 }

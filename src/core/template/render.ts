@@ -1,6 +1,7 @@
 import nunjucks from 'nunjucks'
 
 import type {TaskContext} from '../dag/model.js'
+import type {RunWindow} from '../run/run-spec.js'
 import {wallTimeOf} from '../schedule/logical-date.js'
 
 /** Airflow's template variables for one task instance try: the task context without its abort signal. */
@@ -9,46 +10,63 @@ export type TemplateContext = Omit<TaskContext, 'signal'>
 /** The variables shared by every task instance of a run; `ds` and `ts` are in the DAG's zone, instants stay UTC. */
 export type RunTemplateValues = Omit<TemplateContext, 'task_id' | 'try_number'>
 
-/** Computes a run's template values once; each task instance adds its `task_id` and `try_number`. */
+/**
+ * Computes a run's template values once; each task instance adds its `task_id` and `try_number`. A run reads as
+ * its first date (`ds`, `ts`, `logical_date`) over the interval of all its dates; a key-only run has no date.
+ */
 export function runTemplateValues(input: {
   dagId: string
-  intervalEnd: string
-  intervalStart: string
   params: Record<string, unknown>
-  runId: string
+  run: RunWindow
   timezone: string
 }): RunTemplateValues {
-  const {day, hour, minute, month, offset, second, year} = wallTimeOf(input.intervalStart, input.timezone)
+  const {run, timezone} = input
+  const dsOf = (iso: string) => {
+    const {day, month, year} = wallTimeOf(iso, timezone)
+    return `${year}-${month}-${day}`
+  }
+
+  const first = run.logical_date === null ? null : wallTimeOf(run.logical_date, timezone)
   return {
     dag_id: input.dagId,
-    data_interval_end: input.intervalEnd,
-    data_interval_start: input.intervalStart,
-    ds: `${year}-${month}-${day}`,
-    ds_nodash: `${year}${month}${day}`,
-    logical_date: input.intervalStart,
+    data_interval_end: run.data_interval_end,
+    data_interval_start: run.data_interval_start,
+    ds: first && `${first.year}-${first.month}-${first.day}`,
+    ds_list: run.logical_dates.map((iso) => dsOf(iso)),
+    ds_nodash: first && `${first.year}${first.month}${first.day}`,
+    logical_date: run.logical_date,
+    logical_dates: run.logical_dates,
     params: input.params,
-    run_id: input.runId,
-    ts: `${year}-${month}-${day}T${hour}:${minute}:${second}${offset}`,
-    ts_nodash: `${year}${month}${day}T${hour}${minute}${second}`,
+    partition_key: run.partition_key,
+    run_id: run.run_id,
+    ts: first && `${first.year}-${first.month}-${first.day}T${first.hour}:${first.minute}:${first.second}${first.offset}`,
+    ts_nodash: first && `${first.year}${first.month}${first.day}T${first.hour}${first.minute}${first.second}`,
   }
 }
 
-/** The same variables as `UPDRAFT_*` environment variables for bash tasks; params as JSON. */
+/**
+ * The same variables as `UPDRAFT_*` environment variables for bash tasks; params as JSON, `UPDRAFT_DS_LIST`
+ * space-separated. A variable whose value is null (a key-only run's dates, a DAG without partitions' key) is unset.
+ */
 export function templateEnvironment(context: TemplateContext): Record<string, string> {
-  return {
+  const variables: Record<string, null | string> = {
     UPDRAFT_DAG_ID: context.dag_id,
     UPDRAFT_DATA_INTERVAL_END: context.data_interval_end,
     UPDRAFT_DATA_INTERVAL_START: context.data_interval_start,
     UPDRAFT_DS: context.ds,
+    UPDRAFT_DS_LIST: context.logical_dates.length > 0 ? context.ds_list.join(' ') : null,
     UPDRAFT_DS_NODASH: context.ds_nodash,
     UPDRAFT_LOGICAL_DATE: context.logical_date,
+    UPDRAFT_LOGICAL_DATES: context.logical_dates.length > 0 ? context.logical_dates.join(' ') : null,
     UPDRAFT_PARAMS: JSON.stringify(context.params),
+    UPDRAFT_PARTITION_KEY: context.partition_key,
     UPDRAFT_RUN_ID: context.run_id,
     UPDRAFT_TASK_ID: context.task_id,
     UPDRAFT_TRY_NUMBER: String(context.try_number),
     UPDRAFT_TS: context.ts,
     UPDRAFT_TS_NODASH: context.ts_nodash,
   }
+  return Object.fromEntries(Object.entries(variables).filter((entry): entry is [string, string] => entry[1] !== null))
 }
 
 /** Wraps a value in single quotes for /bin/sh: `{{ params.region | sh }}` (`shquote` is the older name). */

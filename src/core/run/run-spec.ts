@@ -1,0 +1,84 @@
+import {backfillRunId} from '../schedule/logical-date.js'
+
+/** One logical date with its data interval `[start, end)`; instants are UTC ISO strings. */
+export interface CoveredDate {
+  data_interval_end: string
+  data_interval_start: string
+  logical_date: string
+}
+
+/**
+ * What one execution of a DAG's task graph covers, like Airflow's DagRunInfo with a partition key: no date (a
+ * key-only run), one date (the common case) or several consecutive dates (a batch, §10), and optionally one
+ * static partition key (§9).
+ */
+export interface RunSpec {
+  /** Covered dates, oldest first. */
+  dates: CoveredDate[]
+  partition_key: null | string
+  run_id: string
+}
+
+/** A run as the §7/§9/§10 documents describe it: the window of the whole run, null for a key-only run. */
+export interface RunWindow {
+  data_interval_end: null | string
+  data_interval_start: null | string
+  logical_date: null | string
+  logical_dates: string[]
+  partition_key: null | string
+  run_id: string
+}
+
+/**
+ * The run id of a backfill run: `backfill__<date>` for one date (§1), `backfill__<first>--<last>` for a batch,
+ * `__<key>` appended for a partition, and `backfill__<key>` for a key-only run.
+ */
+export function runIdOf(dates: readonly CoveredDate[], partitionKey: null | string): string {
+  const keySuffix = partitionKey === null ? '' : `__${partitionKey}`
+  const first = dates[0]
+  const last = dates.at(-1)
+  if (!first || !last) return `backfill__${partitionKey ?? ''}`
+  const covered = first === last ? isoPart(first) : `${isoPart(first)}--${isoPart(last)}`
+  return `backfill__${covered}${keySuffix}`
+}
+
+/** A run spec, its id derived from what it covers. */
+export function runSpec(dates: CoveredDate[], partitionKey: null | string): RunSpec {
+  return {dates, partition_key: partitionKey, run_id: runIdOf(dates, partitionKey)}
+}
+
+/**
+ * The window of a run: its first date's logical date and interval start, its last date's interval end. A
+ * one-date run is exactly that date.
+ */
+export function runWindow(spec: RunSpec): RunWindow {
+  const first = spec.dates[0]
+  const last = spec.dates.at(-1)
+  return windowOf({
+    run_id: spec.run_id,
+    partition_key: spec.partition_key,
+    logical_date: first?.logical_date ?? null,
+    logical_dates: spec.dates.map((date) => date.logical_date),
+    data_interval_start: first?.data_interval_start ?? null,
+    data_interval_end: last?.data_interval_end ?? null,
+  })
+}
+
+/** Just the window of anything that carries one, with its keys in the documented order. */
+export function windowOf(run: RunWindow): RunWindow {
+  const {data_interval_end, data_interval_start, logical_date, logical_dates, partition_key, run_id} = run
+  return {run_id, partition_key, logical_date, logical_dates, data_interval_start, data_interval_end}
+}
+
+/** How a run reads to a person: `2024-03-05`, `2024-03-05 · eu`, `2024-03-01 → 2024-03-07`, or just the key. */
+export function runLabel(run: Pick<RunWindow, 'logical_dates' | 'partition_key'>, labelOf: (iso: string) => string): string {
+  const first = run.logical_dates[0]
+  const last = run.logical_dates.at(-1)
+  if (first === undefined || last === undefined) return run.partition_key ?? ''
+  const dates = run.logical_dates.length === 1 ? labelOf(first) : `${labelOf(first)} → ${labelOf(last)}`
+  return run.partition_key === null ? dates : `${dates} · ${run.partition_key}`
+}
+
+function isoPart(date: CoveredDate): string {
+  return backfillRunId(new Date(date.logical_date)).slice('backfill__'.length)
+}
