@@ -1,7 +1,7 @@
 import {DefaultRenderer, Listr, ListrEventType, ListrLogger, ProcessOutput, type ListrTaskWrapper} from 'listr2'
 
 import type {BackfillEvent} from '../core/events.js'
-import {formatDuration, paintState} from './format.js'
+import {formatDuration, paintState, runCountText, runNoun} from './format.js'
 import {type Frame, frameOf, type ScreenSize} from './live-frame.js'
 import {BackfillProgress} from './progress.js'
 
@@ -64,7 +64,7 @@ class LinesView implements BackfillView {
       case 'backfill_started': {
         const total = event.runs.reduce((sum, run) => sum + run.tasks.length, 0)
         const complete = event.runs.filter((run) => run.tasks.length === 0).length
-        return `Backfilling ${event.dag_id}: ${event.runs.length} logical date(s) (${event.timezone}), ${total} task instance(s) to run${complete > 0 ? `; ${complete} date(s) already complete` : ''}`
+        return `Backfilling ${event.dag_id}: ${runCountText(event.runs)} (${event.timezone}), ${total} task instance(s) to run${complete > 0 ? `; ${complete} ${runNoun(event.runs) === 'dates' ? 'date(s)' : 'run(s)'} already complete` : ''}`
       }
 
       case 'interrupt_requested': {

@@ -58,3 +58,24 @@ export function formatDuration(ms: number): string {
   if (minutes < 60) return `${minutes}m ${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')}s`
   return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`
 }
+
+/** A run as far as counting goes: the dates it covers and its key. */
+export interface CountedRun {
+  logical_dates: readonly string[]
+  partition_key: null | string
+}
+
+/**
+ * How many runs a backfill has, in the words its shape calls for: `12 logical date(s)` when each run is one
+ * date, `6 run(s) over 2 logical date(s)` with keys or batches, `5 run(s)` for a key-only DAG.
+ */
+export function runCountText(runs: readonly CountedRun[], noun = 'logical date(s)'): string {
+  if (runs.every((run) => run.logical_dates.length === 1 && run.partition_key === null)) return `${runs.length} ${noun}`
+  const dates = new Set(runs.flatMap((run) => run.logical_dates)).size
+  return dates === 0 ? `${runs.length} run(s)` : `${runs.length} run(s) over ${dates} ${noun}`
+}
+
+/** The word for a backfill's runs: `dates` when each run is one date, `runs` otherwise. */
+export function runNoun(runs: readonly CountedRun[]): string {
+  return runs.every((run) => run.logical_dates.length === 1 && run.partition_key === null) ? 'dates' : 'runs'
+}

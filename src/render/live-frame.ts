@@ -56,14 +56,14 @@ export function frameOf(progress: BackfillProgress, screen: ScreenSize, collapse
     const tasks = (taskLines[index] ?? []).slice(0, allowed[index]).map(([taskId, state]) => `› ${taskId} ${paintState(state)}`)
     return [`${run.label}  ${paintState('running')}`, ...tasks].join('\n')
   })
-  if (hidden > 0) inFlight.push(dim(`… ${hidden} more date(s) in flight: ${running.slice(shown.length).map((run) => run.label).join(', ')}`))
+  if (hidden > 0) inFlight.push(dim(`… ${hidden} more ${progress.runNoun === 'dates' ? 'date(s)' : 'run(s)'} in flight: ${running.slice(shown.length).map((run) => run.label).join(', ')}`))
 
   const fitsOneEach = !collapsed && finishedCount <= spare + summaryLines
   return {
     finished: fitsOneEach ? progress.finished.map((run) => finishedLine(run)) : collapsedLines(progress, screen.columns),
     finishedCollapsed: !fitsOneEach && finishedCount > 0,
     footer: footerOf(progress),
-    header: `Backfill ${progress.dagId} · ${progress.totalRuns} date(s) · ${progress.timezone}`,
+    header: `Backfill ${progress.dagId} · ${progress.runCount} · ${progress.timezone}`,
     inFlight,
   }
 }
@@ -79,7 +79,7 @@ function collapsedLines(progress: BackfillProgress, columns: number): string[] {
   if (progress.finished.length === 0) return []
   const counts = [...progress.finishedByState].map(([state, count]) => `${count} ${paintState(state)}`)
   const icon = progress.failed.length > 0 ? bad('✖') : progress.finishedByState.has('not finished') ? dim('◼') : good('✔')
-  const lines = [`${icon} ${progress.finished.length} date(s): ${counts.join(' · ')}`]
+  const lines = [`${icon} ${progress.finished.length} ${progress.runNoun === 'dates' ? 'date(s)' : 'run(s)'}: ${counts.join(' · ')}`]
   if (progress.failed.length > 0) lines.push(`${bad('✖')} failed: ${listWithin(progress.failed.map((run) => run.label), columns - 16)}`)
   return lines
 }
@@ -100,7 +100,7 @@ function listWithin(labels: string[], width: number): string {
 function footerOf(progress: BackfillProgress): string {
   const byState = [...progress.taskTotals].filter(([, count]) => count > 0).map(([state, count]) => `${count} ${paintState(state)}`)
   const idle = progress.inFlight.size === 0 && progress.finished.length > 0 ? 'nothing to run: the dates were already complete' : 'no task instance has run yet'
-  const totals = `${progress.doneRuns}/${progress.totalRuns} dates done · ${byState.join(' · ') || idle}`
+  const totals = `${progress.doneRuns}/${progress.totalRuns} ${progress.runNoun} done · ${byState.join(' · ') || idle}`
   if (progress.interruptedBy === null) return totals
   return `${totals} · ${warn(progress.closed ? `interrupted by ${progress.interruptedBy}` : `interrupted (${progress.interruptedBy}): stopping running task instances…`)}`
 }

@@ -1,6 +1,6 @@
 import type {BackfillPlan} from '../core/planner/plan-backfill.js'
 import {runLabel} from '../core/run/run-spec.js'
-import {bold, dim, warn} from './format.js'
+import {bold, dim, runCountText, warn} from './format.js'
 
 /** How a DAG's dates read to a person: a labeler for its zone, and its own bounds already labelled. */
 export interface DagDateLabels {
@@ -31,12 +31,8 @@ export function noDatesText(plan: BackfillPlan, dates: DagDateLabels): string {
 export function planText(plan: BackfillPlan, dates: DagDateLabels): string {
   if (plan.runs.length === 0) return noDatesText(plan, dates)
   const toRun = plan.runs.reduce((sum, run) => sum + run.tasks.length, 0)
-  const dateCount = new Set(plan.runs.flatMap((run) => run.logical_dates)).size
-  const keyed = plan.runs.some((run) => run.partition_key !== null)
-  const batched = plan.runs.some((run) => run.logical_dates.length > 1)
-  const shape = keyed || batched ? `${plan.runs.length} run(s) over ${dateCount} logical date(s)` : `${plan.runs.length} logical date(s)`
   const lines = [
-    bold(`Backfill plan for ${plan.dag_id}: ${shape}, ${toRun} task instance(s) to run`),
+    bold(`Backfill plan for ${plan.dag_id}: ${runCountText(plan.runs)}, ${toRun} task instance(s) to run`),
     dim(`Requested: ${plan.requested}; tasks: ${plan.selected_tasks.join(', ')}`),
     ...exclusionLines(plan, dates),
     '',

@@ -1,4 +1,5 @@
 import type {BackfillEvent} from '../core/events.js'
+import {runCountText, runNoun} from './format.js'
 
 /** One logical date as the live view knows it. */
 export interface RunProgress {
@@ -31,6 +32,10 @@ export class BackfillProgress {
   readonly taskTotals = new Map<string, number>()
   timezone = 'UTC'
   totalRuns = 0
+  /** `dates` when each run is one date, `runs` with keys or batches. */
+  runNoun = 'dates'
+  /** The header's count: `12 date(s)` or `6 run(s) over 2 date(s)`. */
+  runCount = ''
   private readonly withoutWork = new Set<string>()
 
   apply(event: BackfillEvent): void {
@@ -39,6 +44,8 @@ export class BackfillProgress {
         this.dagId = event.dag_id
         this.timezone = event.timezone
         this.totalRuns = event.runs.length
+        this.runNoun = runNoun(event.runs)
+        this.runCount = runCountText(event.runs, 'date(s)')
         for (const run of event.runs) if (run.tasks.length === 0) this.withoutWork.add(run.run_id)
         return
       }

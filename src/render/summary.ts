@@ -1,5 +1,5 @@
 import type {BackfillSummary} from '../core/executor/apply-plan.js'
-import {bad, bold, dim, formatDuration, good, paintState, table, warn} from './format.js'
+import {bad, bold, dim, formatDuration, good, paintState, runNoun, table, warn} from './format.js'
 
 const STATE_ORDER = ['success', 'skipped', 'failed', 'upstream_failed', 'up_for_retry', 'running', 'queued', 'scheduled', 'none']
 
@@ -18,7 +18,7 @@ export function summaryText(summary: BackfillSummary): string {
   const lines = [
     '',
     bold(`Backfill of ${summary.dag_id} ${summary.interrupted ? warn('interrupted') : summary.failures.length > 0 ? bad('finished with failures') : good('succeeded')} in ${formatDuration(summary.wall_ms)}`),
-    `  dates:          ${countsText(summary.counts.runs)} (${summary.runs.length} total${excluded > 0 ? `; ${excluded} excluded: ${before} before start_date, ${after} after end_date, ${notDue} not yet due` : ''})`,
+    `  ${`${runNoun(summary.runs)}:`.padEnd(16)}${countsText(summary.counts.runs)} (${summary.runs.length} total${excluded > 0 ? `; ${excluded} excluded: ${before} before start_date, ${after} after end_date, ${notDue} not yet due` : ''})`,
     `  task instances: ${countsText(summary.counts.task_instances)}`,
   ]
   if (summary.failures.length > 0) {

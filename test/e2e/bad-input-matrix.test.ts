@@ -19,6 +19,13 @@ const root = tmpProject({
   'dags/pipeline.mjs': daily(`${task}, {task_id: 'b', bash_command: 'true', upstream: ['a']}`),
   'dags/syntax.ts': 'export default {schedule_interval: "@daily",, }',
   'dags/unknown_key.mjs': daily(task, `retries: 3,`),
+  'dags/regional.mjs': daily(task, `partitions: ['us', 'eu', 'apac'],`),
+  'dags/weekdays.mjs': `export default {schedule_interval: null, partitions: ['M', 'Tu', 'W'], tasks: [${task}]}`,
+  'dags/once_keys.mjs': `export default {schedule_interval: '@once', start_date: '2024-01-01', partitions: ['us'], tasks: [${task}]}`,
+  'dags/twice_keyed.mjs': daily(task, `partitions: ['us', 'us'],`),
+  'dags/bad_key.mjs': daily(task, `partitions: ['us east'],`),
+  'dags/bad_policy.mjs': daily(task, `backfill_policy: 'weekly',`),
+  'dags/zero_policy.mjs': daily(task, `backfill_policy: {max_dates_per_run: 0},`),
 })
 const db = join(root, '.updraft', 'db.json')
 let seeded = ''
@@ -63,6 +70,24 @@ const cases: Array<[string[], number, string, string]> = [
   [['missing_upstream', '-s', '2024-01-01'], 1, 'DAG_MISSING_UPSTREAM', 'upstream "ghost"'],
   [['pipeline', '-D', '2024-01-03T12:00'], 2, 'DATE_NOT_A_TICK', 'Expected each --date value'],
   [['pipeline', '-s', '2024-01-01', '--end', '2024-01-02'], 2, 'USAGE', 'Nonexistent flag: --end'],
+  [['regional', '-s', '2024-01-01', '--partitions', 'euu'], 2, 'UNKNOWN_PARTITION', 'partition key of regional (us, eu, apac), got "euu"; did you mean "eu"?'],
+  [['regional', '-s', '2024-01-01', '--from', 'apac', '--to', 'us'], 2, 'PARTITION_RANGE_INVERTED', 'got apac after us'],
+  [['regional', '-s', '2024-01-01', '--partitions', 'us', '--from', 'eu'], 2, 'MIXED_SELECTION_FLAGS', 'got --partitions and --from'],
+  [['regional', '--partitions', 'us'], 2, 'MISSING_DATES', 'got none'],
+  [['weekdays', '-s', '2024-01-01'], 2, 'DATES_ON_KEY_ONLY_DAG', 'Expected --partitions or --from/--to for DAG weekdays'],
+  [['weekdays', '--to', 'X'], 2, 'UNKNOWN_PARTITION', 'got "X"'],
+  [['once_keys', '-s', '2024-01-01'], 2, 'SCHEDULE_NOT_PERIODIC', 'got schedule_interval @once'],
+  [['pipeline', '--from', '2024-01-01', '-s', '2024-01-01'], 2, 'MIXED_SELECTION_FLAGS', 'got both'],
+  [['pipeline', '-D', '2024-01-01', '--to', '2024-01-03'], 2, 'MIXED_SELECTION_FLAGS', 'got both'],
+  [['pipeline', '--to', '2024-01-03'], 2, 'MISSING_DATES', 'got only --to 2024-01-03'],
+  [['pipeline', '--from', '2024-01-33'], 2, 'INVALID_DATE', 'got "2024-01-33"'],
+  [['pipeline', '--partitions', '2024-01-03T12:00'], 2, 'DATE_NOT_A_TICK', 'Expected each --partitions value'],
+  [['pipeline', '-s', '2024-01-01', '--batch-size', '0'], 2, 'INVALID_BATCH_SIZE', 'integer of at least 1 or "all", got "0"'],
+  [['pipeline', '-s', '2024-01-01', '--batch-size', 'few'], 2, 'INVALID_BATCH_SIZE', 'got "few"'],
+  [['twice_keyed', '-s', '2024-01-01'], 1, 'DAG_INVALID_VALUE', 'got "us" twice'],
+  [['bad_key', '-s', '2024-01-01'], 1, 'DAG_INVALID_VALUE', 'got "us east"'],
+  [['bad_policy', '-s', '2024-01-01'], 1, 'DAG_INVALID_VALUE', `expected backfill_policy to be 'single_run' or {max_dates_per_run: n}`],
+  [['zero_policy', '-s', '2024-01-01'], 1, 'DAG_INVALID_VALUE', 'got {"max_dates_per_run":0}'],
 ]
 
 // [argv, exit code, error code, text of the message, text one of the suggestions must contain]

@@ -14,7 +14,7 @@ function hourlyRuns(count: number) {
   return Array.from({length: count}, (_, index) => {
     const instant = new Date(Date.UTC(2024, 0, 1, index))
     const local = new Date(instant.getTime() + 3_600_000).toISOString()
-    return {label: `${local.slice(0, 10)} ${local.slice(11, 16)} +01:00`, logical_date: instant.toISOString(), run_id: `backfill__${instant.toISOString()}`, tasks: TASKS}
+    return {label: `${local.slice(0, 10)} ${local.slice(11, 16)} +01:00`, logical_date: instant.toISOString(), logical_dates: [instant.toISOString()], partition_key: null, run_id: `backfill__${instant.toISOString()}`, tasks: TASKS}
   })
 }
 

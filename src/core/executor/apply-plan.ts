@@ -111,7 +111,7 @@ interface RunProgress {
 export type Readiness =
   | {kind: 'blocked'; reason: 'depends-on-past' | 'upstream-failed'}
   | {kind: 'ready'}
-  | {kind: 'waiting'; on: 'depends-on-past' | 'upstream-failed'}
+  | {kind: 'waiting'; on: 'past' | 'upstream'}
 
 /**
  * Whether a task instance can be queued now: every selected upstream done (under `-i` an unselected one counts as
@@ -132,9 +132,9 @@ export function readinessOf(
     if (!DONE_STATES.has(state)) waitingOnUpstream = true
   }
 
-  if (waitingOnUpstream) return {kind: 'waiting', on: 'upstream-failed'}
+  if (waitingOnUpstream) return {kind: 'waiting', on: 'upstream'}
   if (!task.dependsOnPast || past === null || DONE_STATES.has(past.state)) return {kind: 'ready'}
-  return FAILED_STATES.has(past.state) || past.finished ? {kind: 'blocked', reason: 'depends-on-past'} : {kind: 'waiting', on: 'depends-on-past'}
+  return FAILED_STATES.has(past.state) || past.finished ? {kind: 'blocked', reason: 'depends-on-past'} : {kind: 'waiting', on: 'past'}
 }
 
 /**
@@ -170,6 +170,11 @@ class PlanScheduler {
   private readonly startedAt: number
   private readonly tasks: Map<string, Task>
   private readonly templates = new Map<string, CompiledTemplate>()
+  /**
+   * Tries started by this backfill, per task instance: retries count from here, as Airflow's clear resets
+   * max_tries, so an instance re-run after failing in an earlier backfill gets its retries again.
+   */
+  private readonly triesHere = new Map<string, number>()
 
   constructor(
     private readonly dag: Dag,
@@ -200,7 +205,7 @@ class PlanScheduler {
     options.listener({
       dag_id: dag.dagId,
       excluded: plan.excluded,
-      runs: plan.runs.map((run) => ({logical_date: run.logical_date, run_id: run.run_id, tasks: run.tasks})),
+      runs: plan.runs.map((run) => ({logical_date: run.logical_date, logical_dates: run.logical_dates, partition_key: run.partition_key, run_id: run.run_id, tasks: run.tasks})),
       timezone: dag.timezone,
       type: 'backfill_started',
     })
@@ -314,7 +319,7 @@ class PlanScheduler {
     for (const run of this.runs.filter((candidate) => candidate.started && !candidate.finished)) {
       for (const taskId of run.pending) {
         const readiness = this.readiness(run, this.tasks.get(taskId) as Task)
-        this.finishAttempt(run, taskId, 'upstream_failed', readiness.kind === 'waiting' ? readiness.on : 'depends-on-past')
+        this.finishAttempt(run, taskId, 'upstream_failed', readiness.kind === 'waiting' && readiness.on === 'upstream' ? 'upstream-failed' : 'depends-on-past')
       }
 
       run.pending.clear()
@@ -350,6 +355,7 @@ class PlanScheduler {
     run.templateValues ??= runTemplateValues({dagId: dag.dagId, params: this.params, run: run.planned, timezone: dag.timezone})
     const context = {...run.templateValues, task_id: task.taskId, try_number: tryNumber}
     const key = this.keyOf(run, task.taskId)
+    this.triesHere.set(key, (this.triesHere.get(key) ?? 0) + 1)
     this.track(key, {run, taskId: task.taskId})
     let command = ''
     if (task.bashCommand !== null) {
@@ -480,7 +486,7 @@ class PlanScheduler {
       case 'failed': {
         this.untrack(change.key)
         if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) record.task_instances[taskId] = {...ti, log_path: this.logPathOf(run, taskId, ti.try_number)}
-        const retriesLeft = !options.disableRetry && ti.try_number <= task.retries && !options.signal.aborted
+        const retriesLeft = !options.disableRetry && (this.triesHere.get(change.key) ?? 1) <= task.retries && !options.signal.aborted
         this.finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
         if (retriesLeft) this.retryLater(run, task, change.key, entry)
         else this.afterFinalState(run, taskId)
@@ -496,6 +502,7 @@ class PlanScheduler {
 
       case 'dropped': {
         this.untrack(change.key)
+        this.triesHere.set(change.key, (this.triesHere.get(change.key) ?? 1) - 1)
         // The try never started, so it is not counted and leaves no attempt behind.
         this.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: 'interrupted', start_date: null, state: 'none', try_number: ti.try_number - 1})
         break

@@ -60,14 +60,12 @@ export function runSelectionFrom(dag: Dag, flags: SelectionFlags): RunSelection 
       throw new UpdraftError('MISSING_DATES', `Expected --from with --to (DAG ${dag.dagId} has no partitions, so they are -s/-e), got only --to ${flags.to}.`, {exit: 2})
     }
 
-    return {
-      dates: dateSelectionFrom({
-        endDate: flags.to === undefined ? undefined : parseDateTime(flags.to, '--to'),
-        logicalDates: flags.partitions?.map((date) => parseDateTime(date, '--partitions')),
-        startDate: flags.from === undefined ? undefined : parseDateTime(flags.from, '--from'),
-      }),
-      keys: ALL_KEYS,
+    if (flags.partitions && flags.partitions.length > 0) {
+      return {dates: {dates: flags.partitions.map((date) => parseDateTime(date, '--partitions')), flag: '--partitions', kind: 'list'}, keys: ALL_KEYS}
     }
+
+    const start = parseDateTime(flags.from as string, '--from')
+    return {dates: {end: flags.to === undefined ? null : parseDateTime(flags.to, '--to'), kind: 'range', start}, keys: ALL_KEYS}
   }
 
   const keys: KeySelection = flags.partitions && flags.partitions.length > 0 ? {keys: flags.partitions, kind: 'list'} : {from: flags.from ?? null, kind: 'range', to: flags.to ?? null}
