@@ -26,6 +26,9 @@ function writeDag(name, schedule, taskBody) {
 writeDag('noop_daily', '@daily', 'callable: () => {}')
 writeDag('noop_hourly', '@hourly', 'callable: () => {}')
 writeDag('shell_daily', '@daily', "bash_command: 'true'")
+// The same graph over a date × 50-key grid (§9).
+const keys = Array.from({length: 50}, (_, index) => `k${index + 1}`)
+writeFileSync(join(dags, 'grid_daily.mjs'), readFileSync(join(dags, 'noop_daily.mjs'), 'utf8').replace('export default {', `export default {partitions: ${JSON.stringify(keys)}, `))
 writeFileSync(
   join(dags, 'chain_hourly.mjs'),
   `export default {schedule_interval: '@hourly', start_date: '2023-01-01', max_active_runs: 16, tasks: [
@@ -86,6 +89,12 @@ const backfill = (dagId, end, db, ...extra) => cli('dags', 'backfill', dagId, '-
 /** The same backfill with human output: the live view on a terminal, plain lines otherwise. */
 const humanBackfill = (dagId, end, db) => cli('dags', 'backfill', dagId, '-s', '2023-01-01', '-e', end, '--dags-folder', dags, '--db', db)
 
+/** The planner alone, in-process on the built modules (bench/plan-time.js), so the figure is planning, not start-up. */
+function planTime(dagId, start, end, ...batchSize) {
+  const output = execFileSync('node', [join(root, 'bench', 'plan-time.js'), dags, dagId, start, end, ...batchSize], {cwd: work, encoding: 'utf8', env})
+  return JSON.parse(output).plan_ms
+}
+
 const cases = {
   P1: {
     run: () => measure(...backfill('noop_daily', '2023-12-31', freshDb('b1'))),
@@ -129,6 +138,22 @@ const cases = {
     target: 'wall ≤ 1000 ms',
     workload: 'dags backfill --dry-run of 8,760 hourly dates',
   },
+  P6a: {
+    run() {
+      const process = measure(...cli('dags', 'backfill', 'noop_hourly', '-s', '2023-01-01', '-e', '2023-12-31T23:00', '--batch-size', '24', '--dry-run', '--json', '--dags-folder', dags, '--db', join(work, 'none.json')))
+      return {...process, planMs: planTime('noop_hourly', '2023-01-01', '2023-12-31T23:00', '24')}
+    },
+    target: 'plan ≤ 300 ms',
+    workload: 'dags backfill --dry-run of 8,760 hourly dates with --batch-size 24 (365 runs); wall is the whole process',
+  },
+  P6b: {
+    run() {
+      const process = measure(...cli('dags', 'backfill', 'grid_daily', '-s', '2023-01-01', '-e', '2023-12-31', '--dry-run', '--json', '--dags-folder', dags, '--db', join(work, 'none.json')))
+      return {...process, planMs: planTime('grid_daily', '2023-01-01', '2023-12-31')}
+    },
+    target: 'plan ≤ 1000 ms',
+    workload: 'dags backfill --dry-run of a year of daily dates × 50 partition keys (18,250 runs); wall is the whole process',
+  },
   P5: {
     run() {
       const plain = measure(...humanBackfill('chain_hourly', '2023-01-07T23:00', freshDb('p5')))
@@ -163,8 +188,10 @@ for (const [name, spec] of Object.entries(cases)) {
     summary.ratio = Number(median(samples.map((s) => s.ratio)).toFixed(2))
   }
 
+  if (samples[0].planMs !== undefined) summary.plan_ms = Math.round(median(samples.map((s) => s.planMs)))
   results[name] = summary
-  console.log(`${name.padEnd(4)} ${String(summary.wall_ms).padStart(7)} ms  ${String(summary.peak_rss_mb).padStart(4)} MB${summary.ratio === undefined ? '' : `  baseline ${summary.baseline_ms} ms, ratio ${summary.ratio}`}   target: ${spec.target}   (${spec.workload})`)
+  const extra = [summary.ratio === undefined ? '' : `  baseline ${summary.baseline_ms} ms, ratio ${summary.ratio}`, summary.plan_ms === undefined ? '' : `  plan ${summary.plan_ms} ms`].join('')
+  console.log(`${name.padEnd(4)} ${String(summary.wall_ms).padStart(7)} ms  ${String(summary.peak_rss_mb).padStart(4)} MB${extra}   target: ${spec.target}   (${spec.workload})`)
 }
 
 const out = join(root, 'bench', 'results')

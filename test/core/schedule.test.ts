@@ -1,6 +1,6 @@
 import {describe, expect, it} from '@jest/globals'
 
-import {backfillRunId, parseDateTime, toInstant} from '../../src/core/schedule/logical-date.js'
+import {parseDateTime, toInstant} from '../../src/core/schedule/logical-date.js'
 import {resolveLogicalDates} from '../../src/core/schedule/resolve-dates.js'
 import {LATER, list, makeDag, range} from '../helpers/builders.js'
 
@@ -229,9 +229,5 @@ describe.each(['UTC', 'America/Los_Angeles', 'Asia/Kathmandu'])('schedules with 
 describe('date input', () => {
   it.each(['2024-13-01', '2023-02-29', '2024-01-32', '2024-1-1', 'yesterday', '2024-01-01T25:00', '2024-01-01T10:00+25:00'])('rejects %p', (text) => {
     expect(() => parseDateTime(text, '--start-date')).toThrow(expect.objectContaining({code: 'INVALID_DATE', exit: 2, message: expect.stringContaining(`got "${text}"`)}))
-  })
-
-  it('formats run ids as Airflow does', () => {
-    expect(backfillRunId(new Date('2024-01-01T00:00:00.000Z'))).toBe('backfill__2024-01-01T00:00:00+00:00')
   })
 })

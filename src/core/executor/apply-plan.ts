@@ -4,7 +4,7 @@ import type {Clock} from '../clock.js'
 import type {Dag, Task} from '../dag/model.js'
 import type {BackfillListener} from '../events.js'
 import {type BackfillPlan, type PlannedRun, runDocument} from '../planner/plan-backfill.js'
-import {runLabel, type RunWindow, windowOf} from '../run/run-spec.js'
+import {runLabel, type RunWindow} from '../run/run-spec.js'
 import {labelAsArgument} from '../schedule/logical-date.js'
 import {type ExcludedCounts, labelerFor} from '../schedule/resolve-dates.js'
 import {
@@ -171,8 +171,9 @@ class PlanScheduler {
   private readonly tasks: Map<string, Task>
   private readonly templates = new Map<string, CompiledTemplate>()
   /**
-   * Tries started by this backfill, per task instance: retries count from here, as Airflow's clear resets
-   * max_tries, so an instance re-run after failing in an earlier backfill gets its retries again.
+   * Tries started by this backfill, per task instance of a task that has retries: retries count from here, as
+   * Airflow's clear resets max_tries, so an instance re-run after failing in an earlier backfill gets its
+   * retries again. An entry goes when its instance is final.
    */
   private readonly triesHere = new Map<string, number>()
 
@@ -256,17 +257,24 @@ class PlanScheduler {
    * their own earlier tries kept in front of it, and the batch's run id.
    */
   private setTaskInstance(run: RunProgress, taskId: string, ti: TaskInstanceRecord, reason: AttemptReason | null = ti.reason): void {
-    const batched = run.records.length > 1
-    const leading = {...ti, batch_run_id: batched ? run.planned.run_id : null}
-    const before = lead(run).task_instances[taskId] ?? blankTaskInstance()
-    const changes: StateChange[] = []
-    for (const [index, record] of run.records.entries()) {
-      const own = index === 0 ? leading : alongside(leading, before, record.task_instances[taskId] ?? blankTaskInstance())
-      record.task_instances[taskId] = own
-      changes.push({dag_id: this.dag.dagId, run_id: record.run_id, task_id: taskId, ti: own, type: 'task_instance'})
+    const {records} = run
+    const batchRunId = records.length > 1 ? run.planned.run_id : null
+    // Callers pass a fresh object; it is copied only to set the batch, so a plain run makes no extra garbage.
+    const leading = ti.batch_run_id === batchRunId ? ti : {...ti, batch_run_id: batchRunId}
+    const first = records[0] as DagRunRecord
+    if (records.length === 1) {
+      first.task_instances[taskId] = leading
+      this.store.record([{dag_id: this.dag.dagId, run_id: first.run_id, task_id: taskId, ti: leading, type: 'task_instance'}])
+    } else {
+      const before = first.task_instances[taskId] ?? blankTaskInstance()
+      const changes: StateChange[] = records.map((record, index) => {
+        const own = index === 0 ? leading : alongside(leading, before, record.task_instances[taskId] ?? blankTaskInstance())
+        record.task_instances[taskId] = own
+        return {dag_id: this.dag.dagId, run_id: record.run_id, task_id: taskId, ti: own, type: 'task_instance'}
+      })
+      this.store.record(changes)
     }
 
-    this.store.record(changes)
     this.options.listener({
       duration_ms: ti.duration_ms,
       log_path: ti.log_path,
@@ -355,7 +363,7 @@ class PlanScheduler {
     run.templateValues ??= runTemplateValues({dagId: dag.dagId, params: this.params, run: run.planned, timezone: dag.timezone})
     const context = {...run.templateValues, task_id: task.taskId, try_number: tryNumber}
     const key = this.keyOf(run, task.taskId)
-    this.triesHere.set(key, (this.triesHere.get(key) ?? 0) + 1)
+    if (task.retries > 0) this.triesHere.set(key, (this.triesHere.get(key) ?? 0) + 1)
     this.track(key, {run, taskId: task.taskId})
     let command = ''
     if (task.bashCommand !== null) {
@@ -478,6 +486,7 @@ class PlanScheduler {
 
       case 'success': {
         this.untrack(change.key)
+        this.triesHere.delete(change.key)
         this.finishAttempt(run, taskId, 'success', null, 0)
         this.afterFinalState(run, taskId)
         break
@@ -488,8 +497,12 @@ class PlanScheduler {
         if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) record.task_instances[taskId] = {...ti, log_path: this.logPathOf(run, taskId, ti.try_number)}
         const retriesLeft = !options.disableRetry && (this.triesHere.get(change.key) ?? 1) <= task.retries && !options.signal.aborted
         this.finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
-        if (retriesLeft) this.retryLater(run, task, change.key, entry)
-        else this.afterFinalState(run, taskId)
+        if (retriesLeft) {
+          this.retryLater(run, task, change.key, entry)
+        } else {
+          this.triesHere.delete(change.key)
+          this.afterFinalState(run, taskId)
+        }
         break
       }
 
@@ -502,7 +515,7 @@ class PlanScheduler {
 
       case 'dropped': {
         this.untrack(change.key)
-        this.triesHere.set(change.key, (this.triesHere.get(change.key) ?? 1) - 1)
+        if (task.retries > 0) this.triesHere.set(change.key, (this.triesHere.get(change.key) ?? 1) - 1)
         // The try never started, so it is not counted and leaves no attempt behind.
         this.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: 'interrupted', start_date: null, state: 'none', try_number: ti.try_number - 1})
         break
@@ -644,13 +657,13 @@ function summarise(plan: BackfillPlan, runs: readonly RunProgress[], outcome: {i
   const selected = new Set(plan.selected_tasks)
   const outcomes = runs.map(({planned, records}): RunOutcome => {
     const leading = records[0] as DagRunRecord
-    const label = runLabel(planned, outcome.labelOf)
     const taskInstances: Record<string, TaskInstanceState> = {}
     for (const taskId of plan.selected_tasks) {
       const ti = leading.task_instances[taskId] ?? blankTaskInstance()
       taskInstances[taskId] = ti.state
       counts.task_instances[ti.state] = (counts.task_instances[ti.state] ?? 0) + 1
       if (FAILED_STATES.has(ti.state)) {
+        const label = runLabel(planned, outcome.labelOf)
         failures.push({label, log_path: ti.log_path, logical_date: planned.logical_date, reason: ti.reason, run_id: planned.run_id, state: ti.state, task_id: taskId, try_number: ti.try_number})
       }
     }
@@ -672,7 +685,17 @@ function summarise(plan: BackfillPlan, runs: readonly RunProgress[], outcome: {i
 
     const state = combinedState(records)
     counts.runs[state] = (counts.runs[state] ?? 0) + 1
-    return {...windowOf(planned), state, task_instances: taskInstances, tasks: planned.tasks}
+    return {
+      run_id: planned.run_id,
+      partition_key: planned.partition_key,
+      logical_date: planned.logical_date,
+      logical_dates: planned.logical_dates,
+      data_interval_start: planned.data_interval_start,
+      data_interval_end: planned.data_interval_end,
+      state,
+      task_instances: taskInstances,
+      tasks: planned.tasks,
+    }
   })
   const records = plan.runs.flatMap((run) => run.records)
   return {

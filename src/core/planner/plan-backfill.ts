@@ -106,14 +106,21 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
   const resolved = request.dates === null ? null : resolveLogicalDates(dag, request.dates, now)
   const dates: Array<CoveredDate | null> = resolved === null
     ? [null]
-    : resolved.intervals.map(({end, start}) => ({data_interval_end: toUtcIso(end), data_interval_start: toUtcIso(start), logical_date: toUtcIso(start)}))
+    : resolved.intervals.map(({end, start}) => {
+        const startIso = toUtcIso(start)
+        return {data_interval_end: toUtcIso(end), data_interval_start: startIso, logical_date: startIso}
+      })
   const existingById = new Map(existingRuns.map((run) => [run.run_id, run]))
   const graph = dag.tasks.map((task) => ({id: task.taskId, upstream: task.upstream}))
+  // Records with nothing recorded yet share one list of actions: a year of new hourly dates would otherwise hold
+  // 87,600 action objects for the whole backfill.
+  let freshActions: TaskAction[] | undefined
+  let freshSignature: string | undefined
   const recordFor = (date: CoveredDate | null, key: null | string): PlannedRecord => {
     const runId = runIdOf(date ? [date] : [], key)
     const existing = existingById.get(runId)
     return {
-      actions: taskActions(taskIds, existing?.task_instances ?? {}, request, graph),
+      actions: existing ? taskActions(taskIds, existing.task_instances, request, graph) : (freshActions ??= taskActions(taskIds, {}, request, graph)),
       data_interval_end: date?.data_interval_end ?? null,
       data_interval_start: date?.data_interval_start ?? null,
       existing: existing !== undefined,
@@ -135,7 +142,7 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
 
     for (const [index, date] of dates.entries()) {
       const record = recordFor(date, key)
-      const signature = actionSignature(record.actions)
+      const signature = record.actions === freshActions ? (freshSignature ??= actionSignature(record.actions)) : actionSignature(record.actions)
       const previous = batch.at(-1)
       const extends_ =
         previous !== undefined &&

@@ -1,5 +1,3 @@
-import {backfillRunId} from '../schedule/logical-date.js'
-
 /** One logical date with its data interval `[start, end)`; instants are UTC ISO strings. */
 export interface CoveredDate {
   data_interval_end: string
@@ -54,20 +52,14 @@ export function runSpec(dates: CoveredDate[], partitionKey: null | string): RunS
 export function runWindow(spec: RunSpec): RunWindow {
   const first = spec.dates[0]
   const last = spec.dates.at(-1)
-  return windowOf({
+  return {
     run_id: spec.run_id,
     partition_key: spec.partition_key,
     logical_date: first?.logical_date ?? null,
     logical_dates: spec.dates.map((date) => date.logical_date),
     data_interval_start: first?.data_interval_start ?? null,
     data_interval_end: last?.data_interval_end ?? null,
-  })
-}
-
-/** Just the window of anything that carries one, with its keys in the documented order. */
-export function windowOf(run: RunWindow): RunWindow {
-  const {data_interval_end, data_interval_start, logical_date, logical_dates, partition_key, run_id} = run
-  return {run_id, partition_key, logical_date, logical_dates, data_interval_start, data_interval_end}
+  }
 }
 
 /** How a run reads to a person: `2024-03-05`, `2024-03-05 · eu`, `2024-03-01 → 2024-03-07`, or just the key. */
@@ -79,6 +71,7 @@ export function runLabel(run: Pick<RunWindow, 'logical_dates' | 'partition_key'>
   return run.partition_key === null ? dates : `${dates} · ${run.partition_key}`
 }
 
+/** The date part of a run id, as Airflow writes it (`2024-01-01T00:00:00+00:00`), straight from the stored UTC ISO string. */
 function isoPart(date: CoveredDate): string {
-  return backfillRunId(new Date(date.logical_date)).slice('backfill__'.length)
+  return date.logical_date.replace(/\.000Z$/, 'Z').replace(/Z$/, '+00:00')
 }

@@ -110,11 +110,6 @@ export function toUtcIso(instant: Date): string {
   return new Date(instant.getTime()).toISOString()
 }
 
-/** Airflow's run id for a backfill run: `backfill__2024-01-01T00:00:00+00:00`. */
-export function backfillRunId(instant: Date): string {
-  return `backfill__${toUtcIso(instant).replace(/\.000Z$/, 'Z').replace(/Z$/, '+00:00')}`
-}
-
 /** Wall-clock fields of an instant in a zone, as zero-padded text, e.g. offset `+05:30`. */
 export interface WallTime {
   day: string

@@ -21,18 +21,20 @@ export function runTemplateValues(input: {
   timezone: string
 }): RunTemplateValues {
   const {run, timezone} = input
-  const dsOf = (iso: string) => {
+  const first = run.logical_date === null ? null : wallTimeOf(run.logical_date, timezone)
+  const ds = first && `${first.year}-${first.month}-${first.day}`
+  const dsOf = (iso: string, index: number) => {
+    if (index === 0 && ds !== null) return ds
     const {day, month, year} = wallTimeOf(iso, timezone)
     return `${year}-${month}-${day}`
   }
 
-  const first = run.logical_date === null ? null : wallTimeOf(run.logical_date, timezone)
   return {
     dag_id: input.dagId,
     data_interval_end: run.data_interval_end,
     data_interval_start: run.data_interval_start,
-    ds: first && `${first.year}-${first.month}-${first.day}`,
-    ds_list: run.logical_dates.map((iso) => dsOf(iso)),
+    ds,
+    ds_list: run.logical_dates.map((iso, index) => dsOf(iso, index)),
     ds_nodash: first && `${first.year}${first.month}${first.day}`,
     logical_date: run.logical_date,
     logical_dates: run.logical_dates,
