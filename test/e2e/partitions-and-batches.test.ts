@@ -1,9 +1,9 @@
 import {describe, expect, it} from '@jest/globals'
-import {readFileSync, rmSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {runCli} from '../helpers/run-cli.js'
-import {readState} from '../helpers/state-file.js'
+import {runCli, startCli} from '../helpers/run-cli.js'
+import {readState, waitFor} from '../helpers/state-file.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
 const backfill = (root: string, ...args: string[]) => runCli(['dags', 'backfill', ...args], {cwd: root})
@@ -171,5 +171,31 @@ describe('backfill policies (§10)', () => {
     // Its own try 2, after the batch's try 1; no longer part of a batch.
     expect(publish).toMatchObject({batch_run_id: null, state: 'success', task_id: 'publish', try_number: 2})
     expect(readState(root).dags.windowed?.runs['backfill__2024-05-02T00:00:00+00:00']?.task_instances.publish?.history).toMatchObject([{reason: 'exit-non-zero', state: 'failed', try_number: 1}])
+  })
+})
+
+describe('a stopped batch', () => {
+  it('leaves its dates to the next backfill, which runs them as the same batch, each try counted once', async () => {
+    const slow = `export default {schedule_interval: '@daily', start_date: '2024-05-01', backfill_policy: {max_dates_per_run: 3}, max_active_runs: 1,
+      tasks: [{task_id: 'q', bash_command: 'echo "$UPDRAFT_DS_LIST" >> started.txt; sleep 30'}]}`
+    const root = tmpProject({'dags/slow.mjs': slow})
+    const backfillRun = startCli(['dags', 'backfill', 'slow', '-s', '2024-05-01', '-e', '2024-05-06', '--json'], {cwd: root})
+    await waitFor(() => existsSync(join(root, 'dags', 'started.txt')))
+    backfillRun.child.kill('SIGTERM')
+    const stopped = await backfillRun.done
+    expect(stopped.code).toBe(143)
+    expect(JSON.parse(stopped.stdout).runs.map((run: {state: string}) => run.state)).toEqual(['queued', 'queued'])
+    const day2 = readState(root).dags.slow?.runs['backfill__2024-05-02T00:00:00+00:00']?.task_instances.q
+    expect(day2).toMatchObject({history: [{reason: 'interrupted', try_number: 1}], reason: 'interrupted', state: 'none', try_number: 1})
+
+    writeFileSync(join(root, 'dags', 'slow.mjs'), slow.replace('sleep 30', 'true'))
+    const resumed = backfill(root, 'slow', '-s', '2024-05-01', '-e', '2024-05-06', '--json')
+    expect(resumed.code).toBe(0)
+    expect(JSON.parse(resumed.stdout).runs.map((run: {run_id: string}) => run.run_id)).toEqual([
+      'backfill__2024-05-01T00:00:00+00:00--2024-05-03T00:00:00+00:00',
+      'backfill__2024-05-04T00:00:00+00:00--2024-05-06T00:00:00+00:00',
+    ])
+    expect(linesOf(root, 'started.txt')).toEqual(['2024-05-01 2024-05-02 2024-05-03', '2024-05-01 2024-05-02 2024-05-03', '2024-05-04 2024-05-05 2024-05-06'])
+    expect(readState(root).dags.slow?.runs['backfill__2024-05-03T00:00:00+00:00']?.task_instances.q).toMatchObject({state: 'success', try_number: 2})
   })
 })

@@ -579,9 +579,10 @@ function alongside(leading: TaskInstanceRecord, before: TaskInstanceRecord, own:
   return {...leading, history: added.length > 0 ? [...own.history, ...added] : own.history, try_number: own.try_number + leading.try_number - before.try_number}
 }
 
-/** A failed record fails the run; a batch succeeds only when each of its dates does. */
+/** A run's state over its records: failed if any date failed, success once every date succeeded, else as the first stands. */
 function combinedState(records: readonly DagRunRecord[]): DagRunState {
-  return records.every((record) => record.state === 'success') ? 'success' : 'failed'
+  if (records.some((record) => record.state === 'failed')) return 'failed'
+  return records.every((record) => record.state === 'success') ? 'success' : (records[0] as DagRunRecord).state
 }
 
 /**
