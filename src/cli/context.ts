@@ -49,6 +49,8 @@ export interface RecordedDag {
   /** Null when the DAG file is gone but its runs are still recorded. */
   dag: Dag | null
   labelOf: DateLabeler
+  /** The DAG's partition keys; none when its file is gone. */
+  partitions: string[]
   state: DagState
   timezone: string
 }
@@ -72,6 +74,7 @@ export async function readRecordedDag(context: CommandContext, dagId: string): P
   return {
     dag,
     labelOf: dag ? labelerFor(dag) : dateLabeler('UTC', false),
+    partitions: dag?.partitions ?? [],
     state: live ? recorded : withoutDeadBackfill(recorded),
     timezone: dag?.timezone ?? 'UTC',
   }

@@ -24,7 +24,7 @@ export default class DagsListRuns extends BaseCommand {
     const {args, flags} = await this.parse(DagsListRuns)
     const context = commandContext(flags)
     const recorded = await readRecordedDag(context, args.dag_id)
-    const runs = listRuns(recorded.state, flags.state ?? null, recorded.dag?.partitions)
+    const runs = listRuns(recorded.state, flags.state ?? null, recorded.partitions)
     if (!this.jsonEnabled()) this.log(runsText(args.dag_id, runs, {labelOf: recorded.labelOf, recorded: Object.keys(recorded.state.runs).length, state: flags.state ?? null}))
     return {dag_id: args.dag_id, runs}
   }

@@ -30,7 +30,7 @@ export default class TasksLogs extends BaseCommand {
     const {args, flags} = await this.parse(TasksLogs)
     const context = commandContext(flags)
     const recorded = await readRecordedDag(context, args.dag_id)
-    const run = findRun(recorded.state, args.dag_id, {partitionKey: flags.partition ?? null, run: args.run}, recorded.timezone)
+    const run = findRun(recorded, args.dag_id, {partitionKey: flags.partition ?? null, run: args.run})
     const ti = findTaskInstance(run, args.task_id)
     const path = logPathOf(ti, args.task_id, flags.try ?? null)
     let content: string

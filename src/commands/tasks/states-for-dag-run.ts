@@ -36,7 +36,7 @@ export default class TasksStatesForDagRun extends BaseCommand {
       throw new UpdraftError('USAGE', `Expected a logical date or run id${recorded.dag?.partitions.length ? ', or --partition KEY' : ''} after ${args.dag_id}, got neither.`, {exit: 2})
     }
 
-    const run = findRun(recorded.state, args.dag_id, {partitionKey: flags.partition ?? null, run: args.run ?? null}, recorded.timezone)
+    const run = findRun(recorded, args.dag_id, {partitionKey: flags.partition ?? null, run: args.run ?? null})
     const taskInstances = Object.entries(run.task_instances).map(([taskId, ti]) => ({
       duration_ms: ti.duration_ms,
       end_date: ti.end_date,

@@ -61,10 +61,22 @@ export function listRuns(state: DagState, onlyState: null | string, keyOrder: re
  * Finds a run by run id, by logical date (read in the DAG's zone unless it carries an offset) plus partition
  * key on a partitioned DAG, or by key alone on a key-only DAG.
  */
-export function findRun(state: DagState, dagId: string, reference: {partitionKey: null | string; run: null | string}, timezone: string): DagRunRecord {
+export function findRun(
+  recorded: {partitions: readonly string[]; state: DagState; timezone: string},
+  dagId: string,
+  reference: {partitionKey: null | string; run: null | string},
+): DagRunRecord {
+  const {partitions, state, timezone} = recorded
   const direct = reference.run === null ? undefined : state.runs[reference.run]
   if (direct) return direct
   const looksLikeDate = reference.run !== null && /^\d{4}-\d{2}-\d{2}/.test(reference.run)
+  if (looksLikeDate && reference.partitionKey === null && partitions.length > 0) {
+    throw new UpdraftError('USAGE', `Expected --partition KEY (${partitions.join(', ')}) with a logical date of ${dagId}, which has partitions, got ${reference.run} alone.`, {
+      exit: 2,
+      suggestions: [`--partition ${partitions[0] ?? ''}`],
+    })
+  }
+
   const dates = looksLikeDate ? [instantIso(reference.run as string, timezone)] : []
   const runId = looksLikeDate || reference.run === null ? runIdOf(dates, reference.partitionKey) : (reference.run as string)
   // On a key-only DAG the key alone names the run.
