@@ -1,4 +1,4 @@
-import type {BackfillSummary} from '../core/executor/apply-plan.js'
+import type {BackfillSummary} from '../core/executor/backfill-summary.js'
 import {bad, bold, dim, formatDuration, good, paintState, runNoun, table, warn} from './format.js'
 
 const STATE_ORDER = ['success', 'skipped', 'failed', 'upstream_failed', 'up_for_retry', 'running', 'queued', 'scheduled', 'none']

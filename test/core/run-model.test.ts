@@ -1,6 +1,6 @@
 import {describe, expect, it} from '@jest/globals'
 
-import {readinessOf} from '../../src/core/executor/apply-plan.js'
+import {readinessOf} from '../../src/core/executor/readiness.js'
 import {type BackfillRequest, planBackfill} from '../../src/core/planner/plan-backfill.js'
 import {runIdOf, runLabel, runWindow, runSpec} from '../../src/core/run/run-spec.js'
 import {resolvePartitionKeys, runSelectionFrom} from '../../src/core/run/selection.js'

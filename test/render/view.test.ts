@@ -1,7 +1,7 @@
 import {describe, expect, it} from '@jest/globals'
 import {PassThrough} from 'node:stream'
 
-import type {BackfillSummary} from '../../src/core/executor/apply-plan.js'
+import type {BackfillSummary} from '../../src/core/executor/backfill-summary.js'
 import {createBackfillView, pickViewMode} from '../../src/render/backfill-view.js'
 import {summaryText} from '../../src/render/summary.js'
 

@@ -3,10 +3,9 @@ import {dirname, join} from 'node:path'
 import type {Clock} from '../clock.js'
 import type {Dag, Task} from '../dag/model.js'
 import type {BackfillListener} from '../events.js'
-import {type BackfillPlan, type PlannedRun, runDocument} from '../planner/plan-backfill.js'
-import {runLabel, type RunWindow} from '../run/run-spec.js'
-import {labelAsArgument} from '../schedule/logical-date.js'
-import {type ExcludedCounts, labelerFor} from '../schedule/resolve-dates.js'
+import type {BackfillPlan, PlannedRun} from '../planner/plan-backfill.js'
+import {runLabel} from '../run/run-spec.js'
+import {labelerFor} from '../schedule/resolve-dates.js'
 import {
   type AttemptReason,
   blankTaskInstance,
@@ -24,6 +23,8 @@ import {compileTemplate, type CompiledTemplate, runTemplateValues, type RunTempl
 import {unreachable} from '../errors.js'
 import type {Executor, TaskStateChange} from './executor.js'
 import {appendLog} from './task-log.js'
+import {type BackfillSummary, combinedState, summarise} from './backfill-summary.js'
+import {type Readiness, readinessOf} from './readiness.js'
 
 /** Everything the apply loop needs besides the plan; nothing here is read from the process. */
 export interface ApplyOptions {
@@ -42,54 +43,6 @@ export interface ApplyOptions {
   signal: AbortSignal
 }
 
-/** One run's outcome, in the shape of the §7 JSON document. */
-export interface RunOutcome extends RunWindow {
-  state: DagRunState
-  task_instances: Record<string, TaskInstanceState>
-  tasks: string[]
-}
-
-/** A task instance that ended failed or upstream_failed, for the failure table. */
-export interface FailureRow {
-  /** The run as it reads: its dates in the DAG's zone, its key. */
-  label: string
-  log_path: null | string
-  logical_date: null | string
-  run_id: string
-  reason: AttemptReason | null
-  state: TaskInstanceState
-  task_id: string
-  try_number: number
-}
-
-/** A run that stays failed only because of task instances this backfill did not select. */
-export interface FailedOutsideSelection {
-  label: string
-  logical_date: null | string
-  /** The selection flags that name this run alone, e.g. `-D 2024-01-03 --partitions eu`. */
-  selection_arguments: string
-  run_id: string
-  /** The unselected task instances that keep the run failed, with their states. */
-  task_instances: Record<string, TaskInstanceState>
-}
-
-/** What a backfill did; the command maps it to an exit code and the `--json` document. */
-export interface BackfillSummary {
-  /** Dates that had nothing left to run when the backfill started. */
-  already_complete: number
-  counts: {runs: Partial<Record<DagRunState, number>>; task_instances: Partial<Record<TaskInstanceState, number>>}
-  dag_id: string
-  excluded: ExcludedCounts
-  /** Runs failed because of task instances outside the selection (`-t`), so a user knows what else to run. */
-  failed_outside_selection: FailedOutsideSelection[]
-  failures: FailureRow[]
-  interrupted: boolean
-  /** Selected task instances that had already failed and were left alone (no `--rerun-failed-tasks`). */
-  not_rerun: number
-  runs: RunOutcome[]
-  wall_ms: number
-}
-
 interface RunProgress {
   finished: boolean
   /** Task ids queued on the executor or waiting for a retry. */
@@ -105,36 +58,6 @@ interface RunProgress {
   started: boolean
   startedAt: number
   templateValues?: RunTemplateValues
-}
-
-/** Where a task instance stands against its upstream and its past, decided from states alone. */
-export type Readiness =
-  | {kind: 'blocked'; reason: 'depends-on-past' | 'upstream-failed'}
-  | {kind: 'ready'}
-  | {kind: 'waiting'; on: 'past' | 'upstream'}
-
-/**
- * Whether a task instance can be queued now: every selected upstream done (under `-i` an unselected one counts as
- * done) and, with depends_on_past, the same task of the previous run of its key done. A failed upstream, or a
- * previous instance that failed or whose run finished without it, blocks it for good.
- */
-export function readinessOf(
-  task: Pick<Task, 'dependsOnPast' | 'upstream'>,
-  selected: ReadonlySet<string>,
-  stateOf: (taskId: string) => TaskInstanceState,
-  past: null | {finished: boolean; state: TaskInstanceState},
-): Readiness {
-  let waitingOnUpstream = false
-  for (const upstreamId of task.upstream) {
-    if (!selected.has(upstreamId)) continue
-    const state = stateOf(upstreamId)
-    if (FAILED_STATES.has(state)) return {kind: 'blocked', reason: 'upstream-failed'}
-    if (!DONE_STATES.has(state)) waitingOnUpstream = true
-  }
-
-  if (waitingOnUpstream) return {kind: 'waiting', on: 'upstream'}
-  if (!task.dependsOnPast || past === null || DONE_STATES.has(past.state)) return {kind: 'ready'}
-  return FAILED_STATES.has(past.state) || past.finished ? {kind: 'blocked', reason: 'depends-on-past'} : {kind: 'waiting', on: 'past'}
 }
 
 /**
@@ -579,12 +502,6 @@ function alongside(leading: TaskInstanceRecord, before: TaskInstanceRecord, own:
   return {...leading, history: added.length > 0 ? [...own.history, ...added] : own.history, try_number: own.try_number + leading.try_number - before.try_number}
 }
 
-/** A run's state over its records: failed if any date failed, success once every date succeeded, else as the first stands. */
-function combinedState(records: readonly DagRunRecord[]): DagRunState {
-  if (records.some((record) => record.state === 'failed')) return 'failed'
-  return records.every((record) => record.state === 'success') ? 'success' : (records[0] as DagRunRecord).state
-}
-
 /**
  * A run's progress. Its records are built when first needed (when the run starts, or a neighbour asks about it
  * for depends_on_past): built up front, a year of hourly runs is 87,600 blank task instances that outlive many
@@ -649,80 +566,4 @@ function initialRecords(planned: PlannedRun, existing: DagState, selectedTasks: 
 export function runStateOf(record: DagRunRecord, selectedTasks: readonly string[]): DagRunState {
   const selectedDone = selectedTasks.every((id) => DONE_STATES.has(record.task_instances[id]?.state ?? 'none'))
   return selectedDone && !Object.values(record.task_instances).some((ti) => FAILED_STATES.has(ti.state)) ? 'success' : 'failed'
-}
-
-function summarise(plan: BackfillPlan, runs: readonly RunProgress[], outcome: {interrupted: boolean; labelOf: (iso: string) => string; wallMs: number}): BackfillSummary {
-  const counts: BackfillSummary['counts'] = {runs: {}, task_instances: {}}
-  const failures: FailureRow[] = []
-  const failedOutsideSelection: FailedOutsideSelection[] = []
-  const selected = new Set(plan.selected_tasks)
-  const outcomes = runs.map(({planned, records}): RunOutcome => {
-    const leading = records[0] as DagRunRecord
-    const taskInstances: Record<string, TaskInstanceState> = {}
-    for (const taskId of plan.selected_tasks) {
-      const ti = leading.task_instances[taskId] ?? blankTaskInstance()
-      taskInstances[taskId] = ti.state
-      counts.task_instances[ti.state] = (counts.task_instances[ti.state] ?? 0) + 1
-      if (FAILED_STATES.has(ti.state)) {
-        const label = runLabel(planned, outcome.labelOf)
-        failures.push({label, log_path: ti.log_path, logical_date: planned.logical_date, reason: ti.reason, run_id: planned.run_id, state: ti.state, task_id: taskId, try_number: ti.try_number})
-      }
-    }
-
-    const selectedDone = Object.values(taskInstances).every((state) => DONE_STATES.has(state))
-    for (const record of records) {
-      const outside = Object.entries(record.task_instances).filter(([taskId, ti]) => !selected.has(taskId) && FAILED_STATES.has(ti.state))
-      if (outside.length === 0 || !selectedDone) continue
-      const recordWindow = {logical_dates: record.logical_date === null ? [] : [record.logical_date], partition_key: planned.partition_key}
-      const dateLabel = record.logical_date === null ? null : outcome.labelOf(record.logical_date)
-      failedOutsideSelection.push({
-        label: runLabel(recordWindow, outcome.labelOf),
-        logical_date: record.logical_date,
-        run_id: record.run_id,
-        selection_arguments: [dateLabel !== null && `-D ${labelAsArgument(dateLabel)}`, planned.partition_key !== null && `--partitions ${planned.partition_key}`].filter(Boolean).join(' '),
-        task_instances: Object.fromEntries(outside.map(([taskId, ti]) => [taskId, ti.state])),
-      })
-    }
-
-    const state = combinedState(records)
-    counts.runs[state] = (counts.runs[state] ?? 0) + 1
-    return {
-      run_id: planned.run_id,
-      partition_key: planned.partition_key,
-      logical_date: planned.logical_date,
-      logical_dates: planned.logical_dates,
-      data_interval_start: planned.data_interval_start,
-      data_interval_end: planned.data_interval_end,
-      state,
-      task_instances: taskInstances,
-      tasks: planned.tasks,
-    }
-  })
-  const records = plan.runs.flatMap((run) => run.records)
-  return {
-    already_complete: plan.runs.filter((run) => run.tasks.length === 0 && run.records.every((record) => record.actions.every((action) => action.action !== 'skip' || action.reason !== 'already-failed'))).length,
-    counts,
-    dag_id: plan.dag_id,
-    excluded: plan.excluded,
-    failed_outside_selection: failedOutsideSelection,
-    failures,
-    interrupted: outcome.interrupted,
-    not_rerun: records.reduce((sum, record) => sum + record.actions.filter((action) => action.action === 'skip' && action.reason === 'already-failed').length, 0),
-    runs: outcomes,
-    wall_ms: outcome.wallMs,
-  }
-}
-
-/** True when every selected task instance of every date ended success or skipped: the only exit 0. */
-export function allSucceeded(summary: BackfillSummary): boolean {
-  return summary.runs.every((run) => Object.values(run.task_instances).every((state) => DONE_STATES.has(state)))
-}
-
-/** The `--json` document of a finished backfill: the dry-run shape plus `state` and `task_instances` per run. */
-export function summaryDocument(summary: BackfillSummary) {
-  return {
-    dag_id: summary.dag_id,
-    runs: summary.runs.map((run) => ({...runDocument(run), state: run.state, task_instances: run.task_instances})),
-    excluded: summary.excluded,
-  }
 }
