@@ -151,7 +151,7 @@ describe('planning batches', () => {
 
 describe('readiness', () => {
   const task = {dependsOnPast: true, upstream: ['a']}
-  const states = (map: Record<string, TaskInstanceState>) => (taskId: string) => map[taskId] ?? 'none'
+  const states = (map: Record<string, TaskInstanceState>) => Object.fromEntries(Object.entries(map).map(([taskId, state]) => [taskId, {state}]))
   const selected = new Set(['a', 'b'])
 
   it('waits on an unfinished upstream, and names it', () => {

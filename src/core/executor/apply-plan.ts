@@ -262,9 +262,9 @@ class PlanScheduler {
   }
 
   private readiness(run: RunProgress, task: Task): Readiness {
-    const previous = this.previousRun.get(run)
+    const previous = task.dependsOnPast ? this.previousRun.get(run) : undefined
     const past = previous ? {finished: previous.finished, state: this.stateOf(previous, task.taskId)} : null
-    return readinessOf(task, this.selected, (taskId) => this.stateOf(run, taskId), past)
+    return readinessOf(task, this.selected, lead(run).task_instances, past)
   }
 
   private keyOf(run: RunProgress, taskId: string): string {
@@ -358,14 +358,16 @@ class PlanScheduler {
       run.started = true
       run.startedAt = options.clock().getTime()
       this.active++
-      for (const [index, record] of run.records.entries()) {
+      const {records} = run
+      for (let index = 0; index < records.length; index++) {
+        const record = records[index] as DagRunRecord
         // A date with nothing left to run keeps the times of the backfill that did the work.
         const starting = run.pending.size > 0 || record.start_date === null
-        if (starting) run.records[index] = {...record, end_date: null, start_date: this.now(), state: 'running'}
+        if (starting) records[index] = {...record, end_date: null, start_date: this.now(), state: 'running'}
         // A run is recorded when it enters the window, not up front: a year of hourly runs would otherwise be one
         // huge write before any work starts. Runs with nothing to do are left as recorded, so a backfill that finds
         // everything done writes nothing.
-        if (starting || !run.planned.records[index]?.existing) store.record([{dag_id: this.dag.dagId, run: run.records[index] as DagRunRecord, type: 'run'}])
+        if (starting || !run.planned.records[index]?.existing) store.record([{dag_id: this.dag.dagId, run: records[index] as DagRunRecord, type: 'run'}])
       }
 
       // Labelled when it starts rather than up front: a year of hourly dates would otherwise delay the first task.

@@ -1,4 +1,4 @@
-import {type BackfillPlan, type PlannedRun, runDocument} from '../planner/plan-backfill.js'
+import {type BackfillPlan, type PlannedRun, runDocument, type TaskAction} from '../planner/plan-backfill.js'
 import {runLabel, type RunWindow} from '../run/run-spec.js'
 import {labelAsArgument} from '../schedule/logical-date.js'
 import type {ExcludedCounts} from '../schedule/resolve-dates.js'
@@ -106,16 +106,32 @@ export function summarise(plan: BackfillPlan, runs: ReadonlyArray<{planned: Plan
       tasks: planned.tasks,
     }
   })
-  const records = plan.runs.flatMap((run) => run.records)
+  // Counted per distinct list of actions: records with nothing recorded before share one.
+  const notRerunOf = new Map<readonly TaskAction[], number>()
+  const notRerun = (actions: readonly TaskAction[]) => {
+    let count = notRerunOf.get(actions)
+    if (count === undefined) notRerunOf.set(actions, (count = actions.filter((action) => action.action === 'skip' && action.reason === 'already-failed').length))
+    return count
+  }
+
+  let notRerunTotal = 0
+  let alreadyComplete = 0
+  for (const run of plan.runs) {
+    let failedLeftAlone = 0
+    for (const record of run.records) failedLeftAlone += notRerun(record.actions)
+    notRerunTotal += failedLeftAlone
+    if (run.tasks.length === 0 && failedLeftAlone === 0) alreadyComplete++
+  }
+
   return {
-    already_complete: plan.runs.filter((run) => run.tasks.length === 0 && run.records.every((record) => record.actions.every((action) => action.action !== 'skip' || action.reason !== 'already-failed'))).length,
+    already_complete: alreadyComplete,
     counts,
     dag_id: plan.dag_id,
     excluded: plan.excluded,
     failed_outside_selection: failedOutsideSelection,
     failures,
     interrupted: outcome.interrupted,
-    not_rerun: records.reduce((sum, record) => sum + record.actions.filter((action) => action.action === 'skip' && action.reason === 'already-failed').length, 0),
+    not_rerun: notRerunTotal,
     runs: outcomes,
     wall_ms: outcome.wallMs,
   }

@@ -15,18 +15,25 @@ export type Readiness =
 export function readinessOf(
   task: Pick<Task, 'dependsOnPast' | 'upstream'>,
   selected: ReadonlySet<string>,
-  stateOf: (taskId: string) => TaskInstanceState,
+  instances: Readonly<Record<string, {state: TaskInstanceState} | undefined>>,
   past: null | {finished: boolean; state: TaskInstanceState},
 ): Readiness {
   let waitingOnUpstream = false
   for (const upstreamId of task.upstream) {
     if (!selected.has(upstreamId)) continue
-    const state = stateOf(upstreamId)
-    if (FAILED_STATES.has(state)) return {kind: 'blocked', reason: 'upstream-failed'}
+    const state = instances[upstreamId]?.state ?? 'none'
+    if (FAILED_STATES.has(state)) return BLOCKED_UPSTREAM
     if (!DONE_STATES.has(state)) waitingOnUpstream = true
   }
 
-  if (waitingOnUpstream) return {kind: 'waiting', on: 'upstream'}
-  if (!task.dependsOnPast || past === null || DONE_STATES.has(past.state)) return {kind: 'ready'}
-  return FAILED_STATES.has(past.state) || past.finished ? {kind: 'blocked', reason: 'depends-on-past'} : {kind: 'waiting', on: 'past'}
+  if (waitingOnUpstream) return WAITING_UPSTREAM
+  if (!task.dependsOnPast || past === null || DONE_STATES.has(past.state)) return READY
+  return FAILED_STATES.has(past.state) || past.finished ? BLOCKED_PAST : WAITING_PAST
 }
+
+// Asked for every pending instance after every state change, so the answers are shared rather than allocated.
+const READY: Readiness = Object.freeze({kind: 'ready'})
+const BLOCKED_UPSTREAM: Readiness = Object.freeze({kind: 'blocked', reason: 'upstream-failed'})
+const BLOCKED_PAST: Readiness = Object.freeze({kind: 'blocked', reason: 'depends-on-past'})
+const WAITING_UPSTREAM: Readiness = Object.freeze({kind: 'waiting', on: 'upstream'})
+const WAITING_PAST: Readiness = Object.freeze({kind: 'waiting', on: 'past'})

@@ -142,22 +142,24 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
 
     for (const [index, date] of dates.entries()) {
       const record = recordFor(date, key)
-      const signature = record.actions === freshActions ? (freshSignature ??= actionSignature(record.actions)) : actionSignature(record.actions)
+      const runsSomething = record.actions.some((action) => runsTask(action))
       const previous = batch.at(-1)
-      const extends_ =
+      // One date per run (the default) needs no comparison of neighbours.
+      const signature = batchSize === 1 ? '' : record.actions === freshActions ? (freshSignature ??= actionSignature(record.actions)) : actionSignature(record.actions)
+      const extendsBatch =
         previous !== undefined &&
         batch.length < batchSize &&
         previous.signature === signature &&
-        record.actions.some((action) => runsTask(action)) &&
+        runsSomething &&
         previous.date?.data_interval_end === date?.logical_date
-      if (!extends_) {
+      if (!extendsBatch) {
         closeBatch()
         batchStart = index
       }
 
       batch.push({date, record, signature})
       // A date with nothing to run is listed on its own and never joins a batch.
-      if (!record.actions.some((action) => runsTask(action))) closeBatch()
+      if (!runsSomething) closeBatch()
     }
 
     closeBatch()
@@ -174,9 +176,16 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
 }
 
 function plannedRun(dates: CoveredDate[], key: null | string, records: PlannedRecord[]): PlannedRun {
-  const spec = {dates, partition_key: key, run_id: runIdOf(dates, key)}
-  const first = records[0] as PlannedRecord
-  return {...runWindow(spec), records, tasks: first.actions.filter((action) => runsTask(action)).map((action) => action.task_id)}
+  const spec = {dates, partition_key: key, run_id: dates.length === 1 ? (records[0] as PlannedRecord).run_id : runIdOf(dates, key)}
+  return {...runWindow(spec), records, tasks: tasksToRun((records[0] as PlannedRecord).actions)}
+}
+
+/** The task ids an action list runs, computed once per list: records with nothing recorded share theirs. */
+const tasksOfActions = new WeakMap<readonly TaskAction[], string[]>()
+function tasksToRun(actions: readonly TaskAction[]): string[] {
+  let tasks = tasksOfActions.get(actions)
+  if (!tasks) tasksOfActions.set(actions, (tasks = actions.filter((action) => runsTask(action)).map((action) => action.task_id)))
+  return tasks
 }
 
 /** The actions of §5 for one record's selected task instances, given their recorded states. */
