@@ -1,3 +1,4 @@
+import {hostname} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
 import type {Clock} from '../core/clock.js'
@@ -10,7 +11,8 @@ import {liveBackfillOf} from '../core/state/dag-lock.js'
 import type {ProcessInfo} from '../core/state/file-lock.js'
 import {JsonFileStore} from '../core/state/json-file-store.js'
 import {withoutDeadBackfill} from '../core/state/queries.js'
-import type {DagState} from '../core/state/schema.js'
+import {currentRecord} from '../core/state/backfills.js'
+import type {BackfillRecord, DagState} from '../core/state/schema.js'
 
 /** What a command needs from the process, resolved once: absolute paths, the clock, the environment. */
 export interface CommandContext {
@@ -35,7 +37,7 @@ export function commandContext(flags: {'dags-folder'?: string; db?: string}): Co
     dagsFolder: resolve(process.cwd(), flags['dags-folder'] ?? 'dags'),
     dbPath,
     logsDir: join(dirname(dbPath), 'logs'),
-    process: {isAlive: isProcessAlive, pid: process.pid},
+    process: {host: hostname(), isAlive: isProcessAlive, pid: process.pid},
   }
 }
 
@@ -88,4 +90,27 @@ function isProcessAlive(pid: number): boolean {
     // EPERM means the process exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** The backfill records of the state file as they read now (newest first), and the runs they refer to. */
+export interface RecordedBackfills {
+  records: BackfillRecord[]
+  stateOf(dagId: string): DagState
+}
+
+/** Reads every backfill record; one whose process is gone reads `interrupted` (see `currentRecord`). */
+export async function readBackfills(context: CommandContext): Promise<RecordedBackfills> {
+  const store = await readOnlyStore(context)
+  const states = new Map<string, DagState>()
+  for (const dagId of await store.readDagIds()) states.set(dagId, await store.readDag(dagId))
+  const stateOf = (dagId: string) => states.get(dagId) ?? {runs: {}}
+  const records = (await store.readBackfills())
+    .map((record) => currentRecord(record, stateOf(record.dag_id), liveBackfillOf(context.dbPath, record.dag_id, context.process)?.pid ?? null))
+    .sort((a, b) => b.id - a.id)
+  return {records, stateOf}
+}
+
+/** Columns to lay output out in: the terminal's, else `COLUMNS`, else 100. */
+export function outputWidth(): number {
+  return process.stdout.columns ?? (Number(process.env.COLUMNS) || 100)
 }

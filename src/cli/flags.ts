@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {UpdraftError} from '../core/errors.js'
+import type {SelectionFlags} from '../core/run/selection.js'
 import {type CalendarDateTime, parseDateTime} from '../core/schedule/logical-date.js'
 
 /** A calendar date or date-time; its instant depends on the DAG's zone, so it is resolved later. */
@@ -112,3 +113,35 @@ export const dbFlag = Flags.custom<string>({
   helpValue: 'PATH',
   summary: 'State file (default ./.updraft/db.json).',
 })
+
+/** Which dates (and, on a partitioned DAG, keys) a command covers: Airflow's date flags and Dagster's spellings. */
+export const selectionFlags = {
+  date: dateFlag({char: 'D', exclusive: ['start-date', 'end-date', 'logical-dates'], summary: 'Run exactly one logical date (same as -l DATE).'}),
+  'end-date': dateFlag({char: 'e', dependsOn: ['start-date'], summary: 'Last logical date, inclusive (default: the start date).'}),
+  from: Flags.string({helpValue: 'KEY|DATE', summary: 'First partition key, inclusive; on a DAG without partitions, the same as -s.'}),
+  'logical-dates': dateListFlag({char: 'l', exclusive: ['start-date', 'end-date'], summary: "Run exactly these logical dates (comma list, repeatable); not Airflow's --local."}),
+  partitions: wordListFlag({summary: 'Run exactly these partition keys (comma list, repeatable); on a DAG without partitions, the same as -l.'}),
+  'start-date': dateFlag({char: 's', summary: 'First logical date, inclusive, e.g. 2024-01-01 or 2024-01-01T06:00.'}),
+  to: Flags.string({helpValue: 'KEY|DATE', summary: 'Last partition key, inclusive; on a DAG without partitions, the same as -e.'}),
+}
+
+/** The selection flags as the core reads them; a repeated list flag arrives as a list per occurrence. */
+export function selectionOf(flags: {
+  date?: CalendarDateTime | undefined
+  'end-date'?: CalendarDateTime | undefined
+  from?: string | undefined
+  'logical-dates'?: CalendarDateTime[] | undefined
+  partitions?: string[] | undefined
+  'start-date'?: CalendarDateTime | undefined
+  to?: string | undefined
+}): SelectionFlags {
+  return {
+    date: flags.date,
+    endDate: flags['end-date'],
+    from: flags.from,
+    logicalDates: flags['logical-dates']?.flat(),
+    partitions: flags.partitions?.flat(),
+    startDate: flags['start-date'],
+    to: flags.to,
+  }
+}

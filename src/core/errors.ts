@@ -1,6 +1,9 @@
 /** Stable identifiers that tests and scripts match on; never rename one. */
 export type ErrorCode =
   | 'BACKFILL_LOCKED'
+  | 'BACKFILL_NOT_FOUND'
+  | 'BACKFILL_NOT_RUNNING'
+  | 'BACKFILL_RUNNING'
   | 'COMMAND_NOT_FOUND'
   | 'CONFIRMATION_REQUIRED'
   | 'DAG_CYCLE'

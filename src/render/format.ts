@@ -79,3 +79,8 @@ export function runCountText(runs: readonly CountedRun[], noun = 'logical date(s
 export function runNoun(runs: readonly CountedRun[]): string {
   return runs.every((run) => run.logical_dates.length === 1 && run.partition_key === null) ? 'dates' : 'runs'
 }
+
+/** Whether output is coloured: not with NO_COLOR, and not when the stream is no terminal. */
+export function colourEnabled(): boolean {
+  return chalk.level > 0
+}

@@ -11,15 +11,22 @@ function countsText(counts: Partial<Record<string, number>>): string {
   return entries.length > 0 ? entries.map(([state, count]) => `${count} ${paintState(state)}`).join(', ') : dim('none')
 }
 
+function outcomeText(summary: BackfillSummary): string {
+  if (summary.cancelled_by !== null) return bad(`was cancelled by ${summary.cancelled_by}`)
+  if (summary.interrupted) return warn('interrupted')
+  return summary.failures.length > 0 ? bad('finished with failures') : good('succeeded')
+}
+
 /** The closing summary: dates and task instances by state, wall time, and a table of failures. */
 export function summaryText(summary: BackfillSummary): string {
   const {after_end_date: after, before_start_date: before, not_yet_due: notDue} = summary.excluded
   const excluded = before + after + notDue
   const lines = [
     '',
-    bold(`Backfill of ${summary.dag_id} ${summary.interrupted ? warn('interrupted') : summary.failures.length > 0 ? bad('finished with failures') : good('succeeded')} in ${formatDuration(summary.wall_ms)}`),
+    bold(`Backfill of ${summary.dag_id} ${outcomeText(summary)} in ${formatDuration(summary.wall_ms)}`),
     `  ${`${runNoun(summary.runs)}:`.padEnd(16)}${countsText(summary.counts.runs)} (${summary.runs.length} total${excluded > 0 ? `; ${excluded} excluded: ${before} before start_date, ${after} after end_date, ${notDue} not yet due` : ''})`,
     `  task instances: ${countsText(summary.counts.task_instances)}`,
+    ...(summary.backfill_id === null ? [] : [dim(`  record:         backfill ${summary.backfill_id} (updraft backfills show ${summary.backfill_id})`)]),
   ]
   if (summary.failures.length > 0) {
     lines.push('', bad(`Failures (${summary.failures.length}):`))
@@ -54,7 +61,8 @@ export function summaryText(summary: BackfillSummary): string {
   }
 
   if (summary.interrupted) {
-    lines.push('', warn('Running task instances were stopped and returned to none; run the same command again to continue.'))
+    const again = summary.backfill_id === null ? 'run the same command again' : `updraft backfills resume ${summary.backfill_id}`
+    lines.push('', warn(`Running task instances were stopped and returned to none; ${again} to continue.`))
   }
 
   return lines.join('\n')

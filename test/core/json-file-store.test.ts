@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {JsonFileStore} from '../../src/core/state/json-file-store.js'
 import {blankTaskInstance, type DagRunRecord, type StateChange, type TaskInstanceState} from '../../src/core/state/schema.js'
 
-const alive = {isAlive: () => true, pid: process.pid}
+const alive = {host: 'test-host', isAlive: () => true, pid: process.pid}
 const clock = () => new Date('2026-01-01T00:00:00.000Z')
 
 function storePath(): string {

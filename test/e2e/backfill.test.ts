@@ -153,6 +153,7 @@ describe('dags backfill (built CLI, real bash tasks)', () => {
       ts: '2024-03-01T06:00:00+05:30',
     })
     expect(JSON.parse(result.stdout)).toEqual({
+      backfill_id: 1,
       dag_id: 'callable',
       excluded: {after_end_date: 0, before_start_date: 0, not_yet_due: 0},
       runs: [

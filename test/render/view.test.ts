@@ -48,6 +48,8 @@ describe('backfill view', () => {
       excluded: {after_end_date: 0, before_start_date: 2, not_yet_due: 1},
       failed_outside_selection: [],
       failures: [{label: '2024-01-02', log_path: '/logs/x.log', logical_date: '2024-01-02T00:00:00.000Z', reason: 'timeout', run_id: 'backfill__2024-01-02T00:00:00+00:00', state: 'failed', task_id: 'load', try_number: 2}],
+      backfill_id: 7,
+      cancelled_by: null,
       interrupted: false,
       not_rerun: 0,
       runs: [],

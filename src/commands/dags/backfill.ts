@@ -4,19 +4,16 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {batchSizeFlag, dateFlag, dateListFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag, wordListFlag} from '../../cli/flags.js'
+import {batchSizeFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag, selectionFlags, selectionOf} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {type BackfillPlan, dryRunDocument} from '../../core/planner/plan-backfill.js'
 import {runSelectionFrom} from '../../core/run/selection.js'
 import {labelerFor} from '../../core/schedule/resolve-dates.js'
 import {confirm} from '../../cli/confirm.js'
-import {abortOnSignals, SIGNAL_EXIT_CODES} from '../../cli/signals.js'
-import {allSucceeded, type BackfillSummary, summaryDocument} from '../../core/executor/backfill-summary.js'
+import {runInForeground} from '../../cli/run-session.js'
 import {BackfillSession} from '../../core/session/backfill-session.js'
-import {createBackfillView, pickViewMode} from '../../render/backfill-view.js'
 import {noDatesText, planText} from '../../render/plan-text.js'
-import {summaryText} from '../../render/summary.js'
 
 export default class DagsBackfill extends BaseCommand {
   static override args = {
@@ -41,24 +38,18 @@ export default class DagsBackfill extends BaseCommand {
   ]
 
   static override flags = {
+    ...selectionFlags,
     'batch-size': batchSizeFlag({summary: 'Dates per run: an integer >= 1 or "all" (overrides the DAG\'s backfill_policy; 1 is one run per date).'}),
     conf: jsonObjectFlag({char: 'c', summary: 'JSON object merged into the DAG params, e.g. \'{"region":"us"}\'.'}),
-    date: dateFlag({char: 'D', exclusive: ['start-date', 'end-date', 'logical-dates'], summary: 'Run exactly one logical date (same as -l DATE).'}),
     'disable-retry': Flags.boolean({summary: 'Fail a task instance on its first failure, ignoring retries.'}),
     'dry-run': Flags.boolean({summary: 'Print the plan (dates, tasks, what is skipped and why) and change nothing.'}),
-    from: Flags.string({helpValue: 'KEY|DATE', summary: 'First partition key, inclusive; on a DAG without partitions, the same as -s.'}),
-    'end-date': dateFlag({char: 'e', dependsOn: ['start-date'], summary: 'Last logical date, inclusive (default: the start date).'}),
     'ignore-dependencies': Flags.boolean({char: 'i', dependsOn: ['task-regex'], summary: 'With -t, run only the matching tasks and treat their upstreams as satisfied.'}),
-    'logical-dates': dateListFlag({char: 'l', exclusive: ['start-date', 'end-date'], summary: 'Run exactly these logical dates (comma list, repeatable); not Airflow\'s --local.'}),
     'mark-success': Flags.boolean({char: 'm', summary: 'Mark the selected task instances success without running them.'}),
     'max-active-runs': positiveIntegerFlag({summary: 'Logical dates in flight at once (overrides the DAG\'s max_active_runs).'}),
-    partitions: wordListFlag({summary: 'Run exactly these partition keys (comma list, repeatable); on a DAG without partitions, the same as -l.'}),
     parallelism: positiveIntegerFlag({summary: 'Shell tasks running at once, and callables running at once (default: number of CPUs).'}),
     'rerun-failed-tasks': Flags.boolean({summary: 'Re-run failed and upstream_failed task instances and their downstream.'}),
     'reset-dagruns': Flags.boolean({aliases: ['reset_dagruns'], summary: 'Clear every selected task instance in the selected dates and run it again.'}),
     'run-backwards': Flags.boolean({char: 'B', summary: 'Run the newest logical date first (refused with depends_on_past).'}),
-    'start-date': dateFlag({char: 's', summary: 'First logical date, inclusive, e.g. 2024-01-01 or 2024-01-01T06:00.'}),
-    to: Flags.string({helpValue: 'KEY|DATE', summary: 'Last partition key, inclusive; on a DAG without partitions, the same as -e.'}),
     'task-regex': regexFlag({char: 't', summary: 'Run tasks whose id matches this regex (search; anchor with ^…$), plus their upstream.'}),
     yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation (required with --reset-dagruns without a TTY).'}),
   }
@@ -70,15 +61,7 @@ export default class DagsBackfill extends BaseCommand {
     const context = commandContext(flags)
     const dag = await loadDag(context.dagsFolder, args.dag_id)
     this.warnAbout([dag])
-    const selection = runSelectionFrom(dag, {
-      date: flags.date,
-      endDate: flags['end-date'],
-      from: flags.from,
-      logicalDates: flags['logical-dates']?.flat(),
-      partitions: flags.partitions?.flat(),
-      startDate: flags['start-date'],
-      to: flags.to,
-    })
+    const selection = runSelectionFrom(dag, selectionOf(flags))
     const request = {
       ...selection,
       batchSize: flags['batch-size'] === undefined ? dag.batchSize : flags['batch-size'],
@@ -98,23 +81,8 @@ export default class DagsBackfill extends BaseCommand {
 
     await this.confirmReset(session.plan, flags)
     const maxActiveRuns = flags['max-active-runs'] ?? dag.maxActiveRuns
-    const view = createBackfillView(pickViewMode({isTTY: Boolean(process.stdout.isTTY), json: this.jsonEnabled()}), process.stdout, maxActiveRuns)
-    const signals = abortOnSignals(() => {
-      session.forceStop()
-      view.abandon()
-    })
-    let summary
-    try {
-      const settings = {conf: flags.conf ?? {}, disableRetry: flags['disable-retry'], markSuccess: flags['mark-success'], maxActiveRuns, parallelism: flags.parallelism ?? availableParallelism()}
-      summary = await session.run(settings, {listener: (event) => view.handle(event), signal: signals.controller.signal})
-    } finally {
-      await view.finish()
-      signals.dispose()
-    }
-
-    if (!this.jsonEnabled()) this.log(summaryText(summary))
-    process.exitCode = exitCodeOf(summary, signals.controller.signal.reason)
-    return summaryDocument(summary)
+    const settings = {conf: flags.conf ?? {}, disableRetry: flags['disable-retry'], markSuccess: flags['mark-success'], maxActiveRuns, parallelism: flags.parallelism ?? availableParallelism()}
+    return runInForeground(session, settings, {json: this.jsonEnabled(), log: (text) => this.log(text)})
   }
 
   private async confirmReset(plan: BackfillPlan, flags: {'reset-dagruns': boolean; yes: boolean}): Promise<void> {
@@ -128,9 +96,4 @@ export default class DagsBackfill extends BaseCommand {
 
     if (!(await confirm(question))) throw new UpdraftError('CONFIRMATION_REQUIRED', 'Expected confirmation to clear task instances, got no; nothing was changed.')
   }
-}
-
-function exitCodeOf(summary: BackfillSummary, abortReason: unknown): number {
-  if (summary.interrupted) return SIGNAL_EXIT_CODES[abortReason as keyof typeof SIGNAL_EXIT_CODES] ?? 130
-  return allSucceeded(summary) ? 0 : 1
 }

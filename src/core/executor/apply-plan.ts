@@ -26,6 +26,9 @@ import {appendLog} from './task-log.js'
 import {type BackfillSummary, combinedState, summarise} from './backfill-summary.js'
 import {type Readiness, readinessOf} from './readiness.js'
 
+/** The abort reason of a backfill stopped by `backfills cancel`; any other reason is an interruption. */
+export const CANCEL = 'cancel'
+
 /** Everything the apply loop needs besides the plan; nothing here is read from the process. */
 export interface ApplyOptions {
   /** Environment every bash task starts from (resolved by the CLI), before the UPDRAFT_* variables. */
@@ -434,7 +437,7 @@ class PlanScheduler {
       case 'interrupted': {
         this.untrack(change.key)
         // An interruption is not a failure: the instance goes back to none so a plain re-run picks it up.
-        this.finishAttempt(run, taskId, 'none', 'interrupted')
+        this.finishAttempt(run, taskId, 'none', this.stopReason())
         break
       }
 
@@ -442,7 +445,7 @@ class PlanScheduler {
         this.untrack(change.key)
         if (task.retries > 0) this.triesHere.set(change.key, (this.triesHere.get(change.key) ?? 1) - 1)
         // The try never started, so it is not counted and leaves no attempt behind.
-        this.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: 'interrupted', start_date: null, state: 'none', try_number: ti.try_number - 1})
+        this.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: this.stopReason(), start_date: null, state: 'none', try_number: ti.try_number - 1})
         break
       }
 
@@ -473,11 +476,16 @@ class PlanScheduler {
       if (ti?.state !== 'up_for_retry') continue
       this.untrack(key)
       // The failed try stays in the history; the retry that will not happen now leaves the instance to a re-run.
-      this.setTaskInstance(entry.run, entry.taskId, {...ti, pid: null, reason: 'interrupted', state: 'none'})
+      this.setTaskInstance(entry.run, entry.taskId, {...ti, pid: null, reason: this.stopReason(), state: 'none'})
     }
 
     const settle = () => this.settleIfIdle()
     this.executor.shutdown('kill').then(settle, settle)
+  }
+
+  /** Why stopped instances go back to none: a cancel (`backfills cancel`) or an interruption (a signal). */
+  private stopReason(): AttemptReason {
+    return this.options.signal.reason === CANCEL ? 'cancelled' : 'interrupted'
   }
 
   private requeueUnfinishedRuns(): void {

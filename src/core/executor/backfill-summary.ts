@@ -37,6 +37,10 @@ export interface FailedOutsideSelection {
 
 /** What a backfill did; the command maps it to an exit code and the `--json` document. */
 export interface BackfillSummary {
+  /** The backfill's record id (§11); null when nothing ran, so no record was made. */
+  backfill_id: null | number
+  /** Who cancelled it (`backfills cancel`), or null. */
+  cancelled_by: null | string
   /** Dates that had nothing left to run when the backfill started. */
   already_complete: number
   counts: {runs: Partial<Record<DagRunState, number>>; task_instances: Partial<Record<TaskInstanceState, number>>}
@@ -125,6 +129,8 @@ export function summarise(plan: BackfillPlan, runs: ReadonlyArray<{planned: Plan
 
   return {
     already_complete: alreadyComplete,
+    backfill_id: null,
+    cancelled_by: null,
     counts,
     dag_id: plan.dag_id,
     excluded: plan.excluded,
@@ -145,6 +151,7 @@ export function allSucceeded(summary: BackfillSummary): boolean {
 /** The `--json` document of a finished backfill: the dry-run shape plus `state` and `task_instances` per run. */
 export function summaryDocument(summary: BackfillSummary) {
   return {
+    backfill_id: summary.backfill_id,
     dag_id: summary.dag_id,
     runs: summary.runs.map((run) => ({...runDocument(run), state: run.state, task_instances: run.task_instances})),
     excluded: summary.excluded,

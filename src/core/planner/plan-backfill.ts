@@ -18,6 +18,8 @@ export interface BackfillRequest {
   keys: KeySelection
   rerunFailedTasks: boolean
   resetDagRuns: boolean
+  /** Records a resumed backfill's `--reset-dagruns` already cleared and ran: they are not cleared again. */
+  resetDone?: ReadonlySet<string>
   runBackwards: boolean
   taskRegex: null | RegExp
 }
@@ -119,8 +121,9 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
   const recordFor = (date: CoveredDate | null, key: null | string): PlannedRecord => {
     const runId = runIdOf(date ? [date] : [], key)
     const existing = existingById.get(runId)
+    const resetHere = request.resetDagRuns && !request.resetDone?.has(runId)
     return {
-      actions: existing ? taskActions(taskIds, existing.task_instances, request, graph) : (freshActions ??= taskActions(taskIds, {}, request, graph)),
+      actions: existing ? taskActions(taskIds, existing.task_instances, {...request, resetDagRuns: resetHere}, graph) : (freshActions ??= taskActions(taskIds, {}, request, graph)),
       data_interval_end: date?.data_interval_end ?? null,
       data_interval_start: date?.data_interval_start ?? null,
       existing: existing !== undefined,

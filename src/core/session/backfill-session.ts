@@ -1,16 +1,22 @@
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {isDeepStrictEqual} from 'node:util'
 
 import type {Clock} from '../clock.js'
 import type {Dag} from '../dag/model.js'
+import {UpdraftError} from '../errors.js'
 import type {BackfillListener} from '../events.js'
-import {applyPlan} from '../executor/apply-plan.js'
-import type {BackfillSummary} from '../executor/backfill-summary.js'
+import {applyPlan, CANCEL} from '../executor/apply-plan.js'
+import {allSucceeded, type BackfillSummary} from '../executor/backfill-summary.js'
 import {LocalExecutor} from '../executor/local-executor.js'
 import {SpawnServer} from '../executor/spawn-server.js'
 import {type BackfillPlan, type BackfillRequest, type ExistingRun, existingRunsOf, planBackfill} from '../planner/plan-backfill.js'
+import type {KeySelection} from '../run/selection.js'
+import type {DateSelection} from '../schedule/resolve-dates.js'
 import {acquireDagLock} from '../state/dag-lock.js'
 import type {ProcessInfo} from '../state/file-lock.js'
 import {JsonFileStore} from '../state/json-file-store.js'
+import {countsOf} from '../state/backfills.js'
+import type {BackfillRecord, BackfillState, DagState, StoredRequest} from '../state/schema.js'
 
 /** What a session needs from the process that starts it, resolved once by its caller. */
 export interface SessionContext {
@@ -32,10 +38,14 @@ export interface RunSettings {
   parallelism: number
 }
 
+/** How often a running backfill looks for a cancel request. */
+const CANCEL_POLL_MS = 200
+
 /**
  * One backfill from plan to summary: the plan made against a read-only view of the state (so every bad input
- * is refused before anything is written), then the DAG's lock, the store, the executor and the apply loop. The
- * CLI, and anything else that starts backfills, drives this rather than wiring those parts itself.
+ * is refused before anything is written), then the DAG's lock, the store, its record (§11), the executor and
+ * the apply loop. The CLI, and anything else that starts or resumes backfills, drives this rather than wiring
+ * those parts itself.
  */
 export class BackfillSession {
   private forceStopRunning: () => void = () => {}
@@ -47,18 +57,35 @@ export class BackfillSession {
     private readonly previewed: ExistingRun[],
     /** What the backfill will do, as planned before the lock was taken; `--dry-run` prints this. */
     readonly plan: BackfillPlan,
+    /** The record this session continues (`backfills resume`), or null for a new backfill. */
+    private readonly resumed: BackfillRecord | null,
   ) {}
 
   /** Plans a backfill of `dag`; nothing is written. */
   static async plan(dag: Dag, request: BackfillRequest, context: SessionContext): Promise<BackfillSession> {
-    const preview = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
-    const previewed = existingRunsOf(await preview.readDag(dag.dagId))
-    return new BackfillSession(dag, request, context, previewed, planBackfill(dag, request, context.clock(), previewed))
+    const previewed = existingRunsOf(await readDagState(dag.dagId, context))
+    return new BackfillSession(dag, request, context, previewed, planBackfill(dag, request, context.clock(), previewed), null)
   }
 
   /**
-   * Runs the plan under the DAG's lock and returns what happened. `signal` stops it the way Ctrl-C does; events
-   * go to `listener` after the state they describe was recorded.
+   * Plans the request of a recorded backfill again, to run under the same record. What its `--reset-dagruns`
+   * already cleared and ran is not cleared again: only the runs it had not started yet are.
+   */
+  static async resume(dag: Dag, record: BackfillRecord, context: SessionContext): Promise<BackfillSession> {
+    const state = await readDagState(dag.dagId, context)
+    const startedHere = record.run_ids.filter((runId) => {
+      const run = state.runs[runId]
+      return run?.start_date !== null && run?.start_date !== undefined && run.start_date >= record.created_at
+    })
+    const request = {...requestOf(record.request), resetDone: new Set(startedHere)}
+    const previewed = existingRunsOf(state)
+    return new BackfillSession(dag, request, context, previewed, planBackfill(dag, request, context.clock(), previewed), record)
+  }
+
+  /**
+   * Runs the plan under the DAG's lock and returns what happened. `signal` stops it the way Ctrl-C does; a
+   * `backfills cancel` of its record stops it the same way, as cancelled. Events go to `listener` after the
+   * state they describe was recorded.
    */
   async run(settings: RunSettings, watch: {listener: BackfillListener; signal: AbortSignal}): Promise<BackfillSummary> {
     const {clock, dbPath, process} = this.context
@@ -70,6 +97,8 @@ export class BackfillSession {
         const existing = existingRunsOf(await store.readDag(this.dag.dagId))
         // Planned again only if another process changed the DAG's runs before the lock was taken.
         const plan = isDeepStrictEqual(existing, this.previewed) ? this.plan : planBackfill(this.dag, this.request, clock(), existing)
+        const record = await this.openRecord(store, plan, settings)
+        const cancel = watchForCancel(cancelPathOf(dbPath, record.id))
         const executor = new LocalExecutor({clock, parallelism: settings.parallelism, spawner: new SpawnServer(this.context.baseEnv, settings.parallelism)})
         this.forceStopRunning = () => {
           executor.killNow()
@@ -77,18 +106,26 @@ export class BackfillSession {
           release()
         }
 
-        return await applyPlan(this.dag, plan, store, executor, {
-          baseEnv: this.context.baseEnv,
-          clock,
-          conf: settings.conf,
-          disableRetry: settings.disableRetry,
-          listener: watch.listener,
-          logsDir: this.context.logsDir,
-          markSuccess: settings.markSuccess,
-          maxActiveRuns: settings.maxActiveRuns,
-          pid: process.pid,
-          signal: watch.signal,
-        })
+        try {
+          const summary = await applyPlan(this.dag, plan, store, executor, {
+            baseEnv: this.context.baseEnv,
+            clock,
+            conf: settings.conf,
+            disableRetry: settings.disableRetry,
+            listener: watch.listener,
+            logsDir: this.context.logsDir,
+            markSuccess: settings.markSuccess,
+            maxActiveRuns: settings.maxActiveRuns,
+            pid: process.pid,
+            signal: AbortSignal.any([watch.signal, cancel.signal]),
+          })
+          const outcome = {...summary, backfill_id: record.id, cancelled_by: cancel.by()}
+          const state: BackfillState = outcome.cancelled_by ? 'cancelled' : outcome.interrupted ? 'interrupted' : allSucceeded(outcome) ? 'success' : 'failed'
+          await this.closeRecord(store, record, state, plan.selected_tasks)
+          return outcome
+        } finally {
+          cancel.dispose()
+        }
       } finally {
         await store.close()
       }
@@ -100,5 +137,132 @@ export class BackfillSession {
   /** For a second Ctrl-C: kills every running process group at once and gives the lock back, without waiting. */
   forceStop(): void {
     this.forceStopRunning()
+  }
+
+  /** Creates the backfill's record, or returns a resumed one to `running` with a new entry in its history. */
+  private async openRecord(store: JsonFileStore, plan: BackfillPlan, settings: RunSettings): Promise<BackfillRecord> {
+    const {clock, process} = this.context
+    const now = clock().toISOString()
+    const runIds = plan.runs.flatMap((run) => run.records.map((record) => record.run_id))
+    const attempt = {finished_at: null, host: process.host, pid: process.pid, started_at: now, state: 'running' as const}
+    if (this.resumed) {
+      const known = new Set(this.resumed.run_ids)
+      const record: BackfillRecord = {
+        ...this.resumed,
+        finished_at: null,
+        history: [...this.resumed.history, attempt],
+        host: process.host,
+        pid: process.pid,
+        run_ids: [...this.resumed.run_ids, ...runIds.filter((runId) => !known.has(runId))],
+        state: 'running',
+      }
+      store.record([{backfill: record, dag_id: record.dag_id, type: 'backfill'}])
+      return record
+    }
+
+    return store.createBackfill((id) => ({
+      counts: {},
+      created_at: now,
+      dag_id: this.dag.dagId,
+      finished_at: null,
+      history: [attempt],
+      host: process.host,
+      id,
+      pid: process.pid,
+      request: storedRequestOf(this.request, settings),
+      run_ids: runIds,
+      state: 'running',
+    }))
+  }
+
+  private async closeRecord(store: JsonFileStore, record: BackfillRecord, state: BackfillState, selectedTasks: readonly string[]): Promise<void> {
+    const now = this.context.clock().toISOString()
+    const history = record.history.map((attempt, index) => (index === record.history.length - 1 ? {...attempt, finished_at: now, state} : attempt))
+    const counts = countsOf(record.run_ids, await store.readDag(this.dag.dagId), selectedTasks)
+    store.record([{backfill: {...record, counts, finished_at: now, history, state}, dag_id: record.dag_id, type: 'backfill'}])
+  }
+}
+
+/** Where `backfills cancel` asks a running backfill to stop: beside the state file, which every launcher can reach. */
+export function cancelPathOf(dbPath: string, backfillId: number): string {
+  return `${dbPath}.backfill-${backfillId}.cancel`
+}
+
+/** Asks the backfill of record `backfillId` to stop, saying who asked. */
+export function requestCancel(dbPath: string, backfillId: number, by: string): void {
+  writeFileSync(cancelPathOf(dbPath, backfillId), JSON.stringify({by}))
+}
+
+async function readDagState(dagId: string, context: SessionContext): Promise<DagState> {
+  const preview = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
+  return preview.readDag(dagId)
+}
+
+/** Polls for a cancel request; its signal aborts with reason CANCEL once one is there. */
+function watchForCancel(path: string): {by: () => null | string; dispose: () => void; signal: AbortSignal} {
+  const controller = new AbortController()
+  let by: null | string = null
+  const timer = setInterval(() => {
+    if (controller.signal.aborted || !existsSync(path)) return
+    try {
+      by = (JSON.parse(readFileSync(path, 'utf8')) as {by: string}).by
+    } catch {
+      by = 'another process'
+    }
+
+    controller.abort(CANCEL)
+  }, CANCEL_POLL_MS)
+  timer.unref()
+  return {
+    by: () => by,
+    dispose() {
+      clearInterval(timer)
+      rmSync(path, {force: true})
+    },
+    signal: controller.signal,
+  }
+}
+
+/** The request as plain data; a boolean flag left out arrives as undefined from the parser, and is stored false. */
+function storedRequestOf(request: BackfillRequest, settings: RunSettings): StoredRequest {
+  return {
+    batch_size: request.batchSize,
+    conf: settings.conf,
+    dates: request.dates,
+    disable_retry: settings.disableRetry === true,
+    ignore_dependencies: request.ignoreDependencies === true,
+    keys: request.keys,
+    mark_success: settings.markSuccess === true,
+    max_active_runs: settings.maxActiveRuns,
+    rerun_failed_tasks: request.rerunFailedTasks === true,
+    reset_dagruns: request.resetDagRuns === true,
+    run_backwards: request.runBackwards === true,
+    task_regex: request.taskRegex && {flags: request.taskRegex.flags, source: request.taskRegex.source},
+  }
+}
+
+/** The request a record was started with, as the planner takes it. */
+export function requestOf(stored: StoredRequest): BackfillRequest {
+  return {
+    batchSize: stored.batch_size,
+    dates: stored.dates as DateSelection | null,
+    ignoreDependencies: stored.ignore_dependencies,
+    keys: stored.keys as KeySelection,
+    rerunFailedTasks: stored.rerun_failed_tasks,
+    resetDagRuns: stored.reset_dagruns,
+    runBackwards: stored.run_backwards,
+    taskRegex: stored.task_regex && new RegExp(stored.task_regex.source, stored.task_regex.flags),
+  }
+}
+
+/** The settings a record was started with; `parallelism` is the resuming machine's. */
+export function settingsOf(stored: StoredRequest, parallelism: number): RunSettings {
+  return {conf: stored.conf, disableRetry: stored.disable_retry, markSuccess: stored.mark_success, maxActiveRuns: stored.max_active_runs, parallelism}
+}
+
+/** Refuses what cannot be resumed: a backfill still running. */
+export function assertResumable(record: BackfillRecord, state: BackfillState): void {
+  if (state === 'running') {
+    throw new UpdraftError('BACKFILL_RUNNING', `Expected backfill ${record.id} to have stopped before resuming it, got it running as pid ${record.pid} on ${record.host}.`)
   }
 }

@@ -8,6 +8,8 @@ export interface LockHolder {
 
 /** Process facts the core cannot look up itself. */
 export interface ProcessInfo {
+  /** The machine's name, recorded with the pid so a record says where its backfill runs. */
+  host: string
   isAlive(pid: number): boolean
   pid: number
 }

@@ -5,7 +5,7 @@ import {type Adapter, Low} from 'lowdb'
 
 import {UpdraftError} from '../errors.js'
 import {type ProcessInfo, tryLock} from './file-lock.js'
-import {applyChange, type DagState, migrateStateFile, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
+import {applyChange, type BackfillRecord, type DagState, migrateStateFile, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
 import type {StateStore} from './store.js'
 
 /** How to open the state file. */
@@ -147,9 +147,34 @@ export class JsonFileStore implements StateStore {
     }, delay).unref()
   }
 
-  private async writeOwnSection(): Promise<void> {
+  /**
+   * Records a new backfill under the next free id: one more than the highest in the whole file, which other
+   * processes may have written since it was read, so the file is read and the record written under its lock.
+   */
+  async createBackfill(make: (id: number) => BackfillRecord): Promise<BackfillRecord> {
+    let created: BackfillRecord | undefined
+    this.flushing = this.flushing
+      .catch(() => {})
+      .then(() =>
+        this.writeOwnSection((onDisk) => {
+          const ids = [onDisk, this.memory].flatMap((file) => Object.values(file.dags).flatMap((dag) => Object.values(dag.backfills ?? {}).map((record) => record.id)))
+          created = make(Math.max(0, ...ids) + 1)
+          this.record([{backfill: created, dag_id: created.dag_id, type: 'backfill'}])
+        }),
+      )
+    await this.flushing
+    return created as BackfillRecord
+  }
+
+  /** The backfills recorded in the whole file, as this process last read or wrote it. */
+  async readBackfills(): Promise<BackfillRecord[]> {
+    return Object.values(this.memory.dags).flatMap((dag) => Object.values(dag.backfills ?? {}))
+  }
+
+  /** Writes the own DAG's section into the file; `beforeWrite` sees the file as it is on disk, under the lock. */
+  private async writeOwnSection(beforeWrite?: (onDisk: StateFile) => void): Promise<void> {
     const {ownDagId, path} = this.options
-    if (!this.dirty || ownDagId === null || this.journalPath === null) return
+    if ((!this.dirty && !beforeWrite) || ownDagId === null || this.journalPath === null) return
     ensureDirectory(path)
     const release = await this.acquireWriteLock()
     const rotated = `${this.journalPath}.flushing`
@@ -157,6 +182,7 @@ export class JsonFileStore implements StateStore {
       // Re-read the file only when another process wrote it since our last write.
       const stamp = fileStamp(path)
       const onDisk = this.lastWrite && stamp === this.lastWrite.stamp ? this.lastWrite.file : migrateStateFile(await readStateFile(path))
+      beforeWrite?.(onDisk)
       // From here to db.write() nothing awaits: lowdb serialises the data synchronously when write() is called,
       // so the snapshot, the journal rotation and the serialisation see the same state without a copy. Changes
       // recorded while the file is being written land in a fresh journal.

@@ -21,6 +21,7 @@ export const FAILED_STATES: ReadonlySet<TaskInstanceState> = new Set(['failed', 
 
 /** Why a task instance attempt ended the way it did. */
 export type AttemptReason =
+  | 'cancelled'
   | 'depends-on-past'
   | 'exception'
   | 'exit-non-zero'
@@ -75,8 +76,56 @@ export interface DagRunRecord {
   task_instances: Record<string, TaskInstanceRecord>
 }
 
-/** The runs of one DAG keyed by run id. */
+/** Where a backfill stands (§11); `interrupted` also reads for a `running` one whose process is gone. */
+export type BackfillState = 'cancelled' | 'failed' | 'interrupted' | 'running' | 'success'
+
+/** A backfill's request as parsed, in plain data: what `backfills resume` runs again. */
+export interface StoredRequest {
+  batch_size: null | number
+  conf: Record<string, unknown>
+  /** The date selection as parsed (calendar values with the text typed), or null for a key-only DAG. */
+  dates: unknown
+  disable_retry: boolean
+  ignore_dependencies: boolean
+  /** The key selection as parsed. */
+  keys: unknown
+  mark_success: boolean
+  max_active_runs: number
+  rerun_failed_tasks: boolean
+  reset_dagruns: boolean
+  run_backwards: boolean
+  task_regex: null | {flags: string; source: string}
+}
+
+/** One process's go at a backfill: the first run, then each resume. */
+export interface BackfillAttempt {
+  finished_at: null | string
+  host: string
+  pid: number
+  started_at: string
+  state: BackfillState
+}
+
+/** A backfill as a record (§11), in the section of its DAG. */
+export interface BackfillRecord {
+  counts: Partial<Record<TaskInstanceState, number>>
+  created_at: string
+  dag_id: string
+  finished_at: null | string
+  /** Every go at it, oldest first; the last is the one the record's pid and host name. */
+  history: BackfillAttempt[]
+  host: string
+  id: number
+  pid: number
+  request: StoredRequest
+  /** The run records it covers, one per date (and key). */
+  run_ids: string[]
+  state: BackfillState
+}
+
+/** The runs of one DAG keyed by run id, and its backfills keyed by id. */
 export interface DagState {
+  backfills?: Record<string, BackfillRecord>
   runs: Record<string, DagRunRecord>
 }
 
@@ -93,6 +142,7 @@ export type StateChange =
   | {dag_id: string; run: DagRunRecord; type: 'run'}
   | {dag_id: string; run_id: string; task_id: string; ti: TaskInstanceRecord; type: 'task_instance'}
   | {dag_id: string; end_date: null | string; run_id: string; start_date: null | string; state: DagRunState; type: 'run_state'}
+  | {backfill: BackfillRecord; dag_id: string; type: 'backfill'}
 
 /** Applies one change to a state file in memory. */
 export function applyChange(file: StateFile, change: StateChange): void {
@@ -100,6 +150,12 @@ export function applyChange(file: StateFile, change: StateChange): void {
   switch (change.type) {
     case 'run': {
       dag.runs[change.run.run_id] = change.run
+      return
+    }
+
+    case 'backfill': {
+      dag.backfills ??= {}
+      dag.backfills[String(change.backfill.id)] = change.backfill
       return
     }
 

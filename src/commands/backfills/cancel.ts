@@ -1,0 +1,51 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {commandContext, readBackfills} from '../../cli/context.js'
+import {UpdraftError} from '../../core/errors.js'
+import {requestCancel} from '../../core/session/backfill-session.js'
+import {liveBackfillOf} from '../../core/state/dag-lock.js'
+import {findBackfill} from '../../core/state/backfills.js'
+
+/** How long to wait for the backfill to stop; it looks for the request five times a second. */
+const STOP_WAIT_MS = 10_000
+
+export default class BackfillsCancel extends BaseCommand {
+  static override args = {
+    id: Args.string({description: 'Id of the running backfill.', required: true}),
+  }
+
+  static override enableJsonFlag = true
+
+  static override examples = ['<%= config.bin %> <%= command.id %> 3']
+
+  static override summary = 'Stop a running backfill from another shell, as Ctrl-C would; its record reads cancelled.'
+
+  public async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(BackfillsCancel)
+    const context = commandContext(flags)
+    const record = findBackfill((await readBackfills(context)).records, args.id)
+    if (record.state !== 'running') {
+      throw new UpdraftError('BACKFILL_NOT_RUNNING', `Expected a running backfill to cancel, got backfill ${record.id} of ${record.dag_id} ${record.state}.`, {
+        suggestions: record.state === 'interrupted' ? [`updraft backfills resume ${record.id}`] : [],
+      })
+    }
+
+    const started = context.clock().getTime()
+    requestCancel(context.dbPath, record.id, `updraft backfills cancel (pid ${context.process.pid} on ${context.process.host})`)
+    // The backfill gives its DAG's lock back only once its children are gone and its state is written.
+    while (liveBackfillOf(context.dbPath, record.dag_id, context.process)?.pid === record.pid) {
+      if (context.clock().getTime() - started > STOP_WAIT_MS) {
+        throw new UpdraftError('BACKFILL_RUNNING', `Expected backfill ${record.id} (pid ${record.pid}) to stop within ${STOP_WAIT_MS / 1000}s of the cancel request, got it still running; it will stop when it next looks.`)
+      }
+
+      await sleep(50)
+    }
+
+    const stopped = findBackfill((await readBackfills(context)).records, args.id)
+    if (!this.jsonEnabled()) this.log(`Cancelled backfill ${stopped.id} of ${stopped.dag_id} in ${context.clock().getTime() - started} ms; it reads ${stopped.state}.`)
+    return stopped
+  }
+}

@@ -1,0 +1,32 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {commandContext, readBackfills} from '../../cli/context.js'
+import {progressOf, selectionText} from '../../core/state/backfills.js'
+import {backfillsText} from '../../render/backfills-text.js'
+
+export default class BackfillsList extends BaseCommand {
+  static override enableJsonFlag = true
+
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --dag-id sales_pipeline --state failed --json']
+
+  static override flags = {
+    'dag-id': Flags.string({summary: 'Only backfills of this DAG.'}),
+    state: Flags.string({options: ['running', 'success', 'failed', 'interrupted', 'cancelled'], summary: 'Only backfills in this state.'}),
+  }
+
+  static override summary = 'List recorded backfills, newest first: DAG, dates or keys, state, progress, duration.'
+
+  public async run(): Promise<unknown> {
+    const {flags} = await this.parse(BackfillsList)
+    const context = commandContext(flags)
+    const {records, stateOf} = await readBackfills(context)
+    const chosen = records.filter((record) => (flags['dag-id'] === undefined || record.dag_id === flags['dag-id']) && (flags.state === undefined || record.state === flags.state))
+    if (!this.jsonEnabled()) {
+      const rows = chosen.map((record) => ({progress: progressOf(record, stateOf(record.dag_id)), record, selection: selectionText(record.request)}))
+      this.log(backfillsText(rows, context.clock()))
+    }
+
+    return chosen
+  }
+}

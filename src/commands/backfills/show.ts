@@ -1,0 +1,39 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {commandContext, outputWidth, readBackfills, readRecordedDag} from '../../cli/context.js'
+import {backfillRuns, columnLabel, findBackfill, progressOf, selectionText} from '../../core/state/backfills.js'
+import {backfillText} from '../../render/backfills-text.js'
+import {colourEnabled} from '../../render/format.js'
+import {gridText} from '../../render/grid.js'
+
+export default class BackfillsShow extends BaseCommand {
+  static override args = {
+    id: Args.string({description: 'Id of the backfill (see backfills list).', required: true}),
+  }
+
+  static override enableJsonFlag = true
+
+  static override examples = ['<%= config.bin %> <%= command.id %> 3', '<%= config.bin %> <%= command.id %> 3 --json']
+
+  static override summary = 'Show a backfill: its request, state, and the task × run grid of its task instances.'
+
+  public async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(BackfillsShow)
+    const context = commandContext(flags)
+    const {records, stateOf} = await readBackfills(context)
+    const record = findBackfill(records, args.id)
+    const state = stateOf(record.dag_id)
+    const runs = backfillRuns(record, state)
+    if (!this.jsonEnabled()) {
+      const recorded = await readRecordedDag(context, record.dag_id)
+      const tasks = recorded.dag?.tasks.map((task) => task.taskId) ?? [...new Set(runs.flatMap((run) => Object.keys(run.task_instances)))]
+      const columns = runs.map((run) => ({label: columnLabel(run, recorded.labelOf), task_instances: run.task_instances}))
+      this.log(backfillText(record, {progress: progressOf(record, state), selection: selectionText(record.request)}))
+      this.log('')
+      this.log(gridText(tasks, columns, {colour: colourEnabled(), width: outputWidth()}))
+    }
+
+    return {...record, runs}
+  }
+}

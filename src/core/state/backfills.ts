@@ -1,0 +1,87 @@
+import {UpdraftError} from '../errors.js'
+import {runLabel} from '../run/run-spec.js'
+import type {BackfillRecord, BackfillState, DagRunState, DagState, TaskInstanceState} from './schema.js'
+
+/** A run of a backfill as `backfills show --json` lists it (§11): one record per date (and key). */
+export interface BackfillRunRow {
+  logical_date: null | string
+  partition_key: null | string
+  run_id: string
+  state: DagRunState | 'none'
+  task_instances: Record<string, TaskInstanceState>
+}
+
+/**
+ * A record as it reads now: `running` only while its process holds the DAG's lock; once that process is gone
+ * it is `interrupted` (kill -9, power loss). Counts of a running backfill are taken from its runs as they stand.
+ */
+export function currentRecord(record: BackfillRecord, state: DagState, liveHolderPid: null | number): BackfillRecord {
+  if (record.state !== 'running') return record
+  const current: BackfillState = liveHolderPid === record.pid ? 'running' : 'interrupted'
+  return {...record, counts: countsOf(record.run_ids, state), state: current}
+}
+
+/** Task instance states over a backfill's runs as they stand in `state`, optionally of some tasks only. */
+export function countsOf(runIds: readonly string[], state: DagState, tasks?: readonly string[]): Partial<Record<TaskInstanceState, number>> {
+  const counts: Partial<Record<TaskInstanceState, number>> = {}
+  for (const runId of runIds) {
+    const run = state.runs[runId]
+    if (!run) continue
+    for (const [taskId, ti] of Object.entries(run.task_instances)) {
+      if (tasks && !tasks.includes(taskId)) continue
+      counts[ti.state] = (counts[ti.state] ?? 0) + 1
+    }
+  }
+
+  return counts
+}
+
+/** How many of a backfill's runs have finished, of how many. */
+export function progressOf(record: BackfillRecord, state: DagState): {done: number; total: number} {
+  const done = record.run_ids.filter((runId) => {
+    const run = state.runs[runId]
+    return run?.state === 'success' || run?.state === 'failed'
+  }).length
+  return {done, total: record.run_ids.length}
+}
+
+/** The record with this id, or an error naming the ids there are. */
+export function findBackfill(records: readonly BackfillRecord[], reference: string): BackfillRecord {
+  const id = Number(reference)
+  const found = Number.isInteger(id) ? records.find((record) => record.id === id) : undefined
+  if (found) return found
+  const ids = records.map((record) => record.id).sort((a, b) => a - b)
+  throw new UpdraftError(
+    'BACKFILL_NOT_FOUND',
+    `Expected the id of a recorded backfill (${ids.length > 0 ? `1 to ${ids.at(-1)}` : 'none recorded yet'}), got "${reference}".`,
+    {exit: Number.isInteger(id) ? 1 : 2, suggestions: ids.length > 0 ? ['updraft backfills list'] : []},
+  )
+}
+
+/** A backfill's runs in the order it covers them, each with its recorded state (`none` if it never started). */
+export function backfillRuns(record: BackfillRecord, state: DagState): BackfillRunRow[] {
+  return record.run_ids.map((runId) => {
+    const run = state.runs[runId]
+    return {
+      logical_date: run?.logical_date ?? null,
+      partition_key: run?.partition_key ?? null,
+      run_id: runId,
+      state: run?.state ?? 'none',
+      task_instances: Object.fromEntries(Object.entries(run?.task_instances ?? {}).map(([taskId, ti]) => [taskId, ti.state])),
+    }
+  })
+}
+
+/** How a run row reads as a grid column: its date in the DAG's zone and its key. */
+export function columnLabel(row: Pick<BackfillRunRow, 'logical_date' | 'partition_key'>, labelOf: (iso: string) => string): string {
+  return runLabel({logical_dates: row.logical_date === null ? [] : [row.logical_date], partition_key: row.partition_key}, labelOf)
+}
+
+/** What a request selected, in a few words: its dates or date list and its keys. */
+export function selectionText(request: BackfillRecord['request']): string {
+  const dates = request.dates as null | {dates?: Array<{text: string}>; end?: null | {text: string}; kind: string; start?: {text: string}}
+  const keys = request.keys as {from?: null | string; keys?: string[]; kind: string; to?: null | string}
+  const dateText = dates === null ? '' : dates.kind === 'range' ? `${dates.start?.text ?? ''} → ${dates.end?.text ?? dates.start?.text ?? ''}` : (dates.dates ?? []).map((date) => date.text).join(',')
+  const keyText = keys.kind === 'list' ? (keys.keys ?? []).join(',') : keys.from === null && keys.to === null ? '' : `${keys.from ?? '…'} → ${keys.to ?? '…'}`
+  return [dateText, keyText && `keys ${keyText}`].filter(Boolean).join(' · ')
+}

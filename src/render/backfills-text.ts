@@ -1,0 +1,37 @@
+import type {BackfillRecord} from '../core/state/schema.js'
+import {dim, formatDuration, paintState, table} from './format.js'
+
+/** One line per record for `backfills list`. */
+export function backfillsText(rows: ReadonlyArray<{progress: {done: number; total: number}; record: BackfillRecord; selection: string}>, now: Date): string {
+  if (rows.length === 0) return dim('No backfills recorded.')
+  return table(
+    ['id', 'dag', 'selection', 'state', 'done', 'started', 'duration'],
+    rows.map(({progress, record, selection}) => [
+      String(record.id),
+      record.dag_id,
+      selection,
+      paintState(record.state),
+      `${progress.done}/${progress.total}`,
+      record.created_at,
+      formatDuration(new Date(record.finished_at ?? now.toISOString()).getTime() - new Date(record.created_at).getTime()),
+    ]),
+  )
+}
+
+/** The head of `backfills show`: what was asked, where it runs, how far it got. */
+export function backfillText(record: BackfillRecord, details: {progress: {done: number; total: number}; selection: string}): string {
+  const counts = Object.entries(record.counts)
+    .map(([state, count]) => `${count} ${paintState(state)}`)
+    .join(', ')
+  const flags = Object.entries(record.request)
+    .filter(([, value]) => typeof value === 'boolean' && value)
+    .map(([name]) => `--${name.replaceAll('_', '-')}`)
+  return [
+    `Backfill ${record.id} of ${record.dag_id}  ${paintState(record.state)}`,
+    `  selection       ${details.selection || dim('every key')}${flags.length > 0 ? `  ${flags.join(' ')}` : ''}`,
+    `  runs            ${details.progress.done}/${details.progress.total} finished`,
+    `  task instances  ${counts || dim('none yet')}`,
+    `  process         pid ${record.pid} on ${record.host}`,
+    `  created         ${record.created_at}${record.finished_at ? `, finished ${record.finished_at}` : ''}${record.history.length > 1 ? ` (${record.history.length} goes: resumed ${record.history.length - 1} time(s))` : ''}`,
+  ].join('\n')
+}
