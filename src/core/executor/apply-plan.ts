@@ -19,7 +19,7 @@ import {
   type TaskInstanceState,
 } from '../state/schema.js'
 import type {StateStore} from '../state/store.js'
-import {compileTemplate, type CompiledTemplate, runTemplateValues, type RunTemplateValues, templateEnvironment} from '../template/render.js'
+import {compileTemplate, type CompiledTemplate, runTemplateValues, type RunTemplateValues, taskTemplateContext, templateEnvironment} from '../template/render.js'
 import {unreachable} from '../errors.js'
 import type {Executor, TaskStateChange} from './executor.js'
 import {appendLog} from './task-log.js'
@@ -46,21 +46,36 @@ export interface ApplyOptions {
   signal: AbortSignal
 }
 
-interface RunProgress {
-  finished: boolean
+/**
+ * A run's progress. Its records are built when first needed (when the run starts, or a neighbour asks about it
+ * for depends_on_past): built up front, a year of hourly runs is 87,600 blank task instances that outlive many
+ * collections only to be replaced. A class, so that a year of runs shares one shape.
+ */
+class RunProgress {
+  finished = false
   /** Task ids queued on the executor or waiting for a retry. */
-  inFlight: Set<string>
-  label: string
+  readonly inFlight = new Set<string>()
+  label = ''
   /** Where this run's task logs go, joined once. */
-  logDir?: string
+  logDir: string | undefined = undefined
   /** Task ids still to reach a final state in this backfill. */
-  pending: Set<string>
-  planned: PlannedRun
+  readonly pending: Set<string>
+  started = false
+  startedAt = 0
+  templateValues: RunTemplateValues | undefined = undefined
+  private built: DagRunRecord[] | undefined = undefined
+
+  constructor(
+    readonly planned: PlannedRun,
+    private readonly initial: (planned: PlannedRun) => DagRunRecord[],
+  ) {
+    this.pending = new Set(planned.tasks)
+  }
+
   /** One record per planned record: the run's dates (or its key) each keep their own; the first leads. */
-  records: DagRunRecord[]
-  started: boolean
-  startedAt: number
-  templateValues?: RunTemplateValues
+  get records(): DagRunRecord[] {
+    return (this.built ??= this.initial(this.planned))
+  }
 }
 
 /**
@@ -116,7 +131,8 @@ class PlanScheduler {
     this.selected = new Set(plan.selected_tasks)
     this.params = {...dag.params, ...options.conf}
     this.labelOf = labelerFor(dag)
-    this.runs = plan.runs.map((planned) => runProgress(planned, () => initialRecords(planned, existing, plan.selected_tasks, options.conf)))
+    const initial = (planned: PlannedRun) => initialRecords(planned, existing, plan.selected_tasks, options.conf)
+    this.runs = plan.runs.map((planned) => new RunProgress(planned, initial))
     const chronological = [...this.runs].sort((a, b) => (a.planned.logical_date ?? '').localeCompare(b.planned.logical_date ?? ''))
     const lastOfKey = new Map<null | string, RunProgress>()
     for (const run of chronological) {
@@ -229,7 +245,7 @@ class PlanScheduler {
     run.finished = true
     this.finishedRuns++
     // The run's context is not needed any more; a year of hourly runs would otherwise keep every one.
-    delete run.templateValues
+    run.templateValues = undefined
     this.active--
     const end = lead(run).end_date ?? this.now()
     for (const [index, record] of run.records.entries()) {
@@ -287,7 +303,7 @@ class PlanScheduler {
     const recordedLog = task.bashCommand === null ? null : logPath
     this.setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: recordedLog, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
     run.templateValues ??= runTemplateValues({dagId: dag.dagId, params: this.params, run: run.planned, timezone: dag.timezone})
-    const context = {...run.templateValues, task_id: task.taskId, try_number: tryNumber}
+    const context = taskTemplateContext(run.templateValues, task.taskId, tryNumber)
     const key = this.keyOf(run, task.taskId)
     if (task.retries > 0) this.triesHere.set(key, (this.triesHere.get(key) ?? 0) + 1)
     this.track(key, {run, taskId: task.taskId})
@@ -510,30 +526,6 @@ function lead(run: RunProgress): DagRunRecord {
 function alongside(leading: TaskInstanceRecord, before: TaskInstanceRecord, own: TaskInstanceRecord): TaskInstanceRecord {
   const added = leading.history.slice(before.history.length)
   return {...leading, history: added.length > 0 ? [...own.history, ...added] : own.history, try_number: own.try_number + leading.try_number - before.try_number}
-}
-
-/**
- * A run's progress. Its records are built when first needed (when the run starts, or a neighbour asks about it
- * for depends_on_past): built up front, a year of hourly runs is 87,600 blank task instances that outlive many
- * collections only to be replaced.
- */
-function runProgress(planned: PlannedRun, initial: () => DagRunRecord[]): RunProgress {
-  let records: DagRunRecord[] | undefined
-  return {
-    finished: false,
-    inFlight: new Set(),
-    label: '',
-    pending: new Set(planned.tasks),
-    planned,
-    get records() {
-      return (records ??= initial())
-    },
-    set records(value) {
-      records = value
-    },
-    started: false,
-    startedAt: 0,
-  }
 }
 
 /**

@@ -82,9 +82,10 @@ export function summarise(plan: BackfillPlan, runs: ReadonlyArray<{planned: Plan
     }
 
     const selectedDone = Object.values(taskInstances).every((state) => DONE_STATES.has(state))
-    for (const record of records) {
+    // Only a run whose selected instances all succeeded can be failed by the others.
+    for (const record of selectedDone ? records : []) {
       const outside = Object.entries(record.task_instances).filter(([taskId, ti]) => !selected.has(taskId) && FAILED_STATES.has(ti.state))
-      if (outside.length === 0 || !selectedDone) continue
+      if (outside.length === 0) continue
       const recordWindow = {logical_dates: record.logical_date === null ? [] : [record.logical_date], partition_key: planned.partition_key}
       const dateLabel = record.logical_date === null ? null : outcome.labelOf(record.logical_date)
       failedOutsideSelection.push({
