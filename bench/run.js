@@ -89,10 +89,21 @@ const backfill = (dagId, end, db, ...extra) => cli('dags', 'backfill', dagId, '-
 /** The same backfill with human output: the live view on a terminal, plain lines otherwise. */
 const humanBackfill = (dagId, end, db) => cli('dags', 'backfill', dagId, '-s', '2023-01-01', '-e', end, '--dags-folder', dags, '--db', db)
 
-/** The planner alone, in-process on the built modules (bench/plan-time.js), so the figure is planning, not start-up. */
-function planTime(dagId, start, end, ...batchSize) {
-  const output = execFileSync('node', [join(root, 'bench', 'plan-time.js'), dags, dagId, start, end, ...batchSize], {cwd: work, encoding: 'utf8', env})
-  return JSON.parse(output).plan_ms
+/**
+ * A dry run from 2023-01-01 as a whole process, and the planner alone on the same range, in-process on the built
+ * modules (bench/plan-time.js), so the second figure is planning, not start-up.
+ */
+function dryRunAndPlan(dagId, end, ...batchSize) {
+  const batch = batchSize.length > 0 ? ['--batch-size', ...batchSize] : []
+  const process = measure(...cli('dags', 'backfill', dagId, '-s', '2023-01-01', '-e', end, ...batch, '--dry-run', '--json', '--dags-folder', dags, '--db', join(work, 'none.json')))
+  const output = execFileSync('node', [join(root, 'bench', 'plan-time.js'), dags, dagId, '2023-01-01', end, ...batchSize], {cwd: work, encoding: 'utf8', env})
+  return {...process, innerMs: JSON.parse(output).plan_ms}
+}
+
+/** A finished backfill from 2023-01-01 into a fresh state file `name`.json, for cases that read one. */
+function completeBackfill(dagId, end, name) {
+  const [command, args] = backfill(dagId, end, freshDb(name))
+  execFileSync(command, args, {cwd: work, env, maxBuffer: 1 << 30})
 }
 
 const cases = {
@@ -120,10 +131,7 @@ const cases = {
     workload: 'same graph as `true` commands, 100 dates, parallelism 2; baseline: make -j2',
   },
   P3: {
-    prepare() {
-      const [command, args] = backfill('noop_daily', '2023-12-31', freshDb('b4'))
-      execFileSync(command, args, {cwd: work, env, maxBuffer: 1 << 30})
-    },
+    prepare: () => completeBackfill('noop_daily', '2023-12-31', 'b4'),
     run: () => measure(...backfill('noop_daily', '2023-12-31', join(work, 'b4.json'))),
     target: 'wall ≤ 1000 ms',
     workload: "re-run of P1's range after it completed",
@@ -139,27 +147,18 @@ const cases = {
     workload: 'dags backfill --dry-run of 8,760 hourly dates',
   },
   P6a: {
-    run() {
-      const process = measure(...cli('dags', 'backfill', 'noop_hourly', '-s', '2023-01-01', '-e', '2023-12-31T23:00', '--batch-size', '24', '--dry-run', '--json', '--dags-folder', dags, '--db', join(work, 'none.json')))
-      return {...process, innerMs: planTime('noop_hourly', '2023-01-01', '2023-12-31T23:00', '24')}
-    },
+    run: () => dryRunAndPlan('noop_hourly', '2023-12-31T23:00', '24'),
     target: 'plan ≤ 300 ms',
     workload: 'dags backfill --dry-run of 8,760 hourly dates with --batch-size 24 (365 runs); wall is the whole process',
   },
   P6b: {
-    run() {
-      const process = measure(...cli('dags', 'backfill', 'grid_daily', '-s', '2023-01-01', '-e', '2023-12-31', '--dry-run', '--json', '--dags-folder', dags, '--db', join(work, 'none.json')))
-      return {...process, innerMs: planTime('grid_daily', '2023-01-01', '2023-12-31')}
-    },
+    run: () => dryRunAndPlan('grid_daily', '2023-12-31'),
     target: 'plan ≤ 1000 ms',
     workload: 'dags backfill --dry-run of a year of daily dates × 50 partition keys (18,250 runs); wall is the whole process',
   },
   P7: {
-    prepare() {
-      // 10,000 hourly runs × 10 tasks: 100,000 task instances under backfill 1.
-      const [command, args] = backfill('noop_hourly', '2024-02-21T15:00', freshDb('p7'))
-      execFileSync(command, args, {cwd: work, env, maxBuffer: 1 << 30})
-    },
+    // 10,000 hourly runs × 10 tasks: 100,000 task instances under backfill 1.
+    prepare: () => completeBackfill('noop_hourly', '2024-02-21T15:00', 'p7'),
     run() {
       const process = measure(...cli('backfills', 'show', '1', '--db', join(work, 'p7.json'), '--dags-folder', dags), {env: {...env, COLUMNS: '120'}})
       const output = execFileSync('node', [join(root, 'bench', 'grid-time.js')], {cwd: work, encoding: 'utf8', env: {...env, FORCE_COLOR: '1'}})
