@@ -29,7 +29,7 @@ export default class BackfillsResume extends BaseCommand {
     const {args, flags} = await this.parse(BackfillsResume)
     const context = commandContext(flags)
     const record = findBackfill((await readBackfills(context)).records, args.id)
-    assertResumable(record, record.state)
+    assertResumable(record)
     const dag = await loadDag(context.dagsFolder, record.dag_id)
     this.warnAbout([dag])
     const session = await BackfillSession.resume(dag, record, context)

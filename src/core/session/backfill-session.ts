@@ -260,9 +260,9 @@ export function settingsOf(stored: StoredRequest, parallelism: number): RunSetti
   return {conf: stored.conf, disableRetry: stored.disable_retry, markSuccess: stored.mark_success, maxActiveRuns: stored.max_active_runs, parallelism}
 }
 
-/** Refuses what cannot be resumed: a backfill still running. */
-export function assertResumable(record: BackfillRecord, state: BackfillState): void {
-  if (state === 'running') {
+/** Refuses what cannot be resumed: a backfill still running (as its record reads now). */
+export function assertResumable(record: BackfillRecord): void {
+  if (record.state === 'running') {
     throw new UpdraftError('BACKFILL_RUNNING', `Expected backfill ${record.id} to have stopped before resuming it, got it running as pid ${record.pid} on ${record.host}.`)
   }
 }
