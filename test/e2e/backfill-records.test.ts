@@ -154,3 +154,16 @@ describe('dags grid (§13)', () => {
     expect(text).toContain('5 run(s) × 5 task(s)')
   })
 })
+
+describe('record ids', () => {
+  it('are unique across DAGs sharing a state file, even for backfills started at the same moment', async () => {
+    const quick = (name: string) => `export default {dag_id: '${name}', schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 't', bash_command: 'sleep 0.2'}]}`
+    const root = tmpProject({'dags/one.mjs': quick('one'), 'dags/three.mjs': quick('three'), 'dags/two.mjs': quick('two')})
+    const started = ['one', 'two', 'three'].map((dagId) => startCli(['dags', 'backfill', dagId, '-s', '2024-01-01', '-e', '2024-01-03', '--json'], {cwd: root}))
+    const results = await Promise.all(started.map((backfill) => backfill.done))
+    expect(results.map((result) => result.code)).toEqual([0, 0, 0])
+    const ids = results.map((result) => JSON.parse(result.stdout).backfill_id).sort()
+    expect(ids).toEqual([1, 2, 3])
+    expect(json(root, 'backfills', 'list').map((record: {dag_id: string; id: number}) => record.id)).toEqual([3, 2, 1])
+  })
+})
