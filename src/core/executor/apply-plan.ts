@@ -81,7 +81,9 @@ class RunProgress {
 /**
  * Runs a plan: records it, then queues each ready task instance on the executor within the max_active_runs
  * window, records every state change, and only then emits the matching event, so the view never shows a state
- * that a crash could lose. Failures are outcomes (states and reasons), never exceptions.
+ * that a crash could lose. Failures are outcomes (states and reasons), never exceptions. Every change is recorded
+ * in the store when this returns; writing the file is left to the caller's close, so that the record of the
+ * backfill's outcome goes into the same write.
  */
 export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore, executor: Executor, options: ApplyOptions): Promise<BackfillSummary> {
   const existing = await store.readDag(dag.dagId)
@@ -166,7 +168,6 @@ class PlanScheduler {
     options.signal.removeEventListener('abort', onAbort)
     unsubscribe()
     if (options.signal.aborted) this.requeueUnfinishedRuns()
-    await this.store.flush()
     return summarise(plan, this.runs, {interrupted: options.signal.aborted, labelOf: this.labelOf, wallMs: options.clock().getTime() - this.startedAt})
   }
 
