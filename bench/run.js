@@ -161,7 +161,8 @@ const cases = {
     prepare: () => completeBackfill('noop_hourly', '2024-02-21T15:00', 'p7'),
     run() {
       const process = measure(...cli('backfills', 'show', '1', '--db', join(work, 'p7.json'), '--dags-folder', dags), {env: {...env, COLUMNS: '120'}})
-      const output = execFileSync('node', [join(root, 'bench', 'grid-time.js')], {cwd: work, encoding: 'utf8', env: {...env, FORCE_COLOR: '1'}})
+      const {NO_COLOR: _plain, ...coloured} = env
+      const output = execFileSync('node', [join(root, 'bench', 'grid-time.js')], {cwd: work, encoding: 'utf8', env: {...coloured, FORCE_COLOR: '1'}})
       return {...process, innerMs: JSON.parse(output).draw_ms}
     },
     inner: 'draw',
