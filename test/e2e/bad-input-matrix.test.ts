@@ -80,6 +80,7 @@ const cases: Array<[string[], number, string, string]> = [
   [['pipeline', '--from', '2024-01-01', '-s', '2024-01-01'], 2, 'MIXED_SELECTION_FLAGS', 'got both'],
   [['pipeline', '-D', '2024-01-01', '--to', '2024-01-03'], 2, 'MIXED_SELECTION_FLAGS', 'got both'],
   [['pipeline', '--to', '2024-01-03'], 2, 'MISSING_DATES', 'got only --to 2024-01-03'],
+  [['pipeline', '--from', '2024-01-05', '--to', '2024-01-03'], 2, 'DATE_RANGE_INVERTED', 'Expected --from to be on or before --to, got 2024-01-05 after 2024-01-03'],
   [['pipeline', '--from', '2024-01-33'], 2, 'INVALID_DATE', 'got "2024-01-33"'],
   [['pipeline', '--partitions', '2024-01-03T12:00'], 2, 'DATE_NOT_A_TICK', 'Expected each --partitions value'],
   [['pipeline', '-s', '2024-01-01', '--batch-size', '0'], 2, 'INVALID_BATCH_SIZE', 'integer of at least 1 or "all", got "0"'],

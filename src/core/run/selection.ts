@@ -65,7 +65,7 @@ export function runSelectionFrom(dag: Dag, flags: SelectionFlags): RunSelection 
     }
 
     const start = parseDateTime(flags.from as string, '--from')
-    return {dates: {end: flags.to === undefined ? null : parseDateTime(flags.to, '--to'), kind: 'range', start}, keys: ALL_KEYS}
+    return {dates: {end: flags.to === undefined ? null : parseDateTime(flags.to, '--to'), flags: {end: '--to', start: '--from'}, kind: 'range', start}, keys: ALL_KEYS}
   }
 
   const keys: KeySelection = flags.partitions && flags.partitions.length > 0 ? {keys: flags.partitions, kind: 'list'} : {from: flags.from ?? null, kind: 'range', to: flags.to ?? null}

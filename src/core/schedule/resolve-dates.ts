@@ -4,7 +4,7 @@ import {createTimetable, type Schedule, type Timetable, ticksAtMidnight} from '.
 
 /** Which logical dates the user asked for: an inclusive range (`-s`/`-e`) or an explicit list (`-l`/`-D`). */
 export type DateSelection =
-  | {end: CalendarDateTime | null; kind: 'range'; start: CalendarDateTime}
+  | {end: CalendarDateTime | null; /** As typed, for messages, when not -s/-e. */ flags?: {end: string; start: string}; kind: 'range'; start: CalendarDateTime}
   | {dates: CalendarDateTime[]; /** As typed, for messages. */ flag: '--date' | '--logical-dates' | '--partitions'; kind: 'list'}
 
 /** The date flags as given: `-D`, `-l` (flattened), `-s`, `-e`; flag relations were already checked by the parser. */
@@ -96,7 +96,7 @@ export function resolveLogicalDates(dag: ScheduledDag, selection: DateSelection,
     if (from > to) {
       throw new UpdraftError(
         'DATE_RANGE_INVERTED',
-        `Expected --start-date to be on or before --end-date, got ${selection.start.text} after ${end.text}.`,
+        `Expected ${selection.flags?.start ?? '--start-date'} to be on or before ${selection.flags?.end ?? '--end-date'}, got ${selection.start.text} after ${end.text}.`,
         {exit: 2},
       )
     }
