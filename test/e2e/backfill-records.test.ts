@@ -104,7 +104,10 @@ describe('backfills as records (§11)', () => {
     expect(JSON.parse(resumed.stdout).backfill_id).toBe(1)
     const record = json(root, 'backfills', 'show', '1')
     expect(record).toMatchObject({counts: {success: 3}, state: 'success'})
-    expect(record.history.map((attempt: {state: string}) => attempt.state)).toEqual(['cancelled', 'success'])
+    expect(Object.keys(record)).toEqual(['id', 'dag_id', 'state', 'created_at', 'finished_at', 'request', 'run_ids', 'counts', 'pid', 'host', 'runs'])
+    const stored = readState(root).dags.slow?.backfills?.['1']
+    expect(stored?.history.map((attempt) => attempt.state)).toEqual(['cancelled', 'success'])
+    expect(cli(root, 'backfills', 'show', '1').stdout).toContain('(2 goes: resumed 1 time(s))')
     expect(json(root, 'backfills', 'list')).toHaveLength(1)
     expect(tries(root)).toEqual(['2024-01-01', '2024-01-01', '2024-01-02', '2024-01-03'])
   })

@@ -7,7 +7,7 @@ import {commandContext, readBackfills} from '../../cli/context.js'
 import {UpdraftError} from '../../core/errors.js'
 import {requestCancel} from '../../core/session/backfill-session.js'
 import {liveBackfillOf} from '../../core/state/dag-lock.js'
-import {findBackfill} from '../../core/state/backfills.js'
+import {findBackfill, recordDocument} from '../../core/state/backfills.js'
 
 /** How long to wait for the backfill to stop; it looks for the request five times a second. */
 const STOP_WAIT_MS = 10_000
@@ -46,6 +46,6 @@ export default class BackfillsCancel extends BaseCommand {
 
     const stopped = findBackfill((await readBackfills(context)).records, args.id)
     if (!this.jsonEnabled()) this.log(`Cancelled backfill ${stopped.id} of ${stopped.dag_id} in ${context.clock().getTime() - started} ms; it reads ${stopped.state}.`)
-    return stopped
+    return recordDocument(stopped)
   }
 }

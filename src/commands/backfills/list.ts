@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, readBackfills} from '../../cli/context.js'
-import {progressOf, selectionText} from '../../core/state/backfills.js'
+import {progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
 import {backfillsText} from '../../render/backfills-text.js'
 
 export default class BackfillsList extends BaseCommand {
@@ -27,6 +27,6 @@ export default class BackfillsList extends BaseCommand {
       this.log(backfillsText(rows, context.clock()))
     }
 
-    return chosen
+    return chosen.map((record) => recordDocument(record))
   }
 }

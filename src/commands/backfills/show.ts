@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, outputWidth, readBackfills, readRecordedDag} from '../../cli/context.js'
-import {backfillRuns, columnLabel, findBackfill, progressOf, selectionText} from '../../core/state/backfills.js'
+import {backfillRuns, columnLabel, findBackfill, progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
 import {backfillText} from '../../render/backfills-text.js'
 import {colourEnabled} from '../../render/format.js'
 import {gridText} from '../../render/grid.js'
@@ -34,6 +34,6 @@ export default class BackfillsShow extends BaseCommand {
       this.log(gridText(tasks, columns, {colour: colourEnabled(), width: outputWidth()}))
     }
 
-    return {...record, runs}
+    return {...recordDocument(record), runs}
   }
 }

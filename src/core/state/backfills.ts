@@ -85,3 +85,19 @@ export function selectionText(request: BackfillRecord['request']): string {
   const keyText = keys.kind === 'list' ? (keys.keys ?? []).join(',') : keys.from === null && keys.to === null ? '' : `${keys.from ?? '…'} → ${keys.to ?? '…'}`
   return [dateText, keyText && `keys ${keyText}`].filter(Boolean).join(' · ')
 }
+
+/** A record as `backfills list --json` prints it (§11): exactly these keys, in this order. */
+export function recordDocument(record: BackfillRecord) {
+  return {
+    id: record.id,
+    dag_id: record.dag_id,
+    state: record.state,
+    created_at: record.created_at,
+    finished_at: record.finished_at,
+    request: record.request,
+    run_ids: record.run_ids,
+    counts: record.counts,
+    pid: record.pid,
+    host: record.host,
+  }
+}
