@@ -420,7 +420,17 @@ function readdirNames(directory: string): string[] {
 }
 
 function replayJournal(state: StateFile, journal: string): void {
-  const lines = readFileSync(journal, 'utf8').split('\n')
+  let text: string
+  try {
+    text = readFileSync(journal, 'utf8')
+  } catch (error) {
+    // Another DAG's backfill rotated or folded it between the listing and the read: its changes are in the
+    // rotated journal or already in the file, and they are that process's to keep.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw error
+  }
+
+  const lines = text.split('\n')
   for (const line of lines) {
     if (line.trim() === '') continue
     try {
