@@ -9,6 +9,7 @@ const notInCore = [
 
 const lowdb = {group: ['lowdb', 'lowdb/*'], message: 'lowdb lives in core/state/json-file-store.ts only.'}
 const dates = {group: ['cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*'], message: 'Date libraries live in core/schedule and core/template only.'}
+const bullmq = {group: ['bullmq', 'ioredis'], message: 'BullMQ lives in core/executor/bullmq-executor.ts and core/executor/worker.ts only.'}
 
 export default tseslint.config(
   {ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'dags/**', 'bench/results/**']},
@@ -20,18 +21,19 @@ export default tseslint.config(
   },
   {
     files: ['src/core/**/*.ts'],
-    ignores: ['src/core/schedule/**', 'src/core/template/**', 'src/core/state/json-file-store.ts'],
-    rules: restrict([...notInCore, lowdb, dates]),
+    ignores: ['src/core/schedule/**', 'src/core/template/**', 'src/core/state/json-file-store.ts', 'src/core/executor/bullmq-executor.ts', 'src/core/executor/worker.ts'],
+    rules: restrict([...notInCore, lowdb, dates, bullmq]),
   },
-  {files: ['src/core/schedule/**/*.ts', 'src/core/template/**/*.ts'], rules: restrict([...notInCore, lowdb])},
-  {files: ['src/core/state/json-file-store.ts'], rules: restrict([...notInCore, dates])},
+  {files: ['src/core/schedule/**/*.ts', 'src/core/template/**/*.ts'], rules: restrict([...notInCore, lowdb, bullmq])},
+  {files: ['src/core/state/json-file-store.ts'], rules: restrict([...notInCore, dates, bullmq])},
+  {files: ['src/core/executor/bullmq-executor.ts', 'src/core/executor/worker.ts'], rules: restrict([...notInCore, lowdb, dates])},
   {
     files: ['src/render/**/*.ts'],
-    rules: restrict([{group: ['@oclif/*', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*'], message: 'Render only formats; it imports no domain libraries.'}]),
+    rules: restrict([{group: ['@oclif/*', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*', 'bullmq', 'ioredis'], message: 'Render only formats; it imports no domain libraries.'}]),
   },
   {
     files: ['src/commands/**/*.ts', 'src/cli/**/*.ts'],
-    rules: restrict([{group: ['listr2', 'chalk', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*'], message: 'Commands reach these through core and render.'}]),
+    rules: restrict([{group: ['listr2', 'chalk', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*', 'bullmq', 'ioredis'], message: 'Commands reach these through core and render.'}]),
   },
   {files: ['test/**/*.ts'], ...jest.configs['flat/recommended'], rules: {...jest.configs['flat/recommended'].rules, 'jest/no-focused-tests': 'error', 'jest/expect-expect': 'off', 'jest/no-disabled-tests': 'error'}},
 )

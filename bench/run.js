@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Benchmarks the built CLI against the targets in the README's Performance section. Each measurement is a fresh
 // process; every case runs at least REPEAT times and the median is reported. Not part of the test suite.
-import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -106,6 +106,23 @@ function completeBackfill(dagId, end, name) {
   execFileSync(command, args, {cwd: work, env, maxBuffer: 1 << 30})
 }
 
+/** A private redis-server on a unix socket in the bench folder, and two workers on it; stopped when the case ends. */
+function withWorkers(run) {
+  const socket = join(work, 'redis.sock')
+  const redis = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--dir', work, '--save', '', '--appendonly', 'no'], {stdio: 'ignore'})
+  const started = Date.now()
+  while (!existsSync(socket) && Date.now() - started < 5000) spawnSync('sleep', ['0.02'])
+  const url = `unix://${socket}`
+  const workers = [1, 2].map(() => spawn('node', [bin, 'worker', '--concurrency', '1', '--redis-url', url, '--dags-folder', dags], {env, stdio: 'ignore'}))
+  spawnSync('sleep', ['1.5'])
+  try {
+    return run(url)
+  } finally {
+    for (const worker of workers) worker.kill('SIGKILL')
+    redis.kill('SIGKILL')
+  }
+}
+
 const cases = {
   P1: {
     run: () => measure(...backfill('noop_daily', '2023-12-31', freshDb('b1'))),
@@ -146,15 +163,26 @@ const cases = {
     target: 'wall ≤ 1000 ms',
     workload: 'dags backfill --dry-run of 8,760 hourly dates',
   },
-  P6a: {
+  P8a: {
     run: () => dryRunAndPlan('noop_hourly', '2023-12-31T23:00', '24'),
     target: 'plan ≤ 300 ms',
     workload: 'dags backfill --dry-run of 8,760 hourly dates with --batch-size 24 (365 runs); wall is the whole process',
   },
-  P6b: {
+  P8b: {
     run: () => dryRunAndPlan('grid_daily', '2023-12-31'),
     target: 'plan ≤ 1000 ms',
     workload: 'dags backfill --dry-run of a year of daily dates × 50 partition keys (18,250 runs); wall is the whole process',
+  },
+  P6: {
+    run() {
+      const local = measure(...backfill('shell_daily', '2023-04-10', freshDb('p6l'), '--parallelism', '2'))
+      const remote = withWorkers((url) => measure(...backfill('shell_daily', '2023-04-10', freshDb('p6r'), '--executor', 'bullmq', '--redis-url', url)))
+      return {...remote, baselineMs: local.wallMs, innerMs: 1000 / (remote.wallMs / 1000), ratio: remote.wallMs / local.wallMs}
+    },
+    inner: 'throughput',
+    innerUnit: 'TIs/s',
+    target: 'ratio ≤ 2 × local',
+    workload: '1,000 `true` task instances (100 dates × 10 tasks) on 2 workers over Redis; baseline: the local executor, parallelism 2',
   },
   P7: {
     // 10,000 hourly runs × 10 tasks: 100,000 task instances under backfill 1.
@@ -205,7 +233,7 @@ for (const [name, spec] of Object.entries(cases)) {
 
   if (samples[0].innerMs !== undefined) summary[`${spec.inner ?? 'plan'}_ms`] = Math.round(median(samples.map((s) => s.innerMs)))
   results[name] = summary
-  const extra = [summary.ratio === undefined ? '' : `  baseline ${summary.baseline_ms} ms, ratio ${summary.ratio}`, samples[0].innerMs === undefined ? '' : `  ${spec.inner ?? 'plan'} ${summary[`${spec.inner ?? 'plan'}_ms`]} ms`].join('')
+  const extra = [summary.ratio === undefined ? '' : `  baseline ${summary.baseline_ms} ms, ratio ${summary.ratio}`, samples[0].innerMs === undefined ? '' : `  ${spec.inner ?? 'plan'} ${summary[`${spec.inner ?? 'plan'}_ms`]} ${spec.innerUnit ?? 'ms'}`].join('')
   console.log(`${name.padEnd(4)} ${String(summary.wall_ms).padStart(7)} ms  ${String(summary.peak_rss_mb).padStart(4)} MB${extra}   target: ${spec.target}   (${spec.workload})`)
 }
 

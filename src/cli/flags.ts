@@ -145,3 +145,19 @@ export function selectionOf(flags: {
     to: flags.to,
   }
 }
+
+/** Where a backfill's tries run, and the Redis and queue of `--executor bullmq` (shared with `updraft worker`). */
+export const redisFlags = {
+  queue: Flags.string({default: 'updraft', env: 'UPDRAFT_QUEUE', helpValue: 'NAME', summary: 'BullMQ queue (key prefix) that backfills and workers share.'}),
+  'redis-url': Flags.string({default: 'redis://127.0.0.1:6379', env: 'UPDRAFT_REDIS_URL', helpValue: 'URL', summary: 'Redis for --executor bullmq: redis://HOST:PORT or unix:///PATH.'}),
+}
+
+export const executorFlags = {
+  ...redisFlags,
+  executor: Flags.string({default: 'local', env: 'UPDRAFT_EXECUTOR', options: ['local', 'bullmq'], summary: 'Run tries here (local) or on updraft worker processes over Redis (bullmq).'}),
+}
+
+/** The executor the flags choose. */
+export function executorOf(flags: {executor: string; queue: string; 'redis-url': string}): {kind: 'bullmq'; queue: string; url: string} | {kind: 'local'} {
+  return flags.executor === 'bullmq' ? {kind: 'bullmq', queue: flags.queue, url: flags['redis-url']} : {kind: 'local'}
+}

@@ -16,7 +16,7 @@ export async function runInForeground(session: BackfillSession, settings: RunSet
   })
   let summary
   try {
-    summary = await session.run(settings, {listener: (event) => view.handle(event), signal: signals.controller.signal})
+    summary = await session.run(settings, {listener: (event) => view.handle(event), notice: (text) => process.stderr.write(`${text}\n`), signal: signals.controller.signal})
   } finally {
     await view.finish()
     signals.dispose()

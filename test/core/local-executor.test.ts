@@ -10,7 +10,7 @@ async function changesOf(callable: () => unknown, stop: 'drain' | 'kill' = 'drai
   const executor = new LocalExecutor({clock: () => new Date('2026-01-01T00:00:00.000Z'), parallelism: 1, spawner: new DirectSpawner()})
   const changes: TaskStateChange[] = []
   executor.onStateChange((change) => changes.push(change))
-  executor.queue({cwd: '/', env: {}, key: 'k', logPath: '/nonexistent/log', timeoutMs: null, work: {callable, context, kind: 'callable'}})
+  executor.queue({adoptTry: null, attempt: {dag_id: 'd', run_id: 'r', task_id: 't', try_number: 1}, cwd: '/', env: {}, key: 'k', logPath: '/nonexistent/log', timeoutMs: null, work: {callable, context, kind: 'callable'}})
   await executor.shutdown(stop)
   return changes
 }

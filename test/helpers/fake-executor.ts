@@ -39,6 +39,10 @@ export class FakeExecutor implements Executor {
     if (mode === 'kill') for (const ti of this.held.splice(0)) this.emit({at: new Date(0), key: ti.key, state: 'interrupted'})
   }
 
+  killNow(): void {
+    this.held.splice(0)
+  }
+
   private emit(change: TaskStateChange): void {
     for (const listener of this.listeners) listener(change)
   }

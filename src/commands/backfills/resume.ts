@@ -4,7 +4,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, readBackfills} from '../../cli/context.js'
-import {positiveIntegerFlag} from '../../cli/flags.js'
+import {executorFlags, executorOf, positiveIntegerFlag} from '../../cli/flags.js'
 import {runInForeground} from '../../cli/run-session.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {assertResumable, BackfillSession, settingsOf} from '../../core/session/backfill-session.js'
@@ -20,6 +20,7 @@ export default class BackfillsResume extends BaseCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> 3']
 
   static override flags = {
+    ...executorFlags,
     parallelism: positiveIntegerFlag({summary: 'Shell tasks running at once, and callables running at once (default: number of CPUs).'}),
   }
 
@@ -33,6 +34,6 @@ export default class BackfillsResume extends BaseCommand {
     const dag = await loadDag(context.dagsFolder, record.dag_id)
     this.warnAbout([dag])
     const session = await BackfillSession.resume(dag, record, context)
-    return runInForeground(session, settingsOf(record.request, flags.parallelism ?? availableParallelism()), {json: this.jsonEnabled(), log: (text) => this.log(text)})
+    return runInForeground(session, settingsOf(record.request, {executor: executorOf(flags), parallelism: flags.parallelism ?? availableParallelism()}), {json: this.jsonEnabled(), log: (text) => this.log(text)})
   }
 }

@@ -4,7 +4,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {batchSizeFlag, jsonObjectFlag, positiveIntegerFlag, regexFlag, selectionFlags, selectionOf} from '../../cli/flags.js'
+import {batchSizeFlag, executorFlags, executorOf, jsonObjectFlag, positiveIntegerFlag, regexFlag, selectionFlags, selectionOf} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {type BackfillPlan, dryRunDocument} from '../../core/planner/plan-backfill.js'
@@ -39,6 +39,7 @@ export default class DagsBackfill extends BaseCommand {
 
   static override flags = {
     ...selectionFlags,
+    ...executorFlags,
     'batch-size': batchSizeFlag({summary: 'Dates per run: an integer >= 1 or "all" (overrides the DAG\'s backfill_policy; 1 is one run per date).'}),
     conf: jsonObjectFlag({char: 'c', summary: 'JSON object merged into the DAG params, e.g. \'{"region":"us"}\'.'}),
     'disable-retry': Flags.boolean({summary: 'Fail a task instance on its first failure, ignoring retries.'}),
@@ -81,7 +82,7 @@ export default class DagsBackfill extends BaseCommand {
 
     await this.confirmReset(session.plan, flags)
     const maxActiveRuns = flags['max-active-runs'] ?? dag.maxActiveRuns
-    const settings = {conf: flags.conf ?? {}, disableRetry: flags['disable-retry'], markSuccess: flags['mark-success'], maxActiveRuns, parallelism: flags.parallelism ?? availableParallelism()}
+    const settings = {conf: flags.conf ?? {}, disableRetry: flags['disable-retry'], executor: executorOf(flags), markSuccess: flags['mark-success'], maxActiveRuns, parallelism: flags.parallelism ?? availableParallelism()}
     return runInForeground(session, settings, {json: this.jsonEnabled(), log: (text) => this.log(text)})
   }
 

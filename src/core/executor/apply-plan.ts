@@ -60,6 +60,8 @@ class RunProgress {
   logDir: string | undefined = undefined
   /** Task ids still to reach a final state in this backfill. */
   readonly pending: Set<string>
+  /** Task ids the plan recovers from a process that is gone, until they are first queued. */
+  readonly recovered: Set<string>
   started = false
   startedAt = 0
   templateValues: RunTemplateValues | undefined = undefined
@@ -70,6 +72,7 @@ class RunProgress {
     private readonly initial: (planned: PlannedRun) => DagRunRecord[],
   ) {
     this.pending = new Set(planned.tasks)
+    this.recovered = new Set((planned.records[0]?.actions ?? []).flatMap((action) => (action.action === 'recover' ? [action.task_id] : [])))
   }
 
   /** One record per planned record: the run's dates (or its key) each keep their own; the first leads. */
@@ -322,7 +325,10 @@ class PlanScheduler {
       }
     }
 
+    const adoptTry = run.recovered.delete(task.taskId) ? ti.try_number : null
     this.executor.queue({
+      adoptTry,
+      attempt: {dag_id: dag.dagId, run_id: run.planned.run_id, task_id: task.taskId, try_number: tryNumber},
       cwd: dirname(dag.fileloc),
       // Only a child process reads an environment; callables get the context object itself.
       env: task.bashCommand === null ? {} : {...options.baseEnv, ...task.env, ...templateEnvironment(context)},

@@ -2,6 +2,13 @@ import type {TaskCallable, TaskContext} from '../dag/model.js'
 
 /** What an executor needs to run one try of a task instance; the apply loop has decided everything else. */
 export interface QueuedTaskInstance {
+  /** Which try this is, for an executor that names its work (a job id) or hands it to another machine. */
+  attempt: {dag_id: string; run_id: string; task_id: string; try_number: number}
+  /**
+   * The try a process that is gone left queued or running, when this instance was recovered from it: an executor
+   * whose tries outlive that process (on workers) takes that try's outcome instead of running it again.
+   */
+  adoptTry: null | number
   /** Either a rendered shell command or an in-process callable with its context. */
   work: {command: string; kind: 'bash'} | {callable: TaskCallable; context: Omit<TaskContext, 'signal'>; kind: 'callable'}
   cwd: string
@@ -18,7 +25,7 @@ export interface QueuedTaskInstance {
  */
 export type TaskStateChange =
   | {at: Date; key: string; pid: null | number; state: 'running'}
-  | {at: Date; exitCode: null | number; key: string; message: null | string; reason: 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout'; startedAt: Date | null; state: 'failed'}
+  | {at: Date; exitCode: null | number; key: string; message: null | string; reason: 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout' | 'worker-lost'; startedAt: Date | null; state: 'failed'}
   | {at: Date; key: string; state: 'interrupted'}
   /** Stopped before it started: the try never happened. */
   | {at: Date; key: string; state: 'dropped'}
@@ -33,4 +40,6 @@ export interface Executor {
    * (each reported as `dropped`).
    */
   shutdown(mode: 'drain' | 'kill'): Promise<void>
+  /** For a second Ctrl-C: stops every running try at once, without waiting. */
+  killNow(): void
 }

@@ -7,7 +7,10 @@ import {UpdraftError} from '../errors.js'
 import type {BackfillListener} from '../events.js'
 import {applyPlan, CANCEL} from '../executor/apply-plan.js'
 import {allSucceeded, type BackfillSummary} from '../executor/backfill-summary.js'
+import {BullmqExecutor} from '../executor/bullmq-executor.js'
+import type {Executor} from '../executor/executor.js'
 import {LocalExecutor} from '../executor/local-executor.js'
+import {dagHashOf} from '../loader/dag-hash.js'
 import {SpawnServer} from '../executor/spawn-server.js'
 import {type BackfillPlan, type BackfillRequest, type ExistingRun, existingRunsOf, planBackfill} from '../planner/plan-backfill.js'
 import type {KeySelection} from '../run/selection.js'
@@ -32,6 +35,8 @@ export interface SessionContext {
 export interface RunSettings {
   /** `-c` JSON merged over the DAG's params. */
   conf: Record<string, unknown>
+  /** Where tries run: in this process and its children, or as BullMQ jobs on `updraft worker` processes. */
+  executor: {kind: 'bullmq'; queue: string; url: string} | {kind: 'local'}
   disableRetry: boolean
   markSuccess: boolean
   maxActiveRuns: number
@@ -87,9 +92,18 @@ export class BackfillSession {
    * `backfills cancel` of its record stops it the same way, as cancelled. Events go to `listener` after the
    * state they describe was recorded.
    */
-  async run(settings: RunSettings, watch: {listener: BackfillListener; signal: AbortSignal}): Promise<BackfillSummary> {
+  async run(settings: RunSettings, watch: {listener: BackfillListener; notice: (text: string) => void; signal: AbortSignal}): Promise<BackfillSummary> {
     const {clock, dbPath, process} = this.context
-    const release = acquireDagLock(dbPath, this.dag.dagId, process, clock())
+    // Reached before anything is locked or written: an unreachable Redis leaves the state as it was.
+    const executor = await this.executorFor(settings, watch.notice)
+    let release: () => void
+    try {
+      release = acquireDagLock(dbPath, this.dag.dagId, process, clock())
+    } catch (error) {
+      await executor.shutdown('drain')
+      throw error
+    }
+
     this.forceStopRunning = release
     try {
       const store = await JsonFileStore.open({clock, ownDagId: this.dag.dagId, path: dbPath, process})
@@ -99,7 +113,6 @@ export class BackfillSession {
         const plan = isDeepStrictEqual(existing, this.previewed) ? this.plan : planBackfill(this.dag, this.request, clock(), existing)
         const record = await this.openRecord(store, plan, settings)
         const cancel = watchForCancel(cancelPathOf(dbPath, record.id))
-        const executor = new LocalExecutor({clock, parallelism: settings.parallelism, spawner: new SpawnServer(this.context.baseEnv, settings.parallelism)})
         this.forceStopRunning = () => {
           executor.killNow()
           store.writeJournal()
@@ -137,6 +150,12 @@ export class BackfillSession {
   /** For a second Ctrl-C: kills every running process group at once and gives the lock back, without waiting. */
   forceStop(): void {
     this.forceStopRunning()
+  }
+
+  private async executorFor(settings: RunSettings, notice: (text: string) => void): Promise<Executor> {
+    const {baseEnv, clock} = this.context
+    if (settings.executor.kind === 'local') return new LocalExecutor({clock, parallelism: settings.parallelism, spawner: new SpawnServer(baseEnv, settings.parallelism)})
+    return BullmqExecutor.open({baseEnv, clock, dagHash: dagHashOf(this.dag.fileloc), onNotice: notice, prefix: settings.executor.queue, url: settings.executor.url})
   }
 
   /** Creates the backfill's record, or returns a resumed one to `running` with a new entry in its history. */
@@ -255,9 +274,9 @@ export function requestOf(stored: StoredRequest): BackfillRequest {
   }
 }
 
-/** The settings a record was started with; `parallelism` is the resuming machine's. */
-export function settingsOf(stored: StoredRequest, parallelism: number): RunSettings {
-  return {conf: stored.conf, disableRetry: stored.disable_retry, markSuccess: stored.mark_success, maxActiveRuns: stored.max_active_runs, parallelism}
+/** The settings a record was started with; where and how widely it runs are the resuming machine's. */
+export function settingsOf(stored: StoredRequest, machine: Pick<RunSettings, 'executor' | 'parallelism'>): RunSettings {
+  return {...machine, conf: stored.conf, disableRetry: stored.disable_retry, markSuccess: stored.mark_success, maxActiveRuns: stored.max_active_runs}
 }
 
 /** Refuses what cannot be resumed: a backfill still running (as its record reads now). */

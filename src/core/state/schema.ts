@@ -30,6 +30,7 @@ export type AttemptReason =
   | 'spawn-error'
   | 'timeout'
   | 'upstream-failed'
+  | 'worker-lost'
 
 /** One finished attempt of a task instance, kept so an interruption or retry is never silently forgotten. */
 export interface AttemptRecord {

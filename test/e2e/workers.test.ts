@@ -1,0 +1,160 @@
+import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
+import {type ChildProcess, spawn} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {alive} from '../helpers/processes.js'
+import {startRedis} from '../helpers/redis-server.js'
+import {BIN, runCli, startCli} from '../helpers/run-cli.js'
+import {readState, waitFor} from '../helpers/state-file.js'
+import {tmpProject} from '../helpers/tmp-project.js'
+
+let redis: {stop: () => void; url: string}
+const workers: ChildProcess[] = []
+let queues = 0
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(() => {
+  for (const worker of workers) worker.kill('SIGKILL')
+  redis.stop()
+})
+
+/** A fresh queue per test, so no test sees another's jobs. */
+function nextQueue(): string {
+  queues += 1
+  return `q${queues}`
+}
+
+function startWorker(root: string, queue: string, env: Record<string, string> = {}): ChildProcess {
+  const worker = spawn(process.execPath, [BIN, 'worker', '--concurrency', '2', '--queue', queue, '--redis-url', redis.url], {cwd: root, env: {...process.env, ...env}, stdio: 'ignore'})
+  workers.push(worker)
+  return worker
+}
+
+const bullmq = (queue: string) => ['--executor', 'bullmq', '--queue', queue, '--redis-url', redis.url]
+const pipeline = `export default {schedule_interval: '@daily', start_date: '2024-01-01', default_args: {retries: 1, retry_delay: {seconds: 0}},
+  tasks: [
+    {task_id: 'extract', bash_command: 'printf "extract {{ ds }}\\\\n"; printf "bytes: \\\\001\\\\377 ü\\\\n" >&2'},
+    {task_id: 'load', callable: (ctx) => { if (ctx.ds === '2024-01-02' && ctx.try_number === 1) throw new Error('flaky') }, upstream: ['extract']},
+  ]}`
+
+describe('--executor bullmq with updraft worker (§12)', () => {
+  it('gives the same states as the local executor, and the remote logs byte for byte', async () => {
+    const local = tmpProject({'dags/pipeline.mjs': pipeline})
+    const remote = tmpProject({'dags/pipeline.mjs': pipeline})
+    const queue = nextQueue()
+    startWorker(remote, queue)
+    const expected = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01', '-e', '2024-01-03', '--json'], {cwd: local})
+    const result = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01', '-e', '2024-01-03', '--json', ...bullmq(queue)], {cwd: remote})
+    expect(result.code).toBe(0)
+    const states = (text: string) => JSON.parse(text).runs.map((run: {state: string; task_instances: object}) => [run.state, run.task_instances])
+    expect(states(result.stdout)).toEqual(states(expected.stdout))
+    const log = (root: string) => runCli(['tasks', 'logs', 'pipeline', 'extract', '2024-01-02'], {cwd: root}).stdout
+    expect(log(remote)).toBe(log(local))
+    expect(readState(remote).dags.pipeline?.runs['backfill__2024-01-02T00:00:00+00:00']?.task_instances.load?.try_number).toBe(2)
+  })
+
+  it('runs nothing before a worker starts, and says so', async () => {
+    const root = tmpProject({'dags/pipeline.mjs': pipeline})
+    const queue = nextQueue()
+    const backfill = startCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01', ...bullmq(queue)], {cwd: root})
+    await waitFor(() => backfill.output().stderr.includes('NO_WORKERS'))
+    expect(readState(root).dags.pipeline?.runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.extract?.state).toBe('queued')
+    startWorker(root, queue)
+    expect((await backfill.done).code).toBe(0)
+  })
+
+  it('records a worker killed mid-task as worker-lost, retries the try elsewhere, and leaves no process behind', async () => {
+    const napper = `export default {schedule_interval: '@daily', start_date: '2024-01-01', default_args: {retries: 1, retry_delay: {seconds: 0}},
+      tasks: [{task_id: 'nap', bash_command: 'echo $$ >> ../pids; sleep 3'}]}`
+    const root = tmpProject({'dags/napper.mjs': napper})
+    const queue = nextQueue()
+    const doomed = startWorker(root, queue, {UPDRAFT_WORKER_LOCK_MS: '1500'})
+    const backfill = startCli(['dags', 'backfill', 'napper', '-s', '2024-01-01', '--json', ...bullmq(queue)], {cwd: root})
+    const pids = () => {
+      try {
+        return readFileSync(join(root, 'pids'), 'utf8').trim().split('\n').map(Number)
+      } catch {
+        return []
+      }
+    }
+
+    await waitFor(() => pids().length === 1)
+    doomed.kill('SIGKILL')
+    startWorker(root, queue, {UPDRAFT_WORKER_LOCK_MS: '1500'})
+    await waitFor(() => !alive(pids()[0] as number), 3000)
+    const result = await backfill.done
+    expect(result.code).toBe(0)
+    const nap = readState(root).dags.napper?.runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.nap
+    expect(nap).toMatchObject({state: 'success', try_number: 2})
+    expect(nap?.history).toMatchObject([{reason: 'worker-lost', state: 'up_for_retry', try_number: 1}])
+  })
+
+  it('stops a remote task on Ctrl-C', async () => {
+    const root = tmpProject({'dags/slow.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'nap', bash_command: 'echo $$ > ../pid; sleep 30'}]}`})
+    const queue = nextQueue()
+    startWorker(root, queue)
+    const backfill = startCli(['dags', 'backfill', 'slow', '-s', '2024-01-01', ...bullmq(queue)], {cwd: root})
+    await waitFor(() => {
+      try {
+        return readFileSync(join(root, 'pid'), 'utf8').trim() !== ''
+      } catch {
+        return false
+      }
+    })
+    const sleeper = Number(readFileSync(join(root, 'pid'), 'utf8'))
+    backfill.child.kill('SIGINT')
+    expect((await backfill.done).code).toBe(130)
+    await waitFor(() => !alive(sleeper), 3000)
+    expect(readState(root).dags.slow?.runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.nap).toMatchObject({reason: 'interrupted', state: 'none'})
+  })
+
+  it('refuses a try on a worker whose DAG file differs', async () => {
+    const coordinator = tmpProject({'dags/pipeline.mjs': pipeline})
+    const elsewhere = tmpProject({'dags/pipeline.mjs': `${pipeline}\n// edited on the worker\n`})
+    const queue = nextQueue()
+    startWorker(elsewhere, queue)
+    const result = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01', '--disable-retry', ...bullmq(queue)], {cwd: coordinator})
+    expect(result.code).toBe(1)
+    expect(runCli(['tasks', 'logs', 'pipeline', 'extract', '2024-01-01'], {cwd: coordinator}).stdout).toContain('DAG_VERSION_MISMATCH')
+    writeFileSync(join(elsewhere, 'touched'), '')
+  })
+
+  it('says clearly when Redis cannot be reached, and leaves the state alone', () => {
+    const root = tmpProject({'dags/pipeline.mjs': pipeline})
+    const result = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01', '--executor', 'bullmq', '--redis-url', 'unix:///nonexistent/redis.sock'], {cwd: root})
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('Code: REDIS_UNREACHABLE')
+    expect(result.stderr.split('\n')[0]).toContain('unix:///nonexistent/redis.sock')
+    expect(() => readState(root)).toThrow()
+  })
+})
+
+describe('a coordinator killed while its tries run on workers', () => {
+  it('is restarted and adopts the tries instead of running them again', async () => {
+    const napper = `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'nap', bash_command: 'echo {{ ds }} >> ../starts; sleep 2'}]}`
+    const root = tmpProject({'dags/napper.mjs': napper})
+    const queue = nextQueue()
+    startWorker(root, queue)
+    const args = ['dags', 'backfill', 'napper', '-s', '2024-01-01', '-e', '2024-01-02', '--json', ...bullmq(queue)]
+    const first = startCli(args, {cwd: root})
+    const starts = () => {
+      try {
+        return readFileSync(join(root, 'starts'), 'utf8').trim().split('\n')
+      } catch {
+        return []
+      }
+    }
+
+    await waitFor(() => starts().length === 2)
+    first.child.kill('SIGKILL')
+    await first.done
+    const again = runCli(args, {cwd: root})
+    expect(again.code).toBe(0)
+    expect(starts().sort()).toEqual(['2024-01-01', '2024-01-02'])
+    expect(JSON.parse(again.stdout).runs.map((run: {state: string}) => run.state)).toEqual(['success', 'success'])
+  })
+})
