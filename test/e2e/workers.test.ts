@@ -93,7 +93,10 @@ describe('--executor bullmq with updraft worker (§12)', () => {
     expect(nap?.history).toMatchObject([{reason: 'worker-lost', state: 'up_for_retry', try_number: 1}])
   })
 
-  it('stops a remote task on Ctrl-C', async () => {
+  it.each([
+    ['Ctrl-C', 130, 'interrupted'],
+    ['backfills cancel', 1, 'cancelled'],
+  ])('stops a remote task on %s', async (how, exit, reason) => {
     const root = tmpProject({'dags/slow.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'nap', bash_command: 'echo $$ > ../pid; sleep 30'}]}`})
     const queue = nextQueue()
     startWorker(root, queue)
@@ -106,10 +109,11 @@ describe('--executor bullmq with updraft worker (§12)', () => {
       }
     })
     const sleeper = Number(readFileSync(join(root, 'pid'), 'utf8'))
-    backfill.child.kill('SIGINT')
-    expect((await backfill.done).code).toBe(130)
+    if (how === 'Ctrl-C') backfill.child.kill('SIGINT')
+    else expect(runCli(['backfills', 'cancel', '1'], {cwd: root}).code).toBe(0)
+    expect((await backfill.done).code).toBe(exit)
     await waitFor(() => !alive(sleeper), 3000)
-    expect(readState(root).dags.slow?.runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.nap).toMatchObject({reason: 'interrupted', state: 'none'})
+    expect(readState(root).dags.slow?.runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.nap).toMatchObject({reason, state: 'none'})
   })
 
   it('refuses a try on a worker whose DAG file differs', async () => {
