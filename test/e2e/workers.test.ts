@@ -139,6 +139,36 @@ describe('--executor bullmq with updraft worker (§12)', () => {
   })
 })
 
+describe('a worker stopped with SIGTERM', () => {
+  it('lets a running try finish within the grace period, and after it the try is lost', async () => {
+    const napper = (seconds: number) => `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'nap', bash_command: 'echo started >> ../starts; sleep ${seconds}'}]}`
+    for (const [seconds, grace, state, reason] of [
+      [1, '10', 'success', null],
+      [30, '1', 'failed', 'worker-lost'],
+    ] as const) {
+      const root = tmpProject({'dags/napper.mjs': napper(seconds)})
+      const queue = nextQueue()
+      const worker = spawn(process.execPath, [BIN, 'worker', '--queue', queue, '--redis-url', redis.url, '--shutdown-grace', grace], {cwd: root, stdio: 'ignore'})
+      workers.push(worker)
+      const exited = new Promise((resolve) => {
+        worker.on('exit', resolve)
+      })
+      const backfill = startCli(['dags', 'backfill', 'napper', '-s', '2024-01-01', ...bullmq(queue)], {cwd: root})
+      await waitFor(() => {
+        try {
+          return readFileSync(join(root, 'starts'), 'utf8').includes('started')
+        } catch {
+          return false
+        }
+      })
+      worker.kill('SIGTERM')
+      await exited
+      expect((await backfill.done).code).toBe(state === 'success' ? 0 : 1)
+      expect(readState(root).dags.napper?.runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.nap).toMatchObject({reason, state})
+    }
+  })
+})
+
 describe('a coordinator killed while its tries run on workers', () => {
   it('is restarted and adopts the tries instead of running them again', async () => {
     const napper = `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'nap', bash_command: 'echo {{ ds }} >> ../starts; sleep 2'}]}`

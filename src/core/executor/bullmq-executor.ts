@@ -255,13 +255,14 @@ export class BullmqExecutor implements Executor {
     if (!entry) return
     await this.copyLog(entry)
     const at = this.options.clock()
-    if (failedReason === 'interrupted') {
+    if (failedReason === 'interrupted' && this.stopping) {
       this.settle(jobId, {at, key: entry.ti.key, state: 'interrupted'})
       return
     }
 
-    // A worker that stopped renewing its lock (killed, cut off) has its job failed as stalled; BullMQ never runs it again.
-    const lost = /stalled/i.test(failedReason)
+    // A worker that stopped renewing its lock (killed, cut off) has its job failed as stalled, and BullMQ never runs
+    // it again; a worker that was shut down before the try finished cancelled it. Either way the try is lost.
+    const lost = /stalled/i.test(failedReason) || failedReason === 'interrupted'
     const message = lost ? `worker lost: ${failedReason}` : failedReason
     this.appendLog(entry, `\n${message}\n`)
     this.settle(jobId, {at, exitCode: null, key: entry.ti.key, message, reason: lost ? 'worker-lost' : 'exception', startedAt: entry.started ? null : at, state: 'failed'})

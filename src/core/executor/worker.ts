@@ -42,7 +42,7 @@ const LOG_PIECE = 64 * 1024
  */
 export async function runWorker(options: WorkerOptions, stop: AbortSignal): Promise<void> {
   const {UnrecoverableError, Worker} = await import('bullmq')
-  const {events} = await openQueue(options.url, options.prefix)
+  const {events, producer, queue} = await openQueue(options.url, options.prefix)
   const spawner = new SpawnServer(options.baseEnv, options.concurrency)
   // Each try gets its own executor so a cancel stops that try alone; the spawn server outlives them all.
   const shared: Spawner = {bounded: spawner.bounded, cancelWaiting: () => {}, close: () => {}, run: (request, onStart) => spawner.run(request, onStart)}
@@ -132,7 +132,7 @@ export async function runWorker(options: WorkerOptions, stop: AbortSignal): Prom
   const graceOver = setTimeout(() => worker.cancelAllJobs('interrupted'), options.shutdownGraceMs)
   await worker.close()
   clearTimeout(graceOver)
-  await events.close()
+  await Promise.allSettled([events.close(), producer.close(), queue.close()])
   spawner.close()
   rmSync(logs, {force: true, recursive: true})
 }
