@@ -11,7 +11,6 @@ export async function startRedis(): Promise<{stop: () => void; url: string}> {
   const started = Date.now()
   while (!existsSync(socket)) {
     if (Date.now() - started > 5000) throw new Error('redis-server did not open its socket within 5 s')
-     
     await new Promise((resolve) => {
       setTimeout(resolve, 10)
     })

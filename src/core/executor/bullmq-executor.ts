@@ -195,7 +195,6 @@ export class BullmqExecutor implements Executor {
 
     const started = this.options.clock().getTime()
     while (this.inFlight.size > 0 && this.options.clock().getTime() - started < STOP_WAIT_MS) {
-       
       await new Promise((resolve) => {
         setTimeout(resolve, 20)
       })

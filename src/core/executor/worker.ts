@@ -147,7 +147,6 @@ async function sendLog(job: Job, logPath: string): Promise<void> {
   }
 
   for (let start = 0; start < text.length; start += LOG_PIECE) {
-     
     await job.log(text.slice(start, start + LOG_PIECE))
   }
 }
