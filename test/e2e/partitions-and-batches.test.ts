@@ -1,14 +1,13 @@
 import {describe, expect, it} from '@jest/globals'
-import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {runCli, startCli} from '../helpers/run-cli.js'
-import {readState, waitFor} from '../helpers/state-file.js'
+import {linesOf, readState, waitFor} from '../helpers/state-file.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
 const backfill = (root: string, ...args: string[]) => runCli(['dags', 'backfill', ...args], {cwd: root})
 const json = (root: string, ...args: string[]) => JSON.parse(runCli([...args, '--json'], {cwd: root}).stdout)
-const linesOf = (root: string, file: string) => readFileSync(join(root, 'dags', file), 'utf8').trim().split('\n')
 
 // Each task appends what it was given, so a test sees the context as the task saw it.
 const regional = `export default {
@@ -44,7 +43,7 @@ describe('static partitions (§9)', () => {
       ['backfill__2024-05-01T22:00:00+00:00__apac', 'apac'],
     ])
     expect(document.runs[0]).toMatchObject({logical_dates: ['2024-04-30T22:00:00.000Z'], state: 'success', task_instances: {extract: 'success', load: 'success'}})
-    expect(linesOf(root, 'seen.txt').sort()).toEqual([
+    expect(linesOf(join(root, 'dags', 'seen.txt')).sort()).toEqual([
       '2024-05-01 apac apac backfill__2024-04-30T22:00:00+00:00__apac',
       '2024-05-01 eu eu backfill__2024-04-30T22:00:00+00:00__eu',
       '2024-05-02 apac apac backfill__2024-05-01T22:00:00+00:00__apac',
@@ -106,7 +105,7 @@ describe('static partitions (§9)', () => {
         tasks: ['report'],
       })),
     )
-    expect(linesOf(root, 'seen.txt').sort()).toEqual(['Th ds=[] env=[unset] list=[]', 'Tu ds=[] env=[unset] list=[]', 'W ds=[] env=[unset] list=[]'])
+    expect(linesOf(join(root, 'dags', 'seen.txt')).sort()).toEqual(['Th ds=[] env=[unset] list=[]', 'Tu ds=[] env=[unset] list=[]', 'W ds=[] env=[unset] list=[]'])
     expect(json(root, 'tasks', 'states-for-dag-run', 'weekdays', 'W')).toMatchObject({logical_date: null, partition_key: 'W', run_id: 'backfill__W'})
     expect(json(root, 'tasks', 'states-for-dag-run', 'weekdays', '--partition', 'Th').run_id).toBe('backfill__Th')
     expect(backfill(root, 'weekdays', '--partitions', 'M', '--dry-run', '--json').code).toBe(0)
@@ -138,7 +137,7 @@ describe('backfill policies (§10)', () => {
       state: 'success',
     })
     expect(run.logical_dates).toHaveLength(7)
-    expect(linesOf(root, 'seen.txt')).toEqual([
+    expect(linesOf(join(root, 'dags', 'seen.txt'))).toEqual([
       '2024-05-01 2024-05-01T00:00:00.000Z 2024-05-08T00:00:00.000Z [2024-05-01 2024-05-02 2024-05-03 2024-05-04 2024-05-05 2024-05-06 2024-05-07] 7',
     ])
   })
@@ -198,7 +197,7 @@ describe('a stopped batch', () => {
       'backfill__2024-05-01T00:00:00+00:00--2024-05-03T00:00:00+00:00',
       'backfill__2024-05-04T00:00:00+00:00--2024-05-06T00:00:00+00:00',
     ])
-    expect(linesOf(root, 'started.txt')).toEqual(['2024-05-01 2024-05-02 2024-05-03', '2024-05-01 2024-05-02 2024-05-03', '2024-05-04 2024-05-05 2024-05-06'])
+    expect(linesOf(join(root, 'dags', 'started.txt'))).toEqual(['2024-05-01 2024-05-02 2024-05-03', '2024-05-01 2024-05-02 2024-05-03', '2024-05-04 2024-05-05 2024-05-06'])
     expect(readState(root).dags.slow?.runs['backfill__2024-05-03T00:00:00+00:00']?.task_instances.q).toMatchObject({state: 'success', try_number: 2})
   })
 })

@@ -2,7 +2,8 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, outputWidth, readBackfills, readRecordedDag} from '../../cli/context.js'
-import {backfillRuns, columnLabel, findBackfill, progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
+import {backfillRuns, findBackfill, progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
+import {recordLabel} from '../../core/run/run-spec.js'
 import {backfillText} from '../../render/backfills-text.js'
 import {colourEnabled} from '../../render/format.js'
 import {gridText} from '../../render/grid.js'
@@ -28,7 +29,7 @@ export default class BackfillsShow extends BaseCommand {
     if (!this.jsonEnabled()) {
       const recorded = await readRecordedDag(context, record.dag_id)
       const tasks = recorded.dag?.tasks.map((task) => task.taskId) ?? [...new Set(runs.flatMap((run) => Object.keys(run.task_instances)))]
-      const columns = runs.map((run) => ({label: columnLabel(run, recorded.labelOf), task_instances: run.task_instances}))
+      const columns = runs.map((run) => ({label: recordLabel(run, recorded.labelOf), task_instances: run.task_instances}))
       this.log(backfillText(record, {progress: progressOf(record, state), selection: selectionText(record.request)}))
       this.log('')
       this.log(gridText(tasks, columns, {colour: colourEnabled(), width: outputWidth()}))

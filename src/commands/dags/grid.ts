@@ -6,7 +6,7 @@ import {selectionFlags, selectionOf} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {existingRunsOf, planBackfill} from '../../core/planner/plan-backfill.js'
 import {runSelectionFrom} from '../../core/run/selection.js'
-import {columnLabel} from '../../core/state/backfills.js'
+import {recordLabel} from '../../core/run/run-spec.js'
 import {colourEnabled} from '../../render/format.js'
 import {gridText} from '../../render/grid.js'
 
@@ -48,7 +48,7 @@ export default class DagsGrid extends BaseCommand {
       }),
     )
     if (!this.jsonEnabled()) {
-      const columns = runs.map((run) => ({label: columnLabel(run, recorded.labelOf), task_instances: run.task_instances}))
+      const columns = runs.map((run) => ({label: recordLabel(run, recorded.labelOf), task_instances: run.task_instances}))
       this.log(gridText(dag.tasks.map((task) => task.taskId), columns, {colour: colourEnabled(), width: outputWidth()}))
     }
 

@@ -4,7 +4,7 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, readRecordedDag} from '../../cli/context.js'
 import {partitionFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
-import {runLabel} from '../../core/run/run-spec.js'
+import {recordLabel} from '../../core/run/run-spec.js'
 import {findRun} from '../../core/state/queries.js'
 import {taskInstancesText} from '../../render/state-text.js'
 
@@ -49,7 +49,7 @@ export default class TasksStatesForDagRun extends BaseCommand {
       task_id: taskId,
       try_number: ti.try_number,
     }))
-    const label = runLabel({logical_dates: run.logical_date === null ? [] : [run.logical_date], partition_key: run.partition_key}, recorded.labelOf)
+    const label = recordLabel(run, recorded.labelOf)
     if (!this.jsonEnabled()) this.log(taskInstancesText({label, run_id: run.run_id, state: run.state}, taskInstances))
     return {dag_id: args.dag_id, logical_date: run.logical_date, partition_key: run.partition_key, run_id: run.run_id, state: run.state, task_instances: taskInstances}
   }

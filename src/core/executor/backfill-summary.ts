@@ -1,5 +1,5 @@
 import {type BackfillPlan, type PlannedRun, runDocument, type TaskAction} from '../planner/plan-backfill.js'
-import {runLabel, type RunWindow} from '../run/run-spec.js'
+import {recordLabel, runLabel, type RunWindow} from '../run/run-spec.js'
 import {labelAsArgument} from '../schedule/logical-date.js'
 import type {ExcludedCounts} from '../schedule/resolve-dates.js'
 import {type AttemptReason, blankTaskInstance, type DagRunRecord, type DagRunState, DONE_STATES, FAILED_STATES, type TaskInstanceState} from '../state/schema.js'
@@ -86,10 +86,9 @@ export function summarise(plan: BackfillPlan, runs: ReadonlyArray<{planned: Plan
     for (const record of selectedDone ? records : []) {
       const outside = Object.entries(record.task_instances).filter(([taskId, ti]) => !selected.has(taskId) && FAILED_STATES.has(ti.state))
       if (outside.length === 0) continue
-      const recordWindow = {logical_dates: record.logical_date === null ? [] : [record.logical_date], partition_key: planned.partition_key}
       const dateLabel = record.logical_date === null ? null : outcome.labelOf(record.logical_date)
       failedOutsideSelection.push({
-        label: runLabel(recordWindow, outcome.labelOf),
+        label: recordLabel(record, outcome.labelOf),
         logical_date: record.logical_date,
         run_id: record.run_id,
         selection_arguments: [dateLabel !== null && `-D ${labelAsArgument(dateLabel)}`, planned.partition_key !== null && `--partitions ${planned.partition_key}`].filter(Boolean).join(' '),

@@ -62,6 +62,11 @@ export function runWindow(spec: RunSpec): RunWindow {
   }
 }
 
+/** How one run record reads to a person: its date in the DAG's zone (if it has one) and its key. */
+export function recordLabel(record: {logical_date: null | string; partition_key: null | string}, labelOf: (iso: string) => string): string {
+  return runLabel({logical_dates: record.logical_date === null ? [] : [record.logical_date], partition_key: record.partition_key}, labelOf)
+}
+
 /** How a run reads to a person: `2024-03-05`, `2024-03-05 · eu`, `2024-03-01 → 2024-03-07`, or just the key. */
 export function runLabel(run: Pick<RunWindow, 'logical_dates' | 'partition_key'>, labelOf: (iso: string) => string): string {
   const first = run.logical_dates[0]

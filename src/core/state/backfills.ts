@@ -1,5 +1,4 @@
 import {UpdraftError} from '../errors.js'
-import {runLabel} from '../run/run-spec.js'
 import type {BackfillRecord, BackfillState, DagRunState, DagState, TaskInstanceState} from './schema.js'
 
 /** A run of a backfill as `backfills show --json` lists it (§11): one record per date (and key). */
@@ -24,11 +23,12 @@ export function currentRecord(record: BackfillRecord, state: DagState, liveHolde
 /** Task instance states over a backfill's runs as they stand in `state`, optionally of some tasks only. */
 export function countsOf(runIds: readonly string[], state: DagState, tasks?: readonly string[]): Partial<Record<TaskInstanceState, number>> {
   const counts: Partial<Record<TaskInstanceState, number>> = {}
+  const counted = tasks && new Set(tasks)
   for (const runId of runIds) {
     const run = state.runs[runId]
     if (!run) continue
     for (const [taskId, ti] of Object.entries(run.task_instances)) {
-      if (tasks && !tasks.includes(taskId)) continue
+      if (counted && !counted.has(taskId)) continue
       counts[ti.state] = (counts[ti.state] ?? 0) + 1
     }
   }
@@ -70,11 +70,6 @@ export function backfillRuns(record: BackfillRecord, state: DagState): BackfillR
       task_instances: Object.fromEntries(Object.entries(run?.task_instances ?? {}).map(([taskId, ti]) => [taskId, ti.state])),
     }
   })
-}
-
-/** How a run row reads as a grid column: its date in the DAG's zone and its key. */
-export function columnLabel(row: Pick<BackfillRunRow, 'logical_date' | 'partition_key'>, labelOf: (iso: string) => string): string {
-  return runLabel({logical_dates: row.logical_date === null ? [] : [row.logical_date], partition_key: row.partition_key}, labelOf)
 }
 
 /** What a request selected, in a few words: its dates or date list and its keys. */
