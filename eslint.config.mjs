@@ -32,6 +32,13 @@ export default tseslint.config(
     rules: restrict([{group: ['@oclif/*', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*', 'bullmq', 'ioredis'], message: 'Render only formats; it imports no domain libraries.'}]),
   },
   {
+    files: ['src/web/**/*.ts'],
+    rules: restrict([
+      {group: ['@oclif/*', 'listr2', 'chalk', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*', 'bullmq', 'ioredis'], message: 'The web page reads through core; it imports no CLI, render or domain libraries.'},
+      {group: ['**/commands/**', '**/cli/**', '**/render/**', '**/core/executor/**', '**/core/session/**'], message: 'The web page only reads state: no executor, no session, no CLI.'},
+    ]),
+  },
+  {
     files: ['src/commands/**/*.ts', 'src/cli/**/*.ts'],
     rules: restrict([{group: ['listr2', 'chalk', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*', 'bullmq', 'ioredis'], message: 'Commands reach these through core and render.'}]),
   },

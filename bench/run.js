@@ -197,6 +197,19 @@ const cases = {
     target: 'draw ≤ 1000 ms',
     workload: 'backfills show of 100,000 task instances (10 tasks × 10,000 runs); wall is the whole process, reading a 48 MB state file',
   },
+  P9: {
+    // The state file of P7, served; the browser draws its 100,000 boxes.
+    prepare: () => existsSync(join(work, 'p7.json')) || completeBackfill('noop_hourly', '2024-02-21T15:00', 'p7'),
+    repeat: 1,
+    run() {
+      const output = execFileSync('node', [join(root, 'bench', 'web-render-time.js'), join(work, 'p7.json'), dags], {cwd: work, encoding: 'utf8', env})
+      const {answer_ms: answerMs, render_ms: renderMs} = JSON.parse(output)
+      return {innerMs: renderMs, rssMb: 0, wallMs: answerMs + renderMs}
+    },
+    inner: 'render',
+    target: 'render ≤ 2000 ms',
+    workload: 'the web page of a backfill of 100,000 task instances in chromium (median of 5 loads); wall adds the server\'s answer',
+  },
   P5: {
     run() {
       const plain = measure(...humanBackfill('chain_hourly', '2023-01-07T23:00', freshDb('p5')))

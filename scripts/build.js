@@ -1,7 +1,7 @@
 // Builds into a fresh folder and swaps it in, so a CLI started from this checkout while tests rebuild (npm test
 // runs the build first) never finds dist/ half-deleted. The manifest describes dist/, so it is rewritten right after.
 import {execFileSync} from 'node:child_process'
-import {existsSync, renameSync, rmSync} from 'node:fs'
+import {cpSync, existsSync, renameSync, rmSync} from 'node:fs'
 import {createRequire} from 'node:module'
 
 const require = createRequire(import.meta.url)
@@ -9,6 +9,8 @@ const run = (script, args, env = {}) => execFileSync(process.execPath, [require.
 
 rmSync('dist.next', {force: true, recursive: true})
 run('typescript/bin/tsc', ['-p', 'tsconfig.json', '--outDir', 'dist.next'])
+// The web page's script and stylesheet are served as written: no front-end build step.
+cpSync('src/web/assets', 'dist.next/web/assets', {recursive: true})
 rmSync('dist.old', {force: true, recursive: true})
 if (existsSync('dist')) renameSync('dist', 'dist.old')
 renameSync('dist.next', 'dist')

@@ -32,7 +32,9 @@ export type ErrorCode =
   | 'MISSING_DATES'
   | 'MIXED_SELECTION_FLAGS'
   | 'NO_TASK_MATCHES'
+  | 'PAGE_NOT_FOUND'
   | 'PARTITION_RANGE_INVERTED'
+  | 'PORT_IN_USE'
   | 'RUN_BACKWARDS_WITH_DEPENDS_ON_PAST'
   | 'REDIS_UNREACHABLE'
   | 'RUN_NOT_FOUND'
@@ -44,6 +46,7 @@ export type ErrorCode =
   | 'TASK_NOT_FOUND'
   | 'UNKNOWN_PARTITION'
   | 'USAGE'
+  | 'WEBSERVER_FAILED'
 
 /** 2 means the command line itself is wrong; 1 means updraft could not proceed with it. */
 export type ErrorExit = 1 | 2

@@ -1,6 +1,7 @@
 import chalk from 'chalk'
 
 import type {TaskInstanceState} from '../core/state/schema.js'
+import {STATE_LETTERS} from '../core/state/state-letters.js'
 import {dim} from './format.js'
 
 /** One column of the grid: a run (a date, a batch's date, a date × key, or a key) and its task instance states. */
@@ -9,22 +10,17 @@ export interface GridColumn {
   task_instances: Readonly<Record<string, TaskInstanceState>>
 }
 
-interface CellStyle {
-  letter: string
-  paint: (text: string) => string
-}
-
-// Colours as §13 gives them; without colour each state is a letter, and the legend says which.
-const STYLES: Record<TaskInstanceState, CellStyle> = {
-  failed: {letter: 'F', paint: (text) => chalk.red(text)},
-  none: {letter: '.', paint: (text) => text},
-  queued: {letter: 'Q', paint: (text) => chalk.gray(text)},
-  running: {letter: 'R', paint: (text) => chalk.yellow(text)},
-  scheduled: {letter: 'q', paint: (text) => chalk.gray(text)},
-  skipped: {letter: 'K', paint: (text) => chalk.magenta(text)},
-  success: {letter: 'S', paint: (text) => chalk.green(text)},
-  up_for_retry: {letter: 'r', paint: (text) => chalk.yellowBright(text)},
-  upstream_failed: {letter: 'U', paint: (text) => chalk.ansi256(208)(text)},
+// Colours as §13 gives them; without colour each state is its letter, and the legend says which.
+const PAINT: Record<TaskInstanceState, (text: string) => string> = {
+  failed: (text) => chalk.red(text),
+  none: (text) => text,
+  queued: (text) => chalk.gray(text),
+  running: (text) => chalk.yellow(text),
+  scheduled: (text) => chalk.gray(text),
+  skipped: (text) => chalk.magenta(text),
+  success: (text) => chalk.green(text),
+  up_for_retry: (text) => chalk.yellowBright(text),
+  upstream_failed: (text) => chalk.ansi256(208)(text),
 }
 
 const LEGEND_ORDER: TaskInstanceState[] = ['success', 'failed', 'upstream_failed', 'running', 'queued', 'up_for_retry', 'skipped', 'scheduled', 'none']
@@ -39,9 +35,8 @@ export function gridText(tasks: readonly string[], columns: readonly GridColumn[
   const nameWidth = Math.max(...tasks.map((task) => task.length))
   const perBlock = Math.max(10, options.width - nameWidth - 2)
   const cell = (state: TaskInstanceState, count: number) => {
-    const style = STYLES[state] ?? STYLES.none
-    if (!options.colour) return style.letter.repeat(count)
-    return state === 'none' ? ' '.repeat(count) : style.paint('■'.repeat(count))
+    if (!options.colour) return (STATE_LETTERS[state] ?? STATE_LETTERS.none).repeat(count)
+    return state === 'none' || !(state in PAINT) ? ' '.repeat(count) : PAINT[state]('■'.repeat(count))
   }
 
   const lines: string[] = []
@@ -74,7 +69,7 @@ export function gridText(tasks: readonly string[], columns: readonly GridColumn[
     }
   }
 
-  const legend = LEGEND_ORDER.map((state) => `${options.colour ? (state === 'none' ? '□' : STYLES[state].paint('■')) : STYLES[state].letter} ${state}`)
+  const legend = LEGEND_ORDER.map((state) => `${options.colour ? (state === 'none' ? '□' : PAINT[state]('■')) : STATE_LETTERS[state]} ${state}`)
   lines.push('', dim(`${columns.length} run(s) × ${tasks.length} task(s)`), legend.join('  '))
   return lines.join('\n')
 }

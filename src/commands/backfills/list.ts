@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext, readBackfills} from '../../cli/context.js'
+import {commandContext} from '../../cli/context.js'
+import {readBackfills} from '../../core/state/readers.js'
 import {progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
 import {backfillsText} from '../../render/backfills-text.js'
 

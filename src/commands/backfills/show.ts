@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext, outputWidth, readBackfills, readRecordedDag} from '../../cli/context.js'
+import {commandContext, outputWidth} from '../../cli/context.js'
+import {readBackfills, readRecordedDag} from '../../core/state/readers.js'
 import {backfillRuns, findBackfill, progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
 import {recordLabel} from '../../core/run/run-spec.js'
 import {backfillText} from '../../render/backfills-text.js'

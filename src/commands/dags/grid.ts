@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext, outputWidth, readRecordedDag} from '../../cli/context.js'
+import {commandContext, outputWidth} from '../../cli/context.js'
+import {readRecordedDag} from '../../core/state/readers.js'
 import {selectionFlags, selectionOf} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {existingRunsOf, planBackfill} from '../../core/planner/plan-backfill.js'

@@ -1,7 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext, readRecordedDag} from '../../cli/context.js'
+import {commandContext} from '../../cli/context.js'
+import {readRecordedDag} from '../../core/state/readers.js'
 import {listRuns} from '../../core/state/queries.js'
 import {runsText} from '../../render/state-text.js'
 

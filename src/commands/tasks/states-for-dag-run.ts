@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {commandContext, readRecordedDag} from '../../cli/context.js'
+import {commandContext} from '../../cli/context.js'
+import {readRecordedDag} from '../../core/state/readers.js'
 import {partitionFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {recordLabel} from '../../core/run/run-spec.js'

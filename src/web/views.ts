@@ -1,0 +1,216 @@
+import {readFile} from 'node:fs/promises'
+
+import type {DagDescription} from '../core/dag/describe.js'
+import {describeDag} from '../core/dag/describe.js'
+import {isUpdraftError, UpdraftError} from '../core/errors.js'
+import type {Dag} from '../core/dag/model.js'
+import {loadDag, loadDagBag} from '../core/loader/load-dags.js'
+import {recordLabel} from '../core/run/run-spec.js'
+import {dateLabeler} from '../core/schedule/logical-date.js'
+import {labelerFor} from '../core/schedule/resolve-dates.js'
+import {backfillRuns, countsOf, findBackfill, progressOf, recordDocument, selectionText} from '../core/state/backfills.js'
+import {findTaskInstance, logPathOf} from '../core/state/queries.js'
+import type {RecordedBackfills, StateReaderContext} from '../core/state/readers.js'
+import type {BackfillRecord, DagRunState, TaskInstanceState} from '../core/state/schema.js'
+import {STATE_LETTERS} from '../core/state/state-letters.js'
+
+/** What changes while a backfill runs: sent to open pages whenever it differs from what they last got. */
+export interface BackfillLive {
+  counts: Partial<Record<TaskInstanceState, number>>
+  finished_at: null | string
+  finished_label: null | string
+  progress: {done: number; total: number}
+  /** One string per task (in `tasks` order), one state letter (`STATE_LETTERS`) per column. */
+  rows: string[]
+  state: BackfillRecord['state']
+}
+
+/** One column of the web grid: a run of the backfill, labelled in the DAG's time zone. */
+export interface WebGridColumn {
+  label: string
+  partition_key: null | string
+  run_id: string
+}
+
+/** Everything the backfill page shows. */
+export interface BackfillView {
+  columns: WebGridColumn[]
+  created_label: string
+  live: BackfillLive
+  record: ReturnType<typeof recordDocument>
+  selection: string
+  tasks: string[]
+  timezone: string
+}
+
+/** A DAG as the front page lists it. */
+export interface DagRow {
+  dag_id: string
+  last_run: null | {label: string; state: DagRunState}
+  next_due: null | string
+  partitions: string[]
+  schedule: string
+  timezone: string
+}
+
+/** A backfill as the front page lists it; its creation time reads in its DAG's time zone. */
+export interface BackfillRow {
+  created_label: string
+  dag_id: string
+  id: number
+  progress: {done: number; total: number}
+  selection: string
+  state: BackfillRecord['state']
+}
+
+/** The hover and focus details of one box: what it is, how its latest try went, and its log's last lines. */
+export interface TaskInstanceDetail {
+  duration_ms: null | number
+  label: string
+  log_tail: null | string[]
+  log_url: null | string
+  partition_key: null | string
+  run_id: string
+  state: TaskInstanceState
+  task_id: string
+  try_number: number
+}
+
+const LOG_TAIL_LINES = 12
+
+/**
+ * Builds the web page's models from one reading of the state file and the DAG files. The DAG files give the
+ * time zone, the task order and the labels; a backfill whose DAG file is gone still shows, in UTC.
+ */
+export class WebViews {
+  constructor(private readonly context: StateReaderContext) {}
+
+  async dags(backfills: RecordedBackfills): Promise<{dags: DagRow[]; errors: Array<{file: string; message: string}>}> {
+    const bag = await loadDagBag(this.context.dagsFolder)
+    const now = this.context.clock()
+    const dags = bag.dags.map((dag) => {
+      const description: DagDescription = describeDag(dag, now, 1)
+      const labelOf = labelerFor(dag)
+      const runs = Object.values(backfills.stateOf(dag.dagId).runs)
+      const last = runs.reduce<(typeof runs)[number] | null>((latest, run) => (latest === null || (run.start_date ?? '') > (latest.start_date ?? '') ? run : latest), null)
+      return {
+        dag_id: dag.dagId,
+        last_run: last && {label: recordLabel(last, labelOf), state: last.state},
+        next_due: description.next_ticks[0] === undefined ? null : labelOf(description.next_ticks[0]),
+        partitions: dag.partitions,
+        schedule: description.schedule_interval,
+        timezone: dag.timezone,
+      }
+    })
+    return {dags, errors: bag.errors.map((error) => ({file: error.file, message: error.message}))}
+  }
+
+  async recentBackfills(backfills: RecordedBackfills, count: number): Promise<BackfillRow[]> {
+    const rows: BackfillRow[] = []
+    for (const record of backfills.records.slice(0, count)) {
+      const dag = await this.dagOf(record.dag_id)
+      rows.push({
+        created_label: dateLabeler(dag?.timezone ?? 'UTC', false)(record.created_at),
+        dag_id: record.dag_id,
+        id: record.id,
+        progress: progressOf(record, backfills.stateOf(record.dag_id)),
+        selection: selectionText(record.request),
+        state: record.state,
+      })
+    }
+
+    return rows
+  }
+
+  async backfill(backfills: RecordedBackfills, id: string): Promise<BackfillView> {
+    const record = findBackfill(backfills.records, id)
+    const dag = await this.dagOf(record.dag_id)
+    const labelOf = dag ? labelerFor(dag) : dateLabeler('UTC', true)
+    const runs = backfillRuns(record, backfills.stateOf(record.dag_id))
+    const tasks = dag?.tasks.map((task) => task.taskId) ?? [...new Set(runs.flatMap((run) => Object.keys(run.task_instances)))]
+    const timezone = dag?.timezone ?? 'UTC'
+    return {
+      columns: runs.map((run) => ({label: recordLabel(run, labelOf), partition_key: run.partition_key, run_id: run.run_id})),
+      created_label: dateLabeler(timezone, false)(record.created_at),
+      live: this.live(backfills, record, tasks, timezone),
+      record: recordDocument(record),
+      selection: selectionText(record.request),
+      tasks,
+      timezone,
+    }
+  }
+
+  /** The changing part of a backfill page; `tasks` fixes the row order the page was drawn with. */
+  live(backfills: RecordedBackfills, record: BackfillRecord, tasks: readonly string[], timezone: string): BackfillLive {
+    const state = backfills.stateOf(record.dag_id)
+    const runs = record.run_ids.map((runId) => state.runs[runId])
+    return {
+      counts: countsOf(record.run_ids, state),
+      finished_at: record.finished_at,
+      finished_label: record.finished_at === null ? null : dateLabeler(timezone, false)(record.finished_at),
+      progress: progressOf(record, state),
+      rows: tasks.map((task) => runs.map((run) => STATE_LETTERS[run?.task_instances[task]?.state ?? 'none'] ?? STATE_LETTERS.none).join('')),
+      state: record.state,
+    }
+  }
+
+  async taskInstance(backfills: RecordedBackfills, id: string, runId: string, taskId: string): Promise<TaskInstanceDetail> {
+    const {record, run, ti} = this.findTaskInstance(backfills, id, runId, taskId)
+    const dag = await this.dagOf(record.dag_id)
+    const label = recordLabel(run, dag ? labelerFor(dag) : dateLabeler('UTC', true))
+    const base = {duration_ms: ti?.duration_ms ?? null, label, partition_key: run.partition_key, run_id: runId, state: ti?.state ?? 'none', task_id: taskId, try_number: ti?.try_number ?? 0}
+    const log = ti ? await this.readLog(ti, taskId, null) : null
+    return {
+      ...base,
+      log_tail: log === null ? null : log.trimEnd().split('\n').slice(-LOG_TAIL_LINES),
+      log_url: log === null ? null : logUrl(record.id, runId, taskId),
+    }
+  }
+
+  /** The full log of a try (the latest when `tryNumber` is null). */
+  async log(backfills: RecordedBackfills, id: string, runId: string, taskId: string, tryNumber: null | number): Promise<string> {
+    const {ti} = this.findTaskInstance(backfills, id, runId, taskId)
+    const log = ti ? await this.readLog(ti, taskId, tryNumber) : null
+    if (log === null) throw new UpdraftError('TASK_NOT_FOUND', `Expected a log of ${taskId} in run ${runId}, got none: the task has not run there yet.`)
+    return log
+  }
+
+  private findTaskInstance(backfills: RecordedBackfills, id: string, runId: string, taskId: string) {
+    const record = findBackfill(backfills.records, id)
+    if (!record.run_ids.includes(runId)) throw new UpdraftError('RUN_NOT_FOUND', `Expected a run of backfill ${record.id}, got "${runId}".`)
+    const run = backfills.stateOf(record.dag_id).runs[runId]
+    if (!run) return {record, run: {logical_date: null, partition_key: null, run_id: runId}, ti: null}
+    return {record, run, ti: taskId in run.task_instances ? findTaskInstance(run, taskId) : null}
+  }
+
+  private async readLog(ti: Parameters<typeof logPathOf>[0], taskId: string, tryNumber: null | number): Promise<null | string> {
+    let path: string
+    try {
+      path = logPathOf(ti, taskId, tryNumber)
+    } catch (error) {
+      if (isUpdraftError(error)) return null
+      throw error
+    }
+
+    try {
+      return await readFile(path, 'utf8')
+    } catch {
+      return null
+    }
+  }
+
+  /** The DAG's definition, or null when its file is gone or broken: its records still show, in UTC. */
+  private async dagOf(dagId: string): Promise<Dag | null> {
+    try {
+      return await loadDag(this.context.dagsFolder, dagId)
+    } catch (error) {
+      if (isUpdraftError(error)) return null
+      throw error
+    }
+  }
+}
+
+/** Where the page links a box's full log. */
+export function logUrl(backfillId: number, runId: string, taskId: string): string {
+  return `/backfills/${backfillId}/logs?run=${encodeURIComponent(runId)}&task=${encodeURIComponent(taskId)}`
+}

@@ -1,0 +1,29 @@
+import {execFileSync} from 'node:child_process'
+
+import {type Browser, chromium} from 'playwright-core'
+
+import {startCli} from './run-cli.js'
+
+/** Debian's chromium, headless (never a browser downloaded by the driver). */
+export function launchChromium(): Promise<Browser> {
+  const executablePath = execFileSync('sh', ['-c', 'command -v chromium'], {encoding: 'utf8'}).trim()
+  // Root in CI: Chromium refuses its sandbox as root.
+  return chromium.launch({args: ['--no-sandbox'], executablePath, headless: true})
+}
+
+/** `updraft webserver` on a free port in `root`; resolves once it says where it listens. */
+export async function startWebserver(root: string, extraArgs: string[] = []) {
+  const server = startCli(['webserver', '--port', '0', ...extraArgs], {cwd: root})
+  const started = Date.now()
+  let url: string | undefined
+  while (url === undefined) {
+    url = /Serving (http:\/\/\S+)/.exec(server.output().stdout)?.[1]
+    if (server.child.exitCode !== null) throw new Error(`webserver exited: ${server.output().stderr}`)
+    if (Date.now() - started > 15_000) throw new Error(`webserver did not start: ${server.output().stderr}`)
+    await new Promise((resolve) => {
+      setTimeout(resolve, 50)
+    })
+  }
+
+  return {...server, url}
+}
