@@ -17,7 +17,7 @@ export interface CommandContext {
 }
 
 /** Resolves flag values (oclif already applied flag > env > default) against the working directory. */
-export function commandContext(flags: {'dags-folder'?: string; db?: string}): CommandContext {
+export function commandContext(flags: {'dags-folder'?: string | undefined; db?: string | undefined}): CommandContext {
   const dbPath = resolve(process.cwd(), flags.db ?? '.updraft/db.json')
   const baseEnv: Record<string, string> = {}
   for (const [name, value] of Object.entries(process.env)) if (value !== undefined) baseEnv[name] = value

@@ -3,9 +3,9 @@ import type {DagDescription} from '../core/dag/describe.js'
 import {bad, bold, dim, table} from './format.js'
 
 /** `dags list`: one row per DAG, then one row per file that failed to load. */
-export function dagListText(dags: DagDescription[], errors: DagFileError[]): string {
-  const rows = dags.map((dag) => [dag.dag_id, dag.schedule_interval, dag.timezone, String(dag.tasks.length), dag.fileloc])
-  const parts = [dags.length > 0 ? table(['dag_id', 'schedule', 'timezone', 'tasks', 'file'], rows) : dim('No DAGs found.')]
+export function dagListText(dags: Array<DagDescription & {is_paused: boolean; next_due_label: null | string}>, errors: DagFileError[]): string {
+  const rows = dags.map((dag) => [dag.dag_id, dag.schedule_interval, dag.timezone, String(dag.tasks.length), dag.is_paused ? 'yes' : 'no', dag.next_due_label ?? '-', dag.fileloc])
+  const parts = [dags.length > 0 ? table(['dag_id', 'schedule', 'timezone', 'tasks', 'paused', 'next due', 'file'], rows) : dim('No DAGs found.')]
   if (errors.length > 0) {
     parts.push('', bad(`${errors.length} file(s) failed to load:`), ...errors.map((error) => `  ${bad(error.code)} ${error.message}`))
   }

@@ -8,11 +8,11 @@ import {batchSizeFlag, executorFlags, executorOf, jsonObjectFlag, positiveIntege
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {type BackfillPlan, dryRunDocument} from '../../core/planner/plan-backfill.js'
-import {runSelectionFrom} from '../../core/run/selection.js'
 import {labelerFor} from '../../core/schedule/resolve-dates.js'
 import {confirm} from '../../cli/confirm.js'
 import {runInForeground} from '../../cli/run-session.js'
 import {BackfillSession} from '../../core/session/backfill-session.js'
+import {backfillRequestOf} from '../../core/session/launch.js'
 import {noDatesText, planText} from '../../render/plan-text.js'
 
 export default class DagsBackfill extends BaseCommand {
@@ -62,16 +62,14 @@ export default class DagsBackfill extends BaseCommand {
     const context = commandContext(flags)
     const dag = await loadDag(context.dagsFolder, args.dag_id)
     this.warnAbout([dag])
-    const selection = runSelectionFrom(dag, selectionOf(flags))
-    const request = {
-      ...selection,
-      batchSize: flags['batch-size'] === undefined ? dag.batchSize : flags['batch-size'],
+    const request = backfillRequestOf(dag, selectionOf(flags), {
+      batchSize: flags['batch-size'],
       ignoreDependencies: flags['ignore-dependencies'],
       rerunFailedTasks: flags['rerun-failed-tasks'],
       resetDagRuns: flags['reset-dagruns'],
       runBackwards: flags['run-backwards'],
       taskRegex: flags['task-regex'] ?? null,
-    }
+    })
     const session = await BackfillSession.plan(dag, request, context)
     const labelOf = labelerFor(dag)
     const dateLabels = {endDate: dag.endDate === null ? null : labelOf(dag.endDate), labelOf, startDate: dag.startDate === null ? null : labelOf(dag.startDate)}

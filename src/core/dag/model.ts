@@ -52,24 +52,69 @@ export interface TaskDefinition extends TaskDefaults {
 /** How many dates one run covers (§10): all selected dates, or at most `max_dates_per_run`. */
 export type BackfillPolicyDefinition = 'single_run' | {max_dates_per_run: number}
 
+/** What a sensor's poll is given (§14): `now` from the scheduler's clock, `last` its previous launch or null. */
+export interface SensorContext {
+  dag_id: string
+  /** The previous backfill this sensor launched: what it asked for, its record's id and state as they read now. */
+  last: null | {backfill_id: number; request: Record<string, unknown>; state: string}
+  /** UTC ISO instant. */
+  now: string
+  sensor_id: string
+}
+
+/** What a sensor asks the scheduler to backfill: the selection options of `backfill()` for its DAG (§14). */
+export interface SensorRequest {
+  conf?: Record<string, unknown> | undefined
+  dates?: Array<Date | string> | undefined
+  end?: Date | string | undefined
+  from?: string | undefined
+  partitions?: string[] | undefined
+  start?: Date | string | undefined
+  tags?: Record<string, string> | undefined
+  taskRegex?: RegExp | string | undefined
+  to?: string | undefined
+}
+
+/** Looks for something to do; a request launches a backfill, null launches nothing. */
+export type SensorPoll = (ctx: SensorContext) => null | Promise<null | SensorRequest | undefined> | SensorRequest | undefined
+
+/** A sensor as written in a DAG file (Dagster's sensor): polled every `every` by `updraft scheduler`. */
+export interface SensorDefinition {
+  every: DurationInput
+  poll: SensorPoll
+  sensor_id: string
+}
+
 /** A DAG as written in a DAG file (the default export). */
 export interface DagDefinition {
   backfill_policy?: BackfillPolicyDefinition
+  /** Whether the scheduler starts every due interval since the last (true, the default) or only the latest. */
+  catchup?: boolean
   dag_id?: string
   default_args?: TaskDefaults
   description?: string
   end_date?: Date | string
+  /** Whether the scheduler finds the DAG paused the first time it sees it (default false). */
+  is_paused_upon_creation?: boolean
   max_active_runs?: number
   params?: Record<string, unknown>
   /** Static partition keys, in the order their runs go (§9). */
   partitions?: string[]
   schedule?: DurationInput | null | string
   schedule_interval?: DurationInput | null | string
+  sensors?: SensorDefinition[]
   /** Required unless the DAG is key-only (`schedule_interval: null` with `partitions`). */
   start_date?: Date | string
   tags?: string[]
   tasks: TaskDefinition[]
   timezone?: string
+}
+
+/** A validated sensor. */
+export interface Sensor {
+  everyMs: number
+  poll: SensorPoll
+  sensorId: string
 }
 
 /** A validated task with defaults applied. */
@@ -89,16 +134,19 @@ export interface Task {
 export interface Dag {
   /** Dates one run covers at most: 1 by default, null for `single_run`. */
   batchSize: null | number
+  catchup: boolean
   dagId: string
   description: null | string
   endDate: null | string
   /** Absolute path of the file the DAG came from. */
   fileloc: string
+  isPausedUponCreation: boolean
   maxActiveRuns: number
   params: Record<string, unknown>
   /** Static partition keys in declared order; empty without partitions. */
   partitions: string[]
   schedule: Schedule
+  sensors: Sensor[]
   /** UTC ISO instant; null only for a key-only DAG that gives none. */
   startDate: null | string
   tasks: Task[]

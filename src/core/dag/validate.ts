@@ -5,19 +5,22 @@ import {durationToMs} from '../schedule/duration.js'
 import {isValidTimeZone, parseDateTime, toInstant, toUtcIso} from '../schedule/logical-date.js'
 import {parseSchedule} from '../schedule/timetable.js'
 import {topologicalOrder} from './graph.js'
-import {type Dag, type DagDefinition, DEFAULT_MAX_ACTIVE_RUNS, type Task, type TaskCallable, type TaskDefaults} from './model.js'
+import {type Dag, type DagDefinition, DEFAULT_MAX_ACTIVE_RUNS, type Sensor, type SensorDefinition, type SensorPoll, type Task, type TaskCallable, type TaskDefaults} from './model.js'
 
 const DAG_KEYS = [
   'backfill_policy',
+  'catchup',
   'dag_id',
   'default_args',
   'description',
   'end_date',
+  'is_paused_upon_creation',
   'max_active_runs',
   'params',
   'partitions',
   'schedule',
   'schedule_interval',
+  'sensors',
   'start_date',
   'tags',
   'tasks',
@@ -27,6 +30,8 @@ const DAG_KEYS = [
 const DEFAULT_ARG_KEYS = ['depends_on_past', 'execution_timeout', 'retries', 'retry_delay'] as const satisfies ReadonlyArray<keyof TaskDefaults>
 
 const TASK_KEYS = [...DEFAULT_ARG_KEYS, 'bash_command', 'callable', 'doc', 'env', 'task_id', 'upstream'] as const
+
+const SENSOR_KEYS = ['every', 'poll', 'sensor_id'] as const satisfies ReadonlyArray<keyof SensorDefinition>
 
 const ID_PATTERN = /^[\w.-]+$/
 
@@ -112,16 +117,23 @@ export function validateDag(raw: unknown, fileloc: string, defaultDagId: string)
   if ('cycle' in ordered) fail('DAG_CYCLE', `the tasks form a cycle: ${ordered.cycle.join(' → ')}`)
   const byId = new Map(tasks.map((task) => [task.taskId, task]))
 
+  for (const key of ['catchup', 'is_paused_upon_creation'] as const) {
+    if (definition[key] !== undefined && typeof definition[key] !== 'boolean') fail('DAG_INVALID_VALUE', `expected ${key} to be true or false, got ${describe(definition[key])}`)
+  }
+
   return {
     batchSize: batchSizeOf(definition.backfill_policy, fail),
+    catchup: definition.catchup !== false,
     dagId: dagId as string,
     description: (definition.description as string | undefined) ?? null,
     endDate,
     fileloc,
+    isPausedUponCreation: definition.is_paused_upon_creation === true,
     maxActiveRuns: maxActiveRuns as number,
     params: params as Record<string, unknown>,
     partitions,
     schedule,
+    sensors: sensorsOf(definition.sensors, fail),
     startDate,
     tasks: (ordered as {order: string[]}).order.map((id) => byId.get(id) as Task),
     timezone: zone,
@@ -146,6 +158,29 @@ function partitionKeysOf(value: unknown, fail: Fail): string[] {
   }
 
   return keys as string[]
+}
+
+/** The DAG's sensors (§14): unique ids, a positive interval and a poll function each. */
+function sensorsOf(value: unknown, fail: Fail): Sensor[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) fail('DAG_INVALID_VALUE', `expected sensors to be an array of {sensor_id, every, poll}, got ${describe(value)}`)
+  const seen = new Set<string>()
+  return (value as unknown[]).map((raw, index) => {
+    if (!isRecord(raw)) fail('DAG_INVALID_VALUE', `expected sensors[${index}] to be {sensor_id, every, poll}, got ${describe(raw)}`)
+    const sensor = raw as Record<string, unknown>
+    const where = typeof sensor.sensor_id === 'string' ? `sensor "${sensor.sensor_id}"` : `sensors[${index}]`
+    checkKeys(sensor, SENSOR_KEYS, where, fail)
+    if (typeof sensor.sensor_id !== 'string' || !ID_PATTERN.test(sensor.sensor_id)) {
+      fail('DAG_INVALID_VALUE', `expected ${where} to have a sensor_id of letters, digits, "_", "-" or ".", got ${describe(sensor.sensor_id)}`)
+    }
+
+    if (seen.has(sensor.sensor_id as string)) fail('DAG_INVALID_VALUE', `expected unique sensor ids, got "${sensor.sensor_id as string}" twice`)
+    seen.add(sensor.sensor_id as string)
+    const every = durationToMs(sensor.every)
+    if ('error' in every || every.ms <= 0) fail('DAG_INVALID_VALUE', `${where}: every: ${'error' in every ? every.error : 'expected a duration longer than zero, got zero'}`)
+    if (typeof sensor.poll !== 'function') fail('DAG_INVALID_VALUE', `expected ${where} poll to be a function (ctx) => request | null, got ${describe(sensor.poll)}`)
+    return {everyMs: (every as {ms: number}).ms, poll: sensor.poll as SensorPoll, sensorId: sensor.sensor_id as string}
+  })
 }
 
 /** The most dates one run covers under the DAG's `backfill_policy`: 1 by default, null for all of them. */

@@ -2,7 +2,7 @@ import {withDownstream} from '../dag/graph.js'
 import type {Dag} from '../dag/model.js'
 import {selectTasks} from '../dag/select.js'
 import {UpdraftError} from '../errors.js'
-import {type CoveredDate, runIdOf, type RunWindow, runWindow} from '../run/run-spec.js'
+import {type CoveredDate, coverageOf, runIdOf, type RunType, type RunWindow, runWindow} from '../run/run-spec.js'
 import {type KeySelection, resolvePartitionKeys} from '../run/selection.js'
 import {toUtcIso} from '../schedule/logical-date.js'
 import {type DateSelection, type ExcludedCounts, resolveLogicalDates} from '../schedule/resolve-dates.js'
@@ -21,6 +21,10 @@ export interface BackfillRequest {
   /** Records a resumed backfill's `--reset-dagruns` already cleared and ran: they are not cleared again. */
   resetDone?: ReadonlySet<string>
   runBackwards: boolean
+  /** The type new run records get in their ids; `backfill` unless the scheduler plans its due runs. */
+  runType?: RunType
+  /** Labels kept with the backfill's record, e.g. `{sensor: 'new_files'}` for a sensor's launch (§14). */
+  tags?: Record<string, string>
   taskRegex: null | RegExp
 }
 
@@ -112,15 +116,16 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
         const startIso = toUtcIso(start)
         return {data_interval_end: toUtcIso(end), data_interval_start: startIso, logical_date: startIso}
       })
-  const existingById = new Map(existingRuns.map((run) => [run.run_id, run]))
+  const existingByCoverage = new Map(existingRuns.map((run) => [coverageOf(run.run_id), run]))
   const graph = dag.tasks.map((task) => ({id: task.taskId, upstream: task.upstream}))
   // Records with nothing recorded yet share one list of actions: a year of new hourly dates would otherwise hold
   // 87,600 action objects for the whole backfill.
   let freshActions: TaskAction[] | undefined
   let freshSignature: string | undefined
   const recordFor = (date: CoveredDate | null, key: null | string): PlannedRecord => {
-    const runId = runIdOf(date ? [date] : [], key)
-    const existing = existingById.get(runId)
+    const fresh = runIdOf(date ? [date] : [], key, request.runType)
+    const existing = existingByCoverage.get(coverageOf(fresh))
+    const runId = existing?.run_id ?? fresh
     const resetHere = request.resetDagRuns && !request.resetDone?.has(runId)
     return {
       actions: existing ? taskActions(taskIds, existing.task_instances, {...request, resetDagRuns: resetHere}, graph) : (freshActions ??= taskActions(taskIds, {}, request, graph)),
@@ -139,7 +144,7 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
     let batch: Array<{date: CoveredDate | null; record: PlannedRecord; signature: string}> = []
     let batchStart = 0
     const closeBatch = () => {
-      if (batch.length > 0) byDate[batchStart]?.push(plannedRun(batch.map((item) => item.date).filter((date) => date !== null), key, batch.map((item) => item.record)))
+      if (batch.length > 0) byDate[batchStart]?.push(plannedRun(batch.map((item) => item.date).filter((date) => date !== null), key, batch.map((item) => item.record), request.runType))
       batch = []
     }
 
@@ -178,8 +183,8 @@ export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, exis
   }
 }
 
-function plannedRun(dates: CoveredDate[], key: null | string, records: PlannedRecord[]): PlannedRun {
-  const spec = {dates, partition_key: key, run_id: dates.length === 1 ? (records[0] as PlannedRecord).run_id : runIdOf(dates, key)}
+function plannedRun(dates: CoveredDate[], key: null | string, records: PlannedRecord[], runType: RunType | undefined): PlannedRun {
+  const spec = {dates, partition_key: key, run_id: dates.length === 1 ? (records[0] as PlannedRecord).run_id : runIdOf(dates, key, runType)}
   return {...runWindow(spec), records, tasks: tasksToRun((records[0] as PlannedRecord).actions)}
 }
 

@@ -27,17 +27,28 @@ export interface RunWindow {
   run_id: string
 }
 
+/** Who made a run (Airflow's run type): a backfill, or the scheduler on the DAG's schedule (§14). */
+export type RunType = 'backfill' | 'scheduled'
+
 /**
- * The run id of a backfill run: `backfill__<date>` for one date (§1), `backfill__<first>--<last>` for a batch,
- * `__<key>` appended for a partition, and `backfill__<key>` for a key-only run.
+ * The run id of a run: `backfill__<date>` for one date (§1), `backfill__<first>--<last>` for a batch, `__<key>`
+ * appended for a partition, and `backfill__<key>` for a key-only run; `scheduled__<date>` for the scheduler's.
  */
-export function runIdOf(dates: readonly CoveredDate[], partitionKey: null | string): string {
+export function runIdOf(dates: readonly CoveredDate[], partitionKey: null | string, runType: RunType = 'backfill'): string {
   const keySuffix = partitionKey === null ? '' : `__${partitionKey}`
   const first = dates[0]
   const last = dates.at(-1)
-  if (!first || !last) return `backfill__${partitionKey ?? ''}`
+  if (!first || !last) return `${runType}__${partitionKey ?? ''}`
   const covered = first === last ? isoPart(first) : `${isoPart(first)}--${isoPart(last)}`
-  return `backfill__${covered}${keySuffix}`
+  return `${runType}__${covered}${keySuffix}`
+}
+
+/**
+ * What a run covers, whoever made it: its id without the run type. A date (and key) has one run record, so a
+ * backfill finds the scheduler's run of a date, and the scheduler a backfill's (§14: never run twice by either).
+ */
+export function coverageOf(runId: string): string {
+  return runId.replace(/^(backfill|scheduled)__/, '')
 }
 
 /** A run spec, its id derived from what it covers. */

@@ -111,8 +111,9 @@ export class BackfillSession {
         const existing = existingRunsOf(await store.readDag(this.dag.dagId))
         // Planned again only if another process changed the DAG's runs before the lock was taken.
         const plan = isDeepStrictEqual(existing, this.previewed) ? this.plan : planBackfill(this.dag, this.request, clock(), existing)
-        const record = await this.openRecord(store, plan, settings)
-        const cancel = watchForCancel(cancelPathOf(dbPath, record.id))
+        // The scheduler's runs on the DAG's schedule are runs, not backfills: they get no record (§14).
+        const record = this.request.runType === 'scheduled' ? null : await this.openRecord(store, plan, settings)
+        const cancel = record && watchForCancel(cancelPathOf(dbPath, record.id))
         this.forceStopRunning = () => {
           executor.killNow()
           store.writeJournal()
@@ -130,14 +131,14 @@ export class BackfillSession {
             markSuccess: settings.markSuccess,
             maxActiveRuns: settings.maxActiveRuns,
             pid: process.pid,
-            signal: AbortSignal.any([watch.signal, cancel.signal]),
+            signal: cancel ? AbortSignal.any([watch.signal, cancel.signal]) : watch.signal,
           })
-          const outcome = {...summary, backfill_id: record.id, cancelled_by: cancel.by()}
+          const outcome = {...summary, backfill_id: record?.id ?? null, cancelled_by: cancel?.by() ?? null}
           const state: BackfillState = outcome.cancelled_by ? 'cancelled' : outcome.interrupted ? 'interrupted' : allSucceeded(outcome) ? 'success' : 'failed'
-          await this.closeRecord(store, record, state, plan.selected_tasks)
+          if (record) await this.closeRecord(store, record, state, plan.selected_tasks)
           return outcome
         } finally {
-          cancel.dispose()
+          cancel?.dispose()
         }
       } finally {
         await store.close()
@@ -256,6 +257,7 @@ function storedRequestOf(request: BackfillRequest, settings: RunSettings): Store
     rerun_failed_tasks: request.rerunFailedTasks === true,
     reset_dagruns: request.resetDagRuns === true,
     run_backwards: request.runBackwards === true,
+    tags: request.tags ?? {},
     task_regex: request.taskRegex && {flags: request.taskRegex.flags, source: request.taskRegex.source},
   }
 }
@@ -270,6 +272,7 @@ export function requestOf(stored: StoredRequest): BackfillRequest {
     rerunFailedTasks: stored.rerun_failed_tasks,
     resetDagRuns: stored.reset_dagruns,
     runBackwards: stored.run_backwards,
+    tags: stored.tags ?? {},
     taskRegex: stored.task_regex && new RegExp(stored.task_regex.source, stored.task_regex.flags),
   }
 }

@@ -5,7 +5,7 @@ import {type Adapter, Low} from 'lowdb'
 
 import {UpdraftError} from '../errors.js'
 import {type ProcessInfo, tryLock} from './file-lock.js'
-import {applyChange, type BackfillRecord, type DagState, migrateStateFile, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
+import {applyChange, type BackfillRecord, type DagSettings, type DagState, migrateStateFile, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
 import type {StateStore} from './store.js'
 
 /** How to open the state file. */
@@ -166,6 +166,30 @@ export class JsonFileStore implements StateStore {
     return created as BackfillRecord
   }
 
+  /** The DAG settings of the file (pause states), as this process last read it. */
+  readDagSettings(): Record<string, DagSettings> {
+    return this.memory.dag_settings ?? {}
+  }
+
+  /**
+   * Changes DAG settings in the file (creating it if need be), under its write lock, without owning any DAG:
+   * `dags pause` while a backfill of that DAG runs is fine, because a DAG's writer only replaces its own
+   * section of what it reads back from disk. Returns the settings as written.
+   */
+  static async updateDagSettings(options: Omit<JsonFileStoreOptions, 'ownDagId'>, update: (settings: Record<string, DagSettings>) => void): Promise<Record<string, DagSettings>> {
+    const store = new JsonFileStore({...options, ownDagId: null}, emptyState())
+    ensureDirectory(options.path)
+    await store.upgradeFile()
+    let written: Record<string, DagSettings> = {}
+    await store.rewriteUnderLock(`write the state file ${options.path}`, (onDisk) => {
+      written = {...onDisk.dag_settings}
+      update(written)
+      onDisk.dag_settings = written
+      return true
+    })
+    return written
+  }
+
   /** The backfills recorded in the whole file, as this process last read or wrote it. */
   async readBackfills(): Promise<BackfillRecord[]> {
     return Object.values(this.memory.dags).flatMap((dag) => Object.values(dag.backfills ?? {}))
@@ -218,18 +242,28 @@ export class JsonFileStore implements StateStore {
    */
   private async upgradeFile(): Promise<void> {
     const {path} = this.options
+    await this.rewriteUnderLock(`upgrade the state file ${path} to schema_version ${SCHEMA_VERSION}`, (onDisk) => {
+      if (onDisk.schema_version >= SCHEMA_VERSION) return false
+      const backup = `${path}.v${onDisk.schema_version}.backup`
+      if (!existsSync(backup)) copyFileSync(path, backup)
+      migrateStateFile(onDisk)
+      return true
+    })
+  }
+
+  /** Reads the file under its write lock, lets `change` edit it, and writes it back atomically unless it says no. */
+  private async rewriteUnderLock(purpose: string, change: (onDisk: StateFile) => boolean): Promise<void> {
+    const {path} = this.options
     const release = await this.acquireWriteLock()
     try {
       const onDisk = await readStateFile(path)
-      if (onDisk.schema_version >= SCHEMA_VERSION) return
-      const backup = `${path}.v${onDisk.schema_version}.backup`
-      if (!existsSync(backup)) copyFileSync(path, backup)
-      this.db.data = migrateStateFile(onDisk)
+      if (!change(onDisk)) return
+      this.db.data = onDisk
       await this.db.write()
     } catch (error) {
       rmSync(temporaryPathOf(path), {force: true})
       if (error instanceof UpdraftError) throw error
-      throw new UpdraftError('STATE_FILE_UNWRITABLE', `Expected to upgrade the state file ${path} to schema_version ${SCHEMA_VERSION}, got ${(error as NodeJS.ErrnoException).code ?? 'an error'}: ${(error as Error).message}`)
+      throw new UpdraftError('STATE_FILE_UNWRITABLE', `Expected to ${purpose}, got ${(error as NodeJS.ErrnoException).code ?? 'an error'}: ${(error as Error).message}`)
     } finally {
       release()
     }

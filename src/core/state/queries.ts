@@ -80,7 +80,7 @@ export function findRun(
   const dates = looksLikeDate ? [instantIso(reference.run as string, timezone)] : []
   const runId = looksLikeDate || reference.run === null ? runIdOf(dates, reference.partitionKey) : (reference.run as string)
   // On a key-only DAG the key alone names the run.
-  const run = state.runs[runId] ?? (looksLikeDate || reference.run === null ? undefined : state.runs[runIdOf([], reference.run)])
+  const run = state.runs[runId] ?? state.runs[runIdOf(dates, reference.partitionKey, 'scheduled')] ?? (looksLikeDate || reference.run === null ? undefined : state.runs[runIdOf([], reference.run)])
   if (run) return run
   const known = Object.keys(state.runs).sort()
   const asked = reference.run === null ? `--partition ${reference.partitionKey ?? ''}` : `"${reference.run}"${reference.partitionKey === null ? '' : ` --partition ${reference.partitionKey}`}`

@@ -9,7 +9,7 @@ import {liveBackfillOf} from './dag-lock.js'
 import type {ProcessInfo} from './file-lock.js'
 import {JsonFileStore} from './json-file-store.js'
 import {withoutDeadBackfill} from './queries.js'
-import type {BackfillRecord, DagState} from './schema.js'
+import type {BackfillRecord, DagSettings, DagState} from './schema.js'
 
 /** What a reader of the state file needs: where things are, the clock, and who is asking. */
 export interface StateReaderContext {
@@ -63,6 +63,8 @@ export async function readRecordedDag(context: StateReaderContext, dagId: string
 /** The backfill records of the state file as they read now (newest first), and the runs they refer to. */
 export interface RecordedBackfills {
   records: BackfillRecord[]
+  /** Pause states of DAGs that were paused, unpaused or seen by the scheduler. */
+  settings: Record<string, DagSettings>
   stateOf(dagId: string): DagState
 }
 
@@ -75,6 +77,6 @@ export async function readBackfills(context: StateReaderContext): Promise<Record
   const records = (await store.readBackfills())
     .map((record) => currentRecord(record, stateOf(record.dag_id), liveBackfillOf(context.dbPath, record.dag_id, context.process)?.pid ?? null))
     .sort((a, b) => b.id - a.id)
-  return {records, stateOf}
+  return {records, settings: store.readDagSettings(), stateOf}
 }
 

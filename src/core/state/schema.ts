@@ -95,6 +95,8 @@ export interface StoredRequest {
   rerun_failed_tasks: boolean
   reset_dagruns: boolean
   run_backwards: boolean
+  /** Labels of the launch, e.g. `{sensor: 'new_files'}` (§14); absent on records written before tags. */
+  tags?: Record<string, string>
   task_regex: null | {flags: string; source: string}
 }
 
@@ -132,8 +134,15 @@ export interface DagState {
 
 export const SCHEMA_VERSION = 2
 
+/** What is set on a DAG rather than recorded by its runs: whether the scheduler runs it (§14). */
+export interface DagSettings {
+  is_paused: boolean
+}
+
 /** The whole state file. */
 export interface StateFile {
+  /** Per DAG, once paused or unpaused, or first seen by the scheduler; written under the file's lock. */
+  dag_settings?: Record<string, DagSettings>
   dags: Record<string, DagState>
   schema_version: number
 }

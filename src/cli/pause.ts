@@ -1,0 +1,30 @@
+import {Args} from '@oclif/core'
+
+import {loadDag} from '../core/loader/load-dags.js'
+import {JsonFileStore} from '../core/state/json-file-store.js'
+import {BaseCommand} from './base-command.js'
+import {commandContext} from './context.js'
+
+/** `dags pause` and `dags unpause`: the DAG must load, so a misspelt id is refused rather than recorded. */
+export abstract class PauseStateCommand extends BaseCommand {
+  /** Each subclass names these itself: oclif reads a command's own static args and flags. */
+  static readonly dagIdArgs = {
+    dag_id: Args.string({description: 'Id of the DAG.', required: true}),
+  }
+
+  protected abstract readonly paused: boolean
+
+  public async run(): Promise<{dag_id: string; is_paused: boolean}> {
+    const {args, flags} = await this.parse(this.ctor as typeof PauseStateCommand)
+    const context = commandContext(flags)
+    const dag = await loadDag(context.dagsFolder, args.dag_id as string)
+    await JsonFileStore.updateDagSettings({clock: context.clock, path: context.dbPath, process: context.process}, (settings) => {
+      settings[dag.dagId] = {is_paused: this.paused}
+    })
+    if (!this.jsonEnabled()) {
+      this.log(this.paused ? `Paused ${dag.dagId}: updraft scheduler starts none of its runs until it is unpaused.` : `Unpaused ${dag.dagId}: updraft scheduler runs it on its schedule.`)
+    }
+
+    return {dag_id: dag.dagId, is_paused: this.paused}
+  }
+}

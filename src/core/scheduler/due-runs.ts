@@ -1,0 +1,57 @@
+import type {Dag} from '../dag/model.js'
+import {toUtcIso} from '../schedule/logical-date.js'
+import {timetableOf} from '../schedule/resolve-dates.js'
+import type {DagState} from '../state/schema.js'
+
+/** The logical date of the DAG's latest run made by the scheduler, or null before its first. */
+export function lastScheduledRun(state: DagState): null | string {
+  let last: null | string = null
+  for (const run of Object.values(state.runs)) {
+    if (run.run_id.startsWith('scheduled__') && run.logical_date !== null && (last === null || run.logical_date > last)) last = run.logical_date
+  }
+
+  return last
+}
+
+/**
+ * The logical dates the scheduler starts now (§14), as an inclusive range of UTC ISO instants, or null when none
+ * is due. A run is due once its interval has ended. With catchup the range starts at the last scheduled run
+ * (so one left unfinished is finished; a complete one is skipped by the planner like any complete date), or at
+ * start_date before the first; without catchup it is only the latest due interval.
+ */
+export function dueRange(dag: Dag, lastScheduled: null | string, now: Date): null | {from: string; to: string} {
+  const latest = latestDueTick(dag, now)
+  if (latest === null) return null
+  const from = dag.catchup ? (lastScheduled === null ? firstTick(dag) : new Date(lastScheduled)) : latest
+  return from > latest ? null : {from: toUtcIso(from), to: toUtcIso(latest)}
+}
+
+/** The logical date of the next run the scheduler will start (due already or not), or null when there is none. */
+export function nextScheduledRun(dag: Dag, lastScheduled: null | string, now: Date): null | string {
+  if (dag.schedule.kind === 'none' || dag.startDate === null) return null
+  const timetable = timetableOf(dag)
+  let next = lastScheduled === null ? firstTick(dag) : timetable.tickAfter(new Date(lastScheduled))
+  const latest = latestDueTick(dag, now)
+  if (!dag.catchup && latest !== null && latest > next) next = latest
+  return dag.endDate !== null && next > new Date(dag.endDate) ? null : toUtcIso(next)
+}
+
+function firstTick(dag: Dag): Date {
+  const timetable = timetableOf(dag)
+  const start = new Date(dag.startDate ?? 0)
+  return timetable.ticksBetween(start, start)[0] ?? timetable.tickAfter(start)
+}
+
+/** The last tick within start_date and end_date whose interval has ended by `now`. */
+function latestDueTick(dag: Dag, now: Date): Date | null {
+  if (dag.schedule.kind === 'none' || dag.startDate === null) return null
+  const timetable = timetableOf(dag)
+  let tick = timetable.tickBefore(now)
+  while (tick && timetable.tickAfter(tick) > now) tick = timetable.tickBefore(tick)
+  if (tick && dag.endDate !== null && tick > new Date(dag.endDate)) {
+    const end = new Date(dag.endDate)
+    tick = timetable.ticksBetween(end, end)[0] ?? timetable.tickBefore(end)
+  }
+
+  return tick && tick >= new Date(dag.startDate) ? tick : null
+}

@@ -1,0 +1,261 @@
+import type {Dag, Sensor, SensorContext, SensorRequest} from '../dag/model.js'
+import {isUpdraftError} from '../errors.js'
+import type {BackfillListener} from '../events.js'
+import {allSucceeded, type BackfillSummary} from '../executor/backfill-summary.js'
+import {loadDagBag} from '../loader/load-dags.js'
+import {runLabel} from '../run/run-spec.js'
+import {parseDateTime} from '../schedule/logical-date.js'
+import {labelerFor} from '../schedule/resolve-dates.js'
+import {BackfillSession, type RunSettings, type SessionContext} from '../session/backfill-session.js'
+import {backfillRequestOf, launchBackfill} from '../session/launch.js'
+import {JsonFileStore} from '../state/json-file-store.js'
+import {readBackfills, type RecordedBackfills} from '../state/readers.js'
+import {dueRange, lastScheduledRun} from './due-runs.js'
+
+/** What the scheduler needs from the process that runs it; `clock` is its only source of "now". */
+export interface SchedulerOptions {
+  context: SessionContext & {dagsFolder: string}
+  executor: RunSettings['executor']
+  parallelism: number
+  /** One line per thing worth telling: launches, finishes, sensors that failed, DAG files that do not load. */
+  report: (line: string) => void
+}
+
+/** Work waiting for its DAG: one backfill or set of scheduled runs at a time per DAG, as the DAG's lock allows. */
+type Work = {kind: 'scheduled'} | {key: string; kind: 'sensor'; request: SensorRequest; sensor: Sensor}
+
+/**
+ * `updraft scheduler` (§14): evaluates sensors on their intervals and launches the backfills they ask for, and
+ * starts each due interval of every unpaused DAG as `scheduled__<date>` runs. Everything it starts goes through
+ * the same backfill session as the CLI, so the state rules are the same. It never reads the wall clock: each
+ * `evaluate()` uses the context's clock, so tests drive time.
+ */
+export class Scheduler {
+  private readonly active = new Map<string, Promise<void>>()
+  private dags = new Map<string, Dag>()
+  private failures = 0
+  /** The requests sensors made, by the backfill they launched. */
+  private readonly requests = new Map<number, SensorRequest>()
+  /** Sensor requests queued or running, by sensor and request: the same one is not launched twice at once. */
+  private readonly inFlight = new Set<string>()
+  private readonly queues = new Map<string, Work[]>()
+  private readonly reportedErrors = new Set<string>()
+  private readonly sensorDueAt = new Map<string, number>()
+  private readonly sessions = new Set<BackfillSession>()
+  private interrupted = false
+
+  constructor(
+    private readonly options: SchedulerOptions,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** How many launches failed, were refused, or ended with a task instance not successful; and sensors that threw. */
+  get failed(): number {
+    return this.failures
+  }
+
+  /** Whether a stop request cut short something this scheduler had started. */
+  get stoppedWork(): boolean {
+    return this.interrupted
+  }
+
+  /**
+   * One pass: registers DAGs seen for the first time (paused if they say `is_paused_upon_creation`), polls each
+   * sensor whose interval has passed (every sensor with `allSensors`), queues each unpaused DAG's due runs, and
+   * starts what its DAG's turn allows. Launched work goes on in the background; `idle()` waits for it.
+   */
+  async evaluate(options: {allSensors?: boolean} = {}): Promise<void> {
+    const {context} = this.options
+    const now = context.clock()
+    const bag = await loadDagBag(context.dagsFolder)
+    for (const error of bag.errors) this.reportOnce(`${error.file}: ${error.message}`)
+    this.dags = new Map(bag.dags.map((dag) => [dag.dagId, dag]))
+    const storeOptions = {clock: context.clock, path: context.dbPath, process: context.process}
+    const store = await JsonFileStore.open({...storeOptions, ownDagId: null})
+    let settings = store.readDagSettings()
+    const unseen = bag.dags.filter((dag) => settings[dag.dagId] === undefined)
+    if (unseen.length > 0) {
+      settings = await JsonFileStore.updateDagSettings(storeOptions, (current) => {
+        for (const dag of unseen) current[dag.dagId] ??= {is_paused: dag.isPausedUponCreation}
+      })
+    }
+
+    const recorded = await readBackfills(context)
+    for (const dag of bag.dags) {
+      if (settings[dag.dagId]?.is_paused) continue
+      for (const sensor of dag.sensors) {
+        const id = `${dag.dagId}/${sensor.sensorId}`
+        if (!options.allSensors && now.getTime() < (this.sensorDueAt.get(id) ?? 0)) continue
+        this.sensorDueAt.set(id, now.getTime() + sensor.everyMs)
+        await this.poll(dag, sensor, now, recorded)
+      }
+
+      const range = dueRange(dag, lastScheduledRun(recorded.stateOf(dag.dagId)), now)
+      const queue = this.queueOf(dag.dagId)
+      if (range !== null && !queue.some((work) => work.kind === 'scheduled')) queue.push({kind: 'scheduled'})
+    }
+
+    this.startWhatCan()
+  }
+
+  /** Resolves once nothing is queued or running. */
+  async idle(): Promise<void> {
+    while (this.active.size > 0) await Promise.all(this.active.values())
+  }
+
+  /** For a second Ctrl-C: kills what the sessions run at once, without waiting. */
+  forceStop(): void {
+    for (const session of this.sessions) session.forceStop()
+  }
+
+  private async poll(dag: Dag, sensor: Sensor, now: Date, recorded: RecordedBackfills): Promise<void> {
+    const id = `${dag.dagId}/${sensor.sensorId}`
+    let request: null | SensorRequest | undefined
+    try {
+      request = await sensor.poll({dag_id: dag.dagId, last: this.lastLaunchOf(dag, sensor, recorded), now: now.toISOString(), sensor_id: sensor.sensorId})
+    } catch (error) {
+      this.failures++
+      this.options.report(`sensor ${id} failed: ${(error as Error)?.message ?? String(error)}; polled again in ${sensor.everyMs / 1000} s`)
+      return
+    }
+
+    if (request === null || request === undefined) return
+    if (typeof request !== 'object' || Array.isArray(request)) {
+      this.failures++
+      this.options.report(`sensor ${id} returned ${JSON.stringify(request)}; expected a request object (start/end, dates or partitions, …) or null`)
+      return
+    }
+
+    const key = `${id}\n${stableJson(request)}`
+    if (this.inFlight.has(key)) {
+      this.options.report(`sensor ${id} asked again for a backfill it launched that is still running; not launched again`)
+      return
+    }
+
+    this.inFlight.add(key)
+    this.queueOf(dag.dagId).push({key, kind: 'sensor', request, sensor})
+  }
+
+  /** The sensor's previous launch: the newest record tagged with it, with the request as the sensor made it when known. */
+  private lastLaunchOf(dag: Dag, sensor: Sensor, recorded: RecordedBackfills): SensorContext['last'] {
+    const record = recorded.records.find((candidate) => candidate.dag_id === dag.dagId && candidate.request.tags?.sensor === sensor.sensorId)
+    if (!record) return null
+    return {backfill_id: record.id, request: {...(this.requests.get(record.id) ?? record.request)}, state: record.state}
+  }
+
+  private queueOf(dagId: string): Work[] {
+    let queue = this.queues.get(dagId)
+    if (!queue) this.queues.set(dagId, (queue = []))
+    return queue
+  }
+
+  private startWhatCan(): void {
+    for (const [dagId, queue] of this.queues) {
+      const dag = this.dags.get(dagId)
+      const work = queue[0]
+      if (this.active.has(dagId) || !work || !dag) continue
+      queue.shift()
+      const running = (work.kind === 'sensor' ? this.launchForSensor(dag, work) : this.startScheduledRuns(dag))
+        .catch((error: unknown) => {
+          this.failures++
+          this.options.report(`${dagId}: ${isUpdraftError(error) ? `${error.summary} (${error.code})` : String(error)}`)
+        })
+        .finally(() => {
+          this.active.delete(dagId)
+          if (!this.signal.aborted) this.startWhatCan()
+        })
+      this.active.set(dagId, running)
+    }
+  }
+
+  private async launchForSensor(dag: Dag, work: Extract<Work, {kind: 'sensor'}>): Promise<void> {
+    const id = `${dag.dagId}/${work.sensor.sensorId}`
+    let started: BackfillSession | undefined
+    try {
+      const {document, summary} = await launchBackfill(dag, {...work.request, tags: {...work.request.tags, sensor: work.sensor.sensorId}}, this.options.context, {
+        ...this.runSettings(dag),
+        known: [],
+        onlyIfWork: true,
+        onSession: (session) => this.sessions.add((started = session)),
+      })
+      const backfillId = 'backfill_id' in document ? document.backfill_id : null
+      // A request whose task instances are all done already (the sensor asking again) launches nothing.
+      if (summary === null) return
+      if (backfillId !== null) this.requests.set(backfillId, work.request)
+
+      this.options.report(`sensor ${id}: backfill ${backfillId} of ${dag.dagId} ${this.outcomeOf(summary)}`)
+    } finally {
+      if (started) this.sessions.delete(started)
+      this.inFlight.delete(work.key)
+    }
+  }
+
+  private async startScheduledRuns(dag: Dag): Promise<void> {
+    const {context} = this.options
+    const state = await (await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})).readDag(dag.dagId)
+    const range = dueRange(dag, lastScheduledRun(state), context.clock())
+    if (range === null) return
+    const request = {
+      ...backfillRequestOf(dag, {endDate: parseDateTime(range.to, 'the last due run'), startDate: parseDateTime(range.from, 'the first due run')}, {batchSize: 1}),
+      runType: 'scheduled' as const,
+    }
+    const session = await BackfillSession.plan(dag, request, context)
+    const runs = session.plan.runs.filter((run) => run.tasks.length > 0)
+    const first = runs[0]
+    const last = runs.at(-1)
+    if (!first || !last) return
+    const labelOf = labelerFor(dag)
+    const span = first === last ? runLabel(first, labelOf) : `${runLabel(first, labelOf)} … ${runLabel(last, labelOf)}`
+    this.options.report(`${dag.dagId}: starting ${runs.length} scheduled run(s): ${span}`)
+    this.sessions.add(session)
+    const settings = this.runSettings(dag)
+    let summary: BackfillSummary
+    try {
+      summary = await session.run(
+        {conf: {}, disableRetry: false, executor: settings.executor, markSuccess: false, maxActiveRuns: dag.maxActiveRuns, parallelism: settings.parallelism},
+        {listener: settings.listener, notice: settings.notice, signal: settings.signal},
+      )
+    } finally {
+      this.sessions.delete(session)
+    }
+
+    this.options.report(`${dag.dagId}: scheduled run(s) ${span} ${this.outcomeOf(summary)}`)
+  }
+
+  private runSettings(dag: Dag) {
+    const listener: BackfillListener = (event) => {
+      if (event.type === 'run_finished') this.options.report(`${dag.dagId} ${event.label}: ${event.state}`)
+    }
+
+    return {executor: this.options.executor, listener, notice: this.options.report, parallelism: this.options.parallelism, signal: this.signal}
+  }
+
+  private outcomeOf(summary: BackfillSummary): string {
+    if (summary.interrupted) {
+      this.interrupted = true
+      return 'was stopped'
+    }
+
+    if (allSucceeded(summary)) return 'succeeded'
+    this.failures++
+    return 'failed'
+  }
+
+  private reportOnce(line: string): void {
+    if (this.reportedErrors.has(line)) return
+    this.reportedErrors.add(line)
+    this.failures++
+    this.options.report(line)
+  }
+}
+
+/** JSON with object keys sorted, so two equal requests compare equal whatever order their keys were written in. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    typeof item === 'object' && item !== null && !Array.isArray(item) && !(item instanceof RegExp) && !(item instanceof Date)
+      ? Object.fromEntries(Object.entries(item as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : item instanceof RegExp
+        ? String(item)
+        : item,
+  )
+}
