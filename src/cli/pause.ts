@@ -7,15 +7,19 @@ import {commandContext} from './context.js'
 
 /** `dags pause` and `dags unpause`: the DAG must load, so a misspelt id is refused rather than recorded. */
 export abstract class PauseStateCommand extends BaseCommand {
-  /** Each subclass names these itself: oclif reads a command's own static args and flags. */
-  static readonly dagIdArgs = {
+  static override args = {
     dag_id: Args.string({description: 'Id of the DAG.', required: true}),
   }
+
+  static override enableJsonFlag = true
+
+  static override examples = ['<%= config.bin %> <%= command.id %> sales_pipeline']
 
   protected abstract readonly paused: boolean
 
   public async run(): Promise<{dag_id: string; is_paused: boolean}> {
-    const {args, flags} = await this.parse(this.ctor as typeof PauseStateCommand)
+    // oclif's parse() copies the command's own static fields only; these are inherited, so they are named.
+    const {args, flags} = await this.parse({args: PauseStateCommand.args, baseFlags: BaseCommand.baseFlags, enableJsonFlag: true})
     const context = commandContext(flags)
     const dag = await loadDag(context.dagsFolder, args.dag_id as string)
     await JsonFileStore.updateDagSettings({clock: context.clock, path: context.dbPath, process: context.process}, (settings) => {

@@ -24,6 +24,8 @@ export function dagShowText(dag: DagDescription, labelOf: (iso: string) => strin
     `  end_date        ${dag.end_date === null ? dim('none') : labelOf(dag.end_date)}`,
     `  max_active_runs ${dag.max_active_runs}`,
     ...(dag.partitions.length > 0 ? [`  partitions      ${dag.partitions.join(', ')} (${dag.partitions.length})`] : []),
+    ...(dag.catchup ? [] : ['  catchup         false (the scheduler starts only the latest due interval)']),
+    ...(dag.sensors.length > 0 ? [`  sensors         ${dag.sensors.map((sensor) => `${sensor.sensor_id} (every ${sensor.every_seconds} s)`).join(', ')}`] : []),
     ...(dag.backfill_policy === null ? [] : [`  backfill_policy ${dag.backfill_policy === 'single_run' ? 'single_run' : `max_dates_per_run ${dag.backfill_policy.max_dates_per_run}`}`]),
     '',
     bold('Graph (upstream → downstream)'),

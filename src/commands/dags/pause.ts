@@ -1,12 +1,6 @@
 import {PauseStateCommand} from '../../cli/pause.js'
 
 export default class DagsPause extends PauseStateCommand {
-  static override args = PauseStateCommand.dagIdArgs
-
-  static override enableJsonFlag = true
-
-  static override examples = ['<%= config.bin %> <%= command.id %> sales_pipeline']
-
   static override summary = 'Pause a DAG: updraft scheduler starts none of its runs and polls none of its sensors until it is unpaused.'
 
   protected readonly paused = true

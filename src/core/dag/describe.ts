@@ -6,6 +6,8 @@ import type {Dag} from './model.js'
 export interface DagDescription {
   /** The DAG's backfill_policy as written; null for the default of one run per date. */
   backfill_policy: 'single_run' | null | {max_dates_per_run: number}
+  /** Whether `updraft scheduler` starts every due interval since the last (true) or only the latest. */
+  catchup: boolean
   dag_id: string
   description: null | string
   end_date: null | string
@@ -16,6 +18,8 @@ export interface DagDescription {
   /** Static partition keys in declared order; empty without partitions. */
   partitions: string[]
   schedule_interval: string
+  /** Sensors `updraft scheduler` polls, with their intervals in seconds. */
+  sensors: Array<{every_seconds: number; sensor_id: string}>
   start_date: null | string
   tasks: Array<{downstream: string[]; kind: 'bash' | 'callable'; task_id: string; upstream: string[]}>
   timezone: string
@@ -37,6 +41,7 @@ export function describeDag(dag: Dag, now: Date, tickCount: number): DagDescript
 
   return {
     backfill_policy: dag.batchSize === null ? 'single_run' : dag.batchSize === 1 ? null : {max_dates_per_run: dag.batchSize},
+    catchup: dag.catchup,
     dag_id: dag.dagId,
     description: dag.description,
     end_date: dag.endDate,
@@ -45,6 +50,7 @@ export function describeDag(dag: Dag, now: Date, tickCount: number): DagDescript
     next_ticks: nextTicks,
     partitions: dag.partitions,
     schedule_interval: dag.schedule.source,
+    sensors: dag.sensors.map((sensor) => ({every_seconds: sensor.everyMs / 1000, sensor_id: sensor.sensorId})),
     start_date: dag.startDate,
     tasks: dag.tasks.map((task) => ({
       downstream: dag.tasks.filter((other) => other.upstream.includes(task.taskId)).map((other) => other.taskId),

@@ -172,11 +172,16 @@ export class Scheduler {
     const id = `${dag.dagId}/${work.sensor.sensorId}`
     let started: BackfillSession | undefined
     try {
+      const announce = (session: BackfillSession) => {
+        this.options.report(`sensor ${id}: launching a backfill of ${dag.dagId} for ${stableJson(work.request)}`)
+        this.sessions.add((started = session))
+      }
+
       const {document, summary} = await launchBackfill(dag, {...work.request, tags: {...work.request.tags, sensor: work.sensor.sensorId}}, this.options.context, {
         ...this.runSettings(dag),
         known: [],
         onlyIfWork: true,
-        onSession: (session) => this.sessions.add((started = session)),
+        onSession: announce,
       })
       const backfillId = 'backfill_id' in document ? document.backfill_id : null
       // A request whose task instances are all done already (the sensor asking again) launches nothing.
