@@ -39,6 +39,7 @@ export function indexPage(dags: {dags: DagRow[]; errors: Array<{file: string; me
 <td>${escapeHtml(dag.timezone)}</td>
 <td>${dag.partitions.length === 0 ? '<span class="muted">none</span>' : escapeHtml(dag.partitions.join(', '))}</td>
 <td>${dag.last_run ? `${stateBadge(dag.last_run.state)} ${escapeHtml(dag.last_run.label)}` : '<span class="muted">never run</span>'}</td>
+<td>${dag.is_paused ? 'paused' : 'active'}</td>
 <td>${dag.next_due === null ? '<span class="muted">none</span>' : escapeHtml(dag.next_due)}</td>
 </tr>`,
     )
@@ -62,7 +63,7 @@ export function indexPage(dags: {dags: DagRow[]; errors: Array<{file: string; me
 ${
   dags.dags.length === 0
     ? '<p class="muted">No DAGs in the DAGs folder.</p>'
-    : `<table class="list"><thead><tr><th scope="col">DAG</th><th scope="col">Schedule</th><th scope="col">Time zone</th><th scope="col">Partitions</th><th scope="col">Last run</th><th scope="col">Next due</th></tr></thead>
+    : `<table class="list"><thead><tr><th scope="col">DAG</th><th scope="col">Schedule</th><th scope="col">Time zone</th><th scope="col">Partitions</th><th scope="col">Last run</th><th scope="col">Scheduler</th><th scope="col">Next due</th></tr></thead>
 <tbody>
 ${dagRows}
 </tbody></table>`

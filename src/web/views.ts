@@ -1,13 +1,12 @@
 import {readFile} from 'node:fs/promises'
 
-import type {DagDescription} from '../core/dag/describe.js'
-import {describeDag} from '../core/dag/describe.js'
 import {isUpdraftError, UpdraftError} from '../core/errors.js'
 import type {Dag} from '../core/dag/model.js'
 import {loadDag, loadDagBag} from '../core/loader/load-dags.js'
 import {recordLabel} from '../core/run/run-spec.js'
 import {dateLabeler} from '../core/schedule/logical-date.js'
 import {labelerFor} from '../core/schedule/resolve-dates.js'
+import {lastScheduledRun, nextScheduledRun} from '../core/scheduler/due-runs.js'
 import {backfillRuns, countsOf, findBackfill, progressOf, recordDocument, selectionText} from '../core/state/backfills.js'
 import {findTaskInstance, logPathOf} from '../core/state/queries.js'
 import type {RecordedBackfills, StateReaderContext} from '../core/state/readers.js'
@@ -46,6 +45,7 @@ export interface BackfillView {
 /** A DAG as the front page lists it. */
 export interface DagRow {
   dag_id: string
+  is_paused: boolean
   last_run: null | {label: string; state: DagRunState}
   next_due: null | string
   partitions: string[]
@@ -89,16 +89,18 @@ export class WebViews {
     const bag = await loadDagBag(this.context.dagsFolder)
     const now = this.context.clock()
     const dags = bag.dags.map((dag) => {
-      const description: DagDescription = describeDag(dag, now, 1)
       const labelOf = labelerFor(dag)
-      const runs = Object.values(backfills.stateOf(dag.dagId).runs)
+      const state = backfills.stateOf(dag.dagId)
+      const nextDue = nextScheduledRun(dag, lastScheduledRun(state), now)
+      const runs = Object.values(state.runs)
       const last = runs.reduce<(typeof runs)[number] | null>((latest, run) => (latest === null || (run.start_date ?? '') > (latest.start_date ?? '') ? run : latest), null)
       return {
         dag_id: dag.dagId,
         last_run: last && {label: recordLabel(last, labelOf), state: last.state},
-        next_due: description.next_ticks[0] === undefined ? null : labelOf(description.next_ticks[0]),
+        is_paused: backfills.settings[dag.dagId]?.is_paused ?? dag.isPausedUponCreation,
+        next_due: nextDue === null ? null : labelOf(nextDue),
         partitions: dag.partitions,
-        schedule: description.schedule_interval,
+        schedule: dag.schedule.source,
         timezone: dag.timezone,
       }
     })

@@ -146,7 +146,7 @@ describe('updraft scheduler with an injected clock (§14)', () => {
     setClock('2024-01-10T12:10:00Z')
     await scheduler.evaluate()
     await scheduler.idle()
-    expect(polls()[2]?.last).toEqual({backfill_id: 1, request: {conf: {source: 'inbox'}, dates: ['2024-01-02']}, state: 'success'})
+    expect(polls()[2]?.last).toEqual({backfill_id: 1, conf: {source: 'inbox'}, dates: ['2024-01-02'], request: {conf: {source: 'inbox'}, dates: ['2024-01-02']}, state: 'success'})
     expect(Object.values(readState(root).dags.dropped?.backfills ?? {})).toHaveLength(1)
     expect(scheduler.failed).toBe(0)
   })

@@ -78,6 +78,7 @@ describe('updraft webserver (§13)', () => {
     expect(dagRow).toContain('@daily')
     expect(dagRow).toContain('Europe/Berlin')
     expect(dagRow).toMatch(/failed|success/)
+    expect(dagRow).toContain('active')
     await page.getByRole('link', {name: 'Backfill 1'}).click()
     await page.waitForSelector('#grid .c')
     expect(page.url()).toBe(`${server.url}/backfills/1`)

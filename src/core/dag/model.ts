@@ -55,8 +55,11 @@ export type BackfillPolicyDefinition = 'single_run' | {max_dates_per_run: number
 /** What a sensor's poll is given (§14): `now` from the scheduler's clock, `last` its previous launch or null. */
 export interface SensorContext {
   dag_id: string
-  /** The previous backfill this sensor launched: what it asked for, its record's id and state as they read now. */
-  last: null | {backfill_id: number; request: Record<string, unknown>; state: string}
+  /**
+   * The previous request this sensor launched, with its record's `backfill_id` and `state` as they read now; the
+   * request's fields are also under `request`. Null before its first launch.
+   */
+  last: null | (Record<string, unknown> & {backfill_id: number; request: Record<string, unknown>; state: string})
   /** UTC ISO instant. */
   now: string
   sensor_id: string

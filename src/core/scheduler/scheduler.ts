@@ -70,17 +70,15 @@ export class Scheduler {
     const bag = await loadDagBag(context.dagsFolder)
     for (const error of bag.errors) this.reportOnce(`${error.file}: ${error.message}`)
     this.dags = new Map(bag.dags.map((dag) => [dag.dagId, dag]))
-    const storeOptions = {clock: context.clock, path: context.dbPath, process: context.process}
-    const store = await JsonFileStore.open({...storeOptions, ownDagId: null})
-    let settings = store.readDagSettings()
+    const recorded = await readBackfills(context)
+    let {settings} = recorded
     const unseen = bag.dags.filter((dag) => settings[dag.dagId] === undefined)
     if (unseen.length > 0) {
-      settings = await JsonFileStore.updateDagSettings(storeOptions, (current) => {
+      settings = await JsonFileStore.updateDagSettings({clock: context.clock, path: context.dbPath, process: context.process}, (current) => {
         for (const dag of unseen) current[dag.dagId] ??= {is_paused: dag.isPausedUponCreation}
       })
     }
 
-    const recorded = await readBackfills(context)
     for (const dag of bag.dags) {
       if (settings[dag.dagId]?.is_paused) continue
       for (const sensor of dag.sensors) {
@@ -136,11 +134,16 @@ export class Scheduler {
     this.queueOf(dag.dagId).push({key, kind: 'sensor', request, sensor})
   }
 
-  /** The sensor's previous launch: the newest record tagged with it, with the request as the sensor made it when known. */
+  /**
+   * The sensor's previous launch: the newest record tagged with it. Its request (as the sensor made it when this
+   * process launched it, else as recorded) is given both spread out and under `request`, with `backfill_id` and
+   * `state`, so `last.dates` and `last.request.dates` both read it.
+   */
   private lastLaunchOf(dag: Dag, sensor: Sensor, recorded: RecordedBackfills): SensorContext['last'] {
     const record = recorded.records.find((candidate) => candidate.dag_id === dag.dagId && candidate.request.tags?.sensor === sensor.sensorId)
     if (!record) return null
-    return {backfill_id: record.id, request: {...(this.requests.get(record.id) ?? record.request)}, state: record.state}
+    const request = {...(this.requests.get(record.id) ?? record.request)}
+    return {...request, backfill_id: record.id, request, state: record.state}
   }
 
   private queueOf(dagId: string): Work[] {
