@@ -54,6 +54,7 @@ export default class SchedulerCommand extends BaseCommand {
       }
 
       await scheduler.idle()
+      if (flags.once && !signal.aborted) scheduler.reportUnstarted()
     } finally {
       signals.dispose()
     }

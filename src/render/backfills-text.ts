@@ -29,6 +29,7 @@ export function backfillText(record: BackfillRecord, details: {progress: {done: 
   return [
     `Backfill ${record.id} of ${record.dag_id}  ${paintState(record.state)}`,
     `  selection       ${details.selection || dim('every key')}${flags.length > 0 ? `  ${flags.join(' ')}` : ''}`,
+    ...(Object.keys(record.request.tags ?? {}).length > 0 ? [`  tags            ${Object.entries(record.request.tags ?? {}).map(([name, value]) => `${name}: ${value}`).join(', ')}`] : []),
     `  runs            ${details.progress.done}/${details.progress.total} finished`,
     `  task instances  ${counts || dim('none yet')}`,
     `  process         pid ${record.pid} on ${record.host}`,

@@ -1,6 +1,6 @@
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
 import {type ChildProcess, spawn} from 'node:child_process'
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {alive, reapAfterAll} from '../helpers/processes.js'
@@ -46,6 +46,7 @@ describe('updraft scheduler --once (§14)', () => {
     expect(records).toHaveLength(1)
     expect(records[0]).toEqual(expect.objectContaining({dag_id: 'dropped', state: 'success'}))
     expect(records[0].request.tags).toEqual({sensor: 'inbox', team: 'sales'})
+    expect(cli(root, 'backfills', 'show', '1').stdout).toMatch(/tags +team: sales, sensor: inbox/)
     expect(linesOf(join(root, 'dropped.txt'))).toEqual(expect.arrayContaining(['2024-03-01', '2024-03-02']))
 
     // Again: nothing is due, the sensor asks for dates already done; nothing runs twice and nothing is recorded.
@@ -97,6 +98,24 @@ describe('updraft scheduler --once (§14)', () => {
     expect(linesOf(join(root, 'dropped.txt'))).toContain('2024-03-01')
     expect(readState(root).dags.daily?.runs ?? {}).toEqual({})
     expect(cli(root, 'dags', 'pause', 'nodag').stderr).toContain('Code: DAG_NOT_FOUND')
+  })
+})
+
+describe('updraft scheduler and a backfill started elsewhere', () => {
+  it('leaves a DAG whose lock another backfill holds for later, and --once says so and exits 1', async () => {
+    const root = tmpProject({
+      'dags/busy.mjs': `export default {schedule_interval: '@daily', start_date: '${daysAgo(5)}',
+        tasks: [{task_id: 't', bash_command: 'if [ {{ ds }} = ${daysAgo(5)} ]; then touch ../started; sleep 30; fi; echo {{ ds }} >> ../busy.txt'}]}`,
+    })
+    const backfill = startCli(['dags', 'backfill', 'busy', '-s', daysAgo(5)], {cwd: root})
+    pids.push(backfill.child.pid as number)
+    await waitFor(() => existsSync(join(root, 'started')))
+    const once = cli(root, 'scheduler', '--once')
+    expect(once.code).toBe(1)
+    expect(once.stdout).toMatch(new RegExp(`busy: its due runs did not start: a backfill \\(pid ${backfill.child.pid}\\) holds the DAG`))
+    expect(linesOf(join(root, 'busy.txt'))).toEqual([])
+    backfill.child.kill('SIGINT')
+    await backfill.done
   })
 })
 

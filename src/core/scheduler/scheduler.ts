@@ -8,6 +8,7 @@ import {parseDateTime} from '../schedule/logical-date.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
 import {BackfillSession, type RunSettings, type SessionContext} from '../session/backfill-session.js'
 import {backfillRequestOf, launchBackfill} from '../session/launch.js'
+import {liveBackfillOf} from '../state/dag-lock.js'
 import {JsonFileStore} from '../state/json-file-store.js'
 import {readBackfills, type RecordedBackfills} from '../state/readers.js'
 import {dueRange, lastScheduledRun} from './due-runs.js'
@@ -101,6 +102,18 @@ export class Scheduler {
     while (this.active.size > 0) await Promise.all(this.active.values())
   }
 
+  /** Work that never got its DAG (another process's backfill held it); each is reported and counted as failed. */
+  reportUnstarted(): void {
+    for (const [dagId, queue] of this.queues) {
+      for (const work of queue.splice(0)) {
+        this.failures++
+        const holder = liveBackfillOf(this.options.context.dbPath, dagId, this.options.context.process)
+        const what = work.kind === 'sensor' ? `the backfill sensor ${dagId}/${work.sensor.sensorId} asked for` : 'its due runs'
+        this.options.report(`${dagId}: ${what} did not start: ${holder ? `a backfill (pid ${holder.pid}) holds the DAG` : 'the scheduler stopped first'}`)
+      }
+    }
+  }
+
   /** For a second Ctrl-C: kills what the sessions run at once, without waiting. */
   forceStop(): void {
     for (const session of this.sessions) session.forceStop()
@@ -157,6 +170,8 @@ export class Scheduler {
       const dag = this.dags.get(dagId)
       const work = queue[0]
       if (this.active.has(dagId) || !work || !dag) continue
+      // A backfill started elsewhere (the CLI, a script) holds the DAG: the work waits for its turn.
+      if (liveBackfillOf(this.options.context.dbPath, dagId, this.options.context.process) !== null) continue
       queue.shift()
       const running = (work.kind === 'sensor' ? this.launchForSensor(dag, work) : this.startScheduledRuns(dag))
         .catch((error: unknown) => {
