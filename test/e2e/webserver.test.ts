@@ -49,7 +49,7 @@ async function boxesOf(page: import('playwright-core').Page): Promise<Record<str
         const task = row.querySelector('[role=rowheader]')?.textContent as string
         row.querySelectorAll('.c').forEach((cell, index) => {
           const runId = data.columns[firstColumn + index]?.run_id as string
-          boxes[runId] = {...boxes[runId], [task]: cell.getAttribute('aria-label') as string}
+          boxes[runId] = {...boxes[runId], [task]: cell.getAttribute('data-state') as string}
         })
       })
       firstColumn += (rows[0]?.querySelectorAll('.c').length ?? 0)
@@ -89,6 +89,8 @@ describe('updraft webserver (§13)', () => {
     const expected = Object.fromEntries(Object.values(state?.runs ?? {}).map((run) => [run.run_id, Object.fromEntries(Object.entries(run.task_instances).map(([task, ti]) => [task, ti.state]))]))
     expect(await boxesOf(page)).toEqual(expected)
     expect(await page.locator('#grid .c').count()).toBe(31 * 5)
+    // Each box is named for what it is, for screen readers: task, date in the DAG's zone, state.
+    expect(await page.getByRole('gridcell', {name: 'aggregate 2024-01-17: failed'}).count()).toBe(1)
     // Column labels are dates in the DAG's zone; the legend names each state next to its symbol.
     expect(await page.locator('#grid [role=columnheader]').nth(1).innerText()).toBe('2024-01-01')
     expect(await page.locator('#legend').innerText()).toMatch(/success[\s\S]*failed[\s\S]*upstream_failed/)
@@ -154,13 +156,13 @@ describe('updraft webserver (§13)', () => {
     await page.evaluate(() => {
       ;(window as unknown as {sameDocument: boolean}).sameDocument = true
     })
-    const labels = () => page.locator('#grid .c').evaluateAll((cells) => cells.map((cell) => cell.getAttribute('aria-label')))
+    const labels = () => page.locator('#grid .c').evaluateAll((cells) => cells.map((cell) => cell.getAttribute('data-state')))
     expect(await labels()).not.toContain('success')
     expect(await page.locator('#state').innerText()).toBe('running')
 
     for (const [index, day] of ['2024-01-01', '2024-01-02', '2024-01-03'].entries()) {
       writeFileSync(join(root, `go-${day}`), '')
-      await page.waitForFunction((done) => [...document.querySelectorAll('#grid .c')].filter((cell) => cell.getAttribute('aria-label') === 'success').length === done, index + 1, {timeout: 10_000})
+      await page.waitForFunction((done) => [...document.querySelectorAll('#grid .c')].filter((cell) => cell.getAttribute('data-state') === 'success').length === done, index + 1, {timeout: 10_000})
     }
 
     expect((await backfill.done).code).toBe(0)

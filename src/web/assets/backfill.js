@@ -21,12 +21,16 @@ const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => ({'&': '&am
 const classOf = (letter) => (letter === '.' ? 'n' : letter)
 const logUrl = (column, task) => `/backfills/${view.record.id}/logs?run=${encodeURIComponent(column.run_id)}&task=${encodeURIComponent(task)}`
 
-// A box carries only its state (class, symbol and name): 100,000 of them must parse and lay out fast. Where it sits
-// (task row, run column) is its place in the grid, and its details are shown on hover and focus.
+// A box carries its state (class, symbol, data-state) and an accessible name that says which task instance it is
+// ("extract 2024-01-03: success"); names are escaped once per task and column, not once per box.
+const taskNames = view.tasks.map(escapeHtml)
+const columnLabels = view.columns.map((column) => escapeHtml(column.label))
+
 function cellHtml(letter, taskIndex, columnIndex) {
   const state = STATES[letter] ?? STATES['.']
-  if (letter === 'F') return `<a class="c s-F" role="gridcell" aria-label="failed" tabindex="-1" href="${escapeHtml(logUrl(view.columns[columnIndex], view.tasks[taskIndex]))}">${state.symbol}</a>`
-  return `<span class="c s-${classOf(letter)}" role="gridcell" aria-label="${state.name}">${state.symbol}</span>`
+  const name = `${taskNames[taskIndex]} ${columnLabels[columnIndex]}: ${state.name}`
+  if (letter === 'F') return `<a class="c s-F" role="gridcell" data-state="failed" aria-label="${name}" tabindex="-1" href="${escapeHtml(logUrl(view.columns[columnIndex], view.tasks[taskIndex]))}">${state.symbol}</a>`
+  return `<span class="c s-${classOf(letter)}" role="gridcell" data-state="${state.name}" aria-label="${name}">${state.symbol}</span>`
 }
 
 // Columns are folded into blocks as wide as the window, as the terminal grid folds to its width; a block out of
