@@ -38,6 +38,7 @@ export default class SchedulerCommand extends BaseCommand {
         executor: executorOf(flags),
         parallelism: flags.parallelism ?? availableParallelism(),
         report: (line) => this.log(`${context.clock().toISOString()} ${line}`),
+        reportProblem: (line) => process.stderr.write(`${context.clock().toISOString()} ${line}\n`),
       },
       signal,
     )
@@ -48,7 +49,7 @@ export default class SchedulerCommand extends BaseCommand {
         this.log(`Scheduler started on ${context.dagsFolder} (state ${context.dbPath}); Ctrl-C or SIGTERM to stop.`)
         while (!signal.aborted) {
           // A DAG folder or state file that cannot be read right now is reported; the scheduler keeps going.
-          await scheduler.evaluate().catch((error: unknown) => this.log(`${context.clock().toISOString()} ${(error as Error).message}`))
+          await scheduler.evaluate().catch((error: unknown) => process.stderr.write(`${context.clock().toISOString()} ${(error as Error).message}\n`))
           await sleep(EVALUATE_EVERY_MS, undefined, {signal}).catch(() => {})
         }
       }

@@ -21,7 +21,7 @@ function schedulerFor(root: string, startAt: string) {
     logsDir: join(root, '.updraft', 'logs'),
     process: {host: hostname(), isAlive: () => true, pid: process.pid},
   }
-  const scheduler = new Scheduler({context, executor: {kind: 'local'}, parallelism: 2, report: (line) => lines.push(line)}, stop.signal)
+  const scheduler = new Scheduler({context, executor: {kind: 'local'}, parallelism: 2, report: (line) => lines.push(line), reportProblem: (line) => lines.push(`problem: ${line}`)}, stop.signal)
   return {
     lines,
     scheduler,
@@ -164,7 +164,7 @@ describe('updraft scheduler with an injected clock (§14)', () => {
     })
     const {lines, scheduler, setClock, tick} = schedulerFor(root, '2024-01-01T00:00:00Z')
     await tick()
-    expect(lines).toEqual([expect.stringMatching(/^sensor flaky\/flaky failed: the bucket is unreachable; polled again in 60 s$/)])
+    expect(lines).toEqual([expect.stringMatching(/^problem: sensor flaky\/flaky failed: the bucket is unreachable; polled again in 60 s$/)])
     expect(scheduler.failed).toBe(1)
     setClock('2024-01-01T00:01:00Z')
     await tick()

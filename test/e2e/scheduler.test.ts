@@ -74,7 +74,7 @@ describe('updraft scheduler --once (§14)', () => {
     })
     const thrown = cli(throwing, 'scheduler', '--once')
     expect(thrown.code).toBe(1)
-    expect(thrown.stdout).toMatch(/sensor sensing\/boom failed: no credentials/)
+    expect(thrown.stderr).toMatch(/sensor sensing\/boom failed: no credentials/)
   })
 
   it('leaves paused DAGs alone: is_paused_upon_creation, dags pause and unpause, shown by dags list', () => {
@@ -112,7 +112,7 @@ describe('updraft scheduler and a backfill started elsewhere', () => {
     await waitFor(() => existsSync(join(root, 'started')))
     const once = cli(root, 'scheduler', '--once')
     expect(once.code).toBe(1)
-    expect(once.stdout).toMatch(new RegExp(`busy: its due runs did not start: a backfill \\(pid ${backfill.child.pid}\\) holds the DAG`))
+    expect(once.stderr).toMatch(new RegExp(`busy: its due runs did not start: a backfill \\(pid ${backfill.child.pid}\\) holds the DAG`))
     expect(linesOf(join(root, 'busy.txt'))).toEqual([])
     backfill.child.kill('SIGINT')
     await backfill.done

@@ -18,8 +18,10 @@ export interface SchedulerOptions {
   context: SessionContext & {dagsFolder: string}
   executor: RunSettings['executor']
   parallelism: number
-  /** One line per thing worth telling: launches, finishes, sensors that failed, DAG files that do not load. */
+  /** One line per launch and finish. */
   report: (line: string) => void
+  /** One line per problem: a sensor that threw, a launch refused, a DAG file that does not load, work not started. */
+  reportProblem: (line: string) => void
 }
 
 /** Work waiting for its DAG: one backfill or set of scheduled runs at a time per DAG, as the DAG's lock allows. */
@@ -106,10 +108,9 @@ export class Scheduler {
   reportUnstarted(): void {
     for (const [dagId, queue] of this.queues) {
       for (const work of queue.splice(0)) {
-        this.failures++
         const holder = liveBackfillOf(this.options.context.dbPath, dagId, this.options.context.process)
         const what = work.kind === 'sensor' ? `the backfill sensor ${dagId}/${work.sensor.sensorId} asked for` : 'its due runs'
-        this.options.report(`${dagId}: ${what} did not start: ${holder ? `a backfill (pid ${holder.pid}) holds the DAG` : 'the scheduler stopped first'}`)
+        this.problem(`${dagId}: ${what} did not start: ${holder ? `a backfill (pid ${holder.pid}) holds the DAG` : 'the scheduler stopped first'}`)
       }
     }
   }
@@ -125,15 +126,13 @@ export class Scheduler {
     try {
       request = await sensor.poll({dag_id: dag.dagId, last: this.lastLaunchOf(dag, sensor, recorded), now: now.toISOString(), sensor_id: sensor.sensorId})
     } catch (error) {
-      this.failures++
-      this.options.report(`sensor ${id} failed: ${(error as Error)?.message ?? String(error)}; polled again in ${sensor.everyMs / 1000} s`)
+      this.problem(`sensor ${id} failed: ${(error as Error)?.message ?? String(error)}; polled again in ${sensor.everyMs / 1000} s`)
       return
     }
 
     if (request === null || request === undefined) return
     if (typeof request !== 'object' || Array.isArray(request)) {
-      this.failures++
-      this.options.report(`sensor ${id} returned ${JSON.stringify(request)}; expected a request object (start/end, dates or partitions, …) or null`)
+      this.problem(`sensor ${id} returned ${JSON.stringify(request)}; expected a request object (start/end, dates or partitions, …) or null`)
       return
     }
 
@@ -175,8 +174,7 @@ export class Scheduler {
       queue.shift()
       const running = (work.kind === 'sensor' ? this.launchForSensor(dag, work) : this.startScheduledRuns(dag))
         .catch((error: unknown) => {
-          this.failures++
-          this.options.report(`${dagId}: ${isUpdraftError(error) ? `${error.summary} (${error.code})` : String(error)}`)
+          this.problem(`${dagId}: ${isUpdraftError(error) ? `${error.summary} (${error.code})` : String(error)}`)
         })
         .finally(() => {
           this.active.delete(dagId)
@@ -267,8 +265,12 @@ export class Scheduler {
   private reportOnce(line: string): void {
     if (this.reportedErrors.has(line)) return
     this.reportedErrors.add(line)
+    this.problem(line)
+  }
+
+  private problem(line: string): void {
     this.failures++
-    this.options.report(line)
+    this.options.reportProblem(line)
   }
 }
 
