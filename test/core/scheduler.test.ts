@@ -25,6 +25,7 @@ function schedulerFor(root: string, startAt: string) {
   return {
     lines,
     scheduler,
+    stop: () => stop.abort('SIGTERM'),
     setClock(iso: string) {
       now = new Date(iso)
     },
@@ -57,6 +58,25 @@ describe('updraft scheduler with an injected clock (§14)', () => {
     await tick()
     expect(runIds(root, 'daily').at(-1)).toBe('scheduled__2024-01-04T00:00:00+00:00')
     expect(linesOf(join(root, 'ran.txt')).sort()).toEqual(['2024-01-01', '2024-01-02', '2024-01-03', '2024-01-04'])
+  })
+
+  it('takes a stopped scheduled run up again, and runs it once', async () => {
+    const root = tmpProject({
+      'dags/gated.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01',
+        tasks: [{task_id: 'work', bash_command: 'touch ../started; while [ ! -e ../go ]; do sleep 0.02; done; echo {{ ds }} >> ../ran.txt'}]}`,
+    })
+    const first = schedulerFor(root, '2024-01-02T06:00:00Z')
+    await first.scheduler.evaluate()
+    await waitFor(() => existsSync(join(root, 'started')))
+    first.stop()
+    await first.scheduler.idle()
+    expect(Object.values(readState(root).dags.gated?.runs ?? {}).map((run) => run.state)).not.toContain('success')
+
+    writeFileSync(join(root, 'go'), '')
+    await schedulerFor(root, '2024-01-02T07:00:00Z').tick()
+    expect(runIds(root, 'gated')).toEqual(['scheduled__2024-01-01T00:00:00+00:00'])
+    expect(readState(root).dags.gated?.runs['scheduled__2024-01-01T00:00:00+00:00']?.state).toBe('success')
+    expect(linesOf(join(root, 'ran.txt'))).toEqual(['2024-01-01'])
   })
 
   it('with catchup: false starts only the latest due interval', async () => {
