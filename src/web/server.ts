@@ -6,7 +6,7 @@ import {isUpdraftError, UpdraftError} from '../core/errors.js'
 import {findBackfill, backfillRuns, recordDocument} from '../core/state/backfills.js'
 import type {RecordedBackfills, StateReaderContext} from '../core/state/readers.js'
 import {backfillPage, errorPage, indexPage, notFoundPage} from './pages.js'
-import {StateSnapshots} from './state-snapshots.js'
+import {StateSnapshots} from '../core/state/state-snapshots.js'
 import {WebViews} from './views.js'
 
 /** How often an open backfill page's server side looks for a change: boxes turn within a second of a TI's end. */

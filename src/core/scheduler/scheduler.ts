@@ -10,7 +10,8 @@ import {BackfillSession, type RunSettings, type SessionContext} from '../session
 import {backfillRequestOf, launchBackfill} from '../session/launch.js'
 import {liveBackfillOf} from '../state/dag-lock.js'
 import {JsonFileStore} from '../state/json-file-store.js'
-import {readBackfills, type RecordedBackfills} from '../state/readers.js'
+import type {RecordedBackfills} from '../state/readers.js'
+import {StateSnapshots} from '../state/state-snapshots.js'
 import {dueRange, lastScheduledRun} from './due-runs.js'
 
 /** What the scheduler needs from the process that runs it; `clock` is its only source of "now". */
@@ -45,12 +46,15 @@ export class Scheduler {
   private readonly reportedErrors = new Set<string>()
   private readonly sensorDueAt = new Map<string, number>()
   private readonly sessions = new Set<BackfillSession>()
+  private readonly snapshots: StateSnapshots
   private interrupted = false
 
   constructor(
     private readonly options: SchedulerOptions,
     private readonly signal: AbortSignal,
-  ) {}
+  ) {
+    this.snapshots = new StateSnapshots(options.context)
+  }
 
   /** How many launches failed, were refused, or ended with a task instance not successful; and sensors that threw. */
   get failed(): number {
@@ -73,7 +77,7 @@ export class Scheduler {
     const bag = await loadDagBag(context.dagsFolder)
     for (const error of bag.errors) this.reportOnce(`${error.file}: ${error.message}`)
     this.dags = new Map(bag.dags.map((dag) => [dag.dagId, dag]))
-    const recorded = await readBackfills(context)
+    const recorded = await this.snapshots.current()
     let {settings} = recorded
     const unseen = bag.dags.filter((dag) => settings[dag.dagId] === undefined)
     if (unseen.length > 0) {

@@ -1,13 +1,13 @@
 import {readdirSync, statSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 
-import {readBackfills, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
+import {readBackfills, type RecordedBackfills, type StateReaderContext} from './readers.js'
 
 /**
- * Readings of the state file shared by every request and open page. The file is read again only when it or a
- * journal beside it changed (its size, time or inode), so a hundred open pages cost one read per change; while a
- * backfill reads `running` it is also read every few seconds, because a killed backfill changes no file and
- * still has to turn `interrupted`. A backfill replaces the file by rename and folds journals into it, so a
+ * Readings of the state file for long-lived readers (the web server's pages, the scheduler's evaluations). The
+ * file is read again only when it or a journal beside it changed (its size, time or inode), so a hundred open
+ * pages, or a scheduler looking every second, cost one read per change; while a backfill reads `running` it is
+ * also read every few seconds, because a killed backfill changes no file and still has to turn `interrupted`. A backfill replaces the file by rename and folds journals into it, so a
  * reading that saw the files change under it is taken again; a reading that fails keeps the last good one.
  */
 export class StateSnapshots {
