@@ -59,7 +59,8 @@ export function indexPage(dags: {dags: DagRow[]; errors: Array<{file: string; me
     .join('\n')
   return layout(
     'DAGs and backfills',
-    `<h1>DAGs</h1>
+    `<section id="dags-section">
+<h1>DAGs</h1>
 ${
   dags.dags.length === 0
     ? '<p class="muted">No DAGs in the DAGs folder.</p>'
@@ -69,6 +70,8 @@ ${dagRows}
 </tbody></table>`
 }
 ${errors === '' ? '' : `<h2>DAG files that failed to load</h2><ul class="errors">${errors}</ul>`}
+</section>
+<section id="backfills-section">
 <h1>Recent backfills</h1>
 ${
   backfillRows === ''
@@ -77,7 +80,9 @@ ${
 <tbody>
 ${backfillRows}
 </tbody></table>`
-}`,
+}
+</section>`,
+    '<script src="/assets/index.js" defer></script>',
   )
 }
 

@@ -17,6 +17,7 @@ const RECENT_BACKFILLS = 50
 
 const ASSETS: Record<string, {file: string; type: string}> = {
   '/assets/backfill.js': {file: 'backfill.js', type: 'text/javascript; charset=utf-8'},
+  '/assets/index.js': {file: 'index.js', type: 'text/javascript; charset=utf-8'},
   '/assets/style.css': {file: 'style.css', type: 'text/css; charset=utf-8'},
 }
 

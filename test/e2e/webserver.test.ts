@@ -156,6 +156,14 @@ describe('updraft webserver (§13)', () => {
     await page.evaluate(() => {
       ;(window as unknown as {sameDocument: boolean}).sameDocument = true
     })
+    // The front page, open beside it, follows the backfill's state too.
+    const front = await browser.newPage()
+    await front.goto(`${server.url}/`)
+    const backfillRow = front.locator('#backfills tr', {hasText: 'Backfill 1'})
+    expect(await backfillRow.innerText()).toContain('running')
+    await front.evaluate(() => {
+      ;(window as unknown as {sameDocument: boolean}).sameDocument = true
+    })
     const labels = () => page.locator('#grid .c').evaluateAll((cells) => cells.map((cell) => cell.getAttribute('data-state')))
     expect(await labels()).not.toContain('success')
     expect(await page.locator('#state').innerText()).toBe('running')
@@ -169,6 +177,9 @@ describe('updraft webserver (§13)', () => {
     await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'success', undefined, {timeout: 10_000})
     expect(await page.locator('#progress').innerText()).toBe('3/3 runs finished')
     expect(await page.evaluate(() => (window as unknown as {sameDocument?: boolean}).sameDocument)).toBe(true)
+    await front.waitForFunction(() => /success\s+3\/3 runs/.test(document.querySelector('#backfills')?.textContent ?? ''), undefined, {timeout: 10_000})
+    expect(await front.evaluate(() => (window as unknown as {sameDocument?: boolean}).sameDocument)).toBe(true)
+    await front.close()
     await page.close()
     server.child.kill('SIGTERM')
     await server.done
