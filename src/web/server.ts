@@ -60,7 +60,8 @@ export async function startWebServer(context: StateReaderContext, options: {host
 
     if (path === '/') {
       const backfills = await snapshots.current()
-      send(response, 200, HTML, indexPage(await views.dags(backfills), await views.recentBackfills(backfills, RECENT_BACKFILLS)))
+      const dags = await views.dags(backfills)
+      send(response, 200, HTML, indexPage(dags, views.recentBackfills(backfills, RECENT_BACKFILLS, dags.dags)))
       return
     }
 

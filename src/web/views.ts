@@ -107,21 +107,17 @@ export class WebViews {
     return {dags, errors: bag.errors.map((error) => ({file: error.file, message: error.message}))}
   }
 
-  async recentBackfills(backfills: RecordedBackfills, count: number): Promise<BackfillRow[]> {
-    const rows: BackfillRow[] = []
-    for (const record of backfills.records.slice(0, count)) {
-      const dag = await this.dagOf(record.dag_id)
-      rows.push({
-        created_label: dateLabeler(dag?.timezone ?? 'UTC', false)(record.created_at),
-        dag_id: record.dag_id,
-        id: record.id,
-        progress: progressOf(record, backfills.stateOf(record.dag_id)),
-        selection: selectionText(record.request),
-        state: record.state,
-      })
-    }
-
-    return rows
+  /** The newest backfills; their times read in their DAG's zone, taken from the DAG rows of the same page. */
+  recentBackfills(backfills: RecordedBackfills, count: number, dags: readonly DagRow[]): BackfillRow[] {
+    const zones = new Map(dags.map((dag) => [dag.dag_id, dag.timezone]))
+    return backfills.records.slice(0, count).map((record) => ({
+      created_label: dateLabeler(zones.get(record.dag_id) ?? 'UTC', false)(record.created_at),
+      dag_id: record.dag_id,
+      id: record.id,
+      progress: progressOf(record, backfills.stateOf(record.dag_id)),
+      selection: selectionText(record.request),
+      state: record.state,
+    }))
   }
 
   async backfill(backfills: RecordedBackfills, id: string): Promise<BackfillView> {

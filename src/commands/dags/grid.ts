@@ -6,8 +6,8 @@ import {readRecordedDag} from '../../core/state/readers.js'
 import {selectionFlags, selectionOf} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {existingRunsOf, planBackfill} from '../../core/planner/plan-backfill.js'
-import {runSelectionFrom} from '../../core/run/selection.js'
 import {recordLabel} from '../../core/run/run-spec.js'
+import {backfillRequestOf} from '../../core/session/launch.js'
 import {colourEnabled} from '../../render/format.js'
 import {gridText} from '../../render/grid.js'
 
@@ -34,7 +34,7 @@ export default class DagsGrid extends BaseCommand {
     const {dag} = recorded
     if (dag === null) throw new UpdraftError('DAG_NOT_FOUND', `Expected DAG ${args.dag_id} to load to know its dates, got its file missing or broken.`)
     // The runs a backfill of this selection would cover, one column per date (and key), whatever state they are in.
-    const request = {...runSelectionFrom(dag, selectionOf(flags)), batchSize: 1, ignoreDependencies: false, rerunFailedTasks: false, resetDagRuns: false, runBackwards: false, taskRegex: null}
+    const request = backfillRequestOf(dag, selectionOf(flags), {batchSize: 1})
     const plan = planBackfill(dag, request, context.clock(), existingRunsOf(recorded.state))
     const runs = plan.runs.flatMap((run) =>
       run.records.map((planned) => {

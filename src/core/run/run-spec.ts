@@ -28,7 +28,9 @@ export interface RunWindow {
 }
 
 /** Who made a run (Airflow's run type): a backfill, or the scheduler on the DAG's schedule (§14). */
-export type RunType = 'backfill' | 'scheduled'
+export const RUN_TYPES = ['backfill', 'scheduled'] as const
+export type RunType = (typeof RUN_TYPES)[number]
+const RUN_TYPE_PREFIX = new RegExp(`^(${RUN_TYPES.join('|')})__`)
 
 /**
  * The run id of a run: `backfill__<date>` for one date (§1), `backfill__<first>--<last>` for a batch, `__<key>`
@@ -48,7 +50,7 @@ export function runIdOf(dates: readonly CoveredDate[], partitionKey: null | stri
  * backfill finds the scheduler's run of a date, and the scheduler a backfill's (§14: never run twice by either).
  */
 export function coverageOf(runId: string): string {
-  return runId.replace(/^(backfill|scheduled)__/, '')
+  return runId.replace(RUN_TYPE_PREFIX, '')
 }
 
 /** A run spec, its id derived from what it covers. */

@@ -217,8 +217,7 @@ export class Scheduler {
 
   private async startScheduledRuns(dag: Dag): Promise<void> {
     const {context} = this.options
-    const state = await (await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})).readDag(dag.dagId)
-    const range = dueRange(dag, lastScheduledRun(state), context.clock())
+    const range = dueRange(dag, lastScheduledRun((await this.snapshots.current()).stateOf(dag.dagId)), context.clock())
     if (range === null) return
     const request = {
       ...backfillRequestOf(dag, {endDate: parseDateTime(range.to, 'the last due run'), startDate: parseDateTime(range.from, 'the first due run')}, {batchSize: 1}),

@@ -179,9 +179,9 @@ export class JsonFileStore implements StateStore {
   static async updateDagSettings(options: Omit<JsonFileStoreOptions, 'ownDagId'>, update: (settings: Record<string, DagSettings>) => void): Promise<Record<string, DagSettings>> {
     const store = new JsonFileStore({...options, ownDagId: null}, emptyState())
     ensureDirectory(options.path)
-    await store.upgradeFile()
     let written: Record<string, DagSettings> = {}
     await store.rewriteUnderLock(`write the state file ${options.path}`, (onDisk) => {
+      store.upgradeInMemory(onDisk)
       written = {...onDisk.dag_settings}
       update(written)
       onDisk.dag_settings = written
@@ -241,14 +241,16 @@ export class JsonFileStore implements StateStore {
    * existing backup is kept: it is the oldest copy), so the release that wrote it can still be gone back to.
    */
   private async upgradeFile(): Promise<void> {
-    const {path} = this.options
-    await this.rewriteUnderLock(`upgrade the state file ${path} to schema_version ${SCHEMA_VERSION}`, (onDisk) => {
-      if (onDisk.schema_version >= SCHEMA_VERSION) return false
-      const backup = `${path}.v${onDisk.schema_version}.backup`
-      if (!existsSync(backup)) copyFileSync(path, backup)
-      migrateStateFile(onDisk)
-      return true
-    })
+    await this.rewriteUnderLock(`upgrade the state file ${this.options.path} to schema_version ${SCHEMA_VERSION}`, (onDisk) => this.upgradeInMemory(onDisk))
+  }
+
+  /** Brings a file of an older schema read under the lock up to this one, after backing the file up; true if it did. */
+  private upgradeInMemory(onDisk: StateFile): boolean {
+    if (onDisk.schema_version >= SCHEMA_VERSION) return false
+    const backup = `${this.options.path}.v${onDisk.schema_version}.backup`
+    if (!existsSync(backup)) copyFileSync(this.options.path, backup)
+    migrateStateFile(onDisk)
+    return true
   }
 
   /** Reads the file under its write lock, lets `change` edit it, and writes it back atomically unless it says no. */

@@ -1,7 +1,7 @@
 import {closest} from 'fastest-levenshtein'
 
 import {UpdraftError} from '../errors.js'
-import {type CoveredDate, runIdOf} from '../run/run-spec.js'
+import {type CoveredDate, RUN_TYPES, runIdOf} from '../run/run-spec.js'
 import {parseDateTime, toInstant, toUtcIso} from '../schedule/logical-date.js'
 import type {DagRunRecord, DagState, TaskInstanceRecord} from './schema.js'
 
@@ -78,9 +78,10 @@ export function findRun(
   }
 
   const dates = looksLikeDate ? [instantIso(reference.run as string, timezone)] : []
-  const runId = looksLikeDate || reference.run === null ? runIdOf(dates, reference.partitionKey) : (reference.run as string)
-  // On a key-only DAG the key alone names the run.
-  const run = state.runs[runId] ?? state.runs[runIdOf(dates, reference.partitionKey, 'scheduled')] ?? (looksLikeDate || reference.run === null ? undefined : state.runs[runIdOf([], reference.run)])
+  const byDate = looksLikeDate || reference.run === null
+  const runId = byDate ? runIdOf(dates, reference.partitionKey) : (reference.run as string)
+  // A date names its run whoever made it (a backfill or the scheduler); on a key-only DAG the key alone names it.
+  const run = byDate ? RUN_TYPES.map((type) => state.runs[runIdOf(dates, reference.partitionKey, type)]).find((found) => found !== undefined) : state.runs[runIdOf([], reference.run as string)]
   if (run) return run
   const known = Object.keys(state.runs).sort()
   const asked = reference.run === null ? `--partition ${reference.partitionKey ?? ''}` : `"${reference.run}"${reference.partitionKey === null ? '' : ` --partition ${reference.partitionKey}`}`
