@@ -1,5 +1,5 @@
 import {describe, expect, it} from '@jest/globals'
-import {spawn} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -143,5 +143,31 @@ describe('concurrent backfills', () => {
     expect(second.stderr).toContain(`pid ${first.child.pid}`)
     first.child.kill('SIGINT')
     expect((await first.done).code).toBe(130)
+  })
+})
+
+describe('kill -9 of the CLI while its spawn helper is slow to notice', () => {
+  it('still stops every task group: the helper outlives reporting exits to its dead parent', async () => {
+    // `gate_N` tasks end together once ../go exists; `long` keeps running until it is stopped.
+    const gates = ['gate_1', 'gate_2', 'gate_3'].map((id) => `{task_id: '${id}', bash_command: 'while [ ! -f ../go ]; do sleep 0.02; done'}`)
+    const dag = `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [${gates.join(', ')},
+      {task_id: 'long', bash_command: 'mkdir -p ../pids; (sleep 60 & echo $! > ../pids/{{ ds }}.sleep; wait)'}]}`
+    const root = tmpProject({'dags/gated.mjs': dag})
+    const backfill = startCli(['dags', 'backfill', 'gated', '-s', '2024-01-01', '--parallelism', '4'], {cwd: root})
+    await waitFor(() => sleepPids(root).length === 1)
+    const sleepers = sleepPids(root)
+    spawned.push(...sleepers)
+    const helper = Number(spawnSync('pgrep', ['-P', String(backfill.child.pid), 'perl'], {encoding: 'utf8'}).stdout.trim())
+    expect(helper).toBeGreaterThan(0)
+    // Frozen, the helper misses the gates' exits until after its parent is gone, then reports them into a closed pipe.
+    process.kill(helper, 'SIGSTOP')
+    writeFileSync(join(root, 'go'), '')
+    await new Promise((resolve) => {
+      setTimeout(resolve, 300)
+    })
+    backfill.child.kill('SIGKILL')
+    await backfill.done
+    process.kill(helper, 'SIGCONT')
+    await waitFor(() => sleepers.every((pid) => !alive(pid)) && !alive(helper), 5000)
   })
 })

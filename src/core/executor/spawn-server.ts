@@ -36,7 +36,9 @@ export interface Spawner {
  */
 const SERVER_SOURCE = String.raw`
 use strict; use warnings; use POSIX (); use File::Path (); use Time::HiRes ();
-$| = 1; $SIG{PIPE} = 'DEFAULT';
+# SIGPIPE is ignored: a report written to a parent that just died must not kill this process before it has
+# stopped the groups it started; a failed write is taken as the parent's end instead.
+$| = 1; $SIG{PIPE} = 'IGNORE';
 my $limit = $ARGV[0]; my %running; my @waiting; my $buffer = ''; my $eof = 0; my $childless = 0;
 # A task's processes whose shell died first are re-parented here instead of to init, which on some machines
 # reaps them only a second or more later; reap() collects them at once. Without prctl this is skipped.
@@ -44,20 +46,23 @@ eval { no warnings; require 'sys/syscall.ph'; syscall(&SYS_prctl, 36, 1, 0, 0, 0
 pipe(my $wakeR, my $wakeW) or die "pipe: $!";
 for my $fh ($wakeR, $wakeW) { fcntl($fh, POSIX::F_SETFL(), fcntl($fh, POSIX::F_GETFL(), 0) | POSIX::O_NONBLOCK()) }
 $SIG{CHLD} = sub { syswrite($wakeW, 'x') };
+sub report { print $_[0] or parent_gone() }
 sub reap {
   my $pid;
   while (($pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
     my $id = delete $running{$pid}; next unless defined $id;
     my $status = $?; my $code = ($status & 127) ? 128 + ($status & 127) : ($status >> 8);
-    print "E $id $code\n";
+    report("E $id $code\n");
   }
   $childless = $pid < 0;
 }
 sub start {
   my ($id, $cwd, $log, $command, @env) = split /\0/, $_[0], -1;
   my $pid = fork();
-  if (!defined $pid) { print "E $id 127\n"; return }
+  if (!defined $pid) { report("E $id 127\n"); return }
   if ($pid == 0) {
+    # An ignored signal stays ignored across exec; tasks get the default a shell expects.
+    $SIG{PIPE} = 'DEFAULT';
     setpgrp(0, 0);
     open(STDIN, '<', '/dev/null');
     my ($logDir) = $log =~ m{^(.*)/};
@@ -71,15 +76,17 @@ sub start {
   }
   # Set from both sides, so the group exists before Node hears the pid and may signal it.
   POSIX::setpgid($pid, $pid);
-  $running{$pid} = $id; print "S $id $pid\n";
+  $running{$pid} = $id; report("S $id $pid\n");
 }
 sub fill { start(shift @waiting) while @waiting && keys(%running) < $limit }
 # End of input means the parent is gone (or done): nothing may outlive it, so every group is terminated, then killed.
 my ($deadline, @stopped);
 sub stop_all {
-  $SIG{PIPE} = 'IGNORE'; @waiting = (); @stopped = keys %running; $deadline = Time::HiRes::time() + 1;
+  return if defined $deadline;
+  @waiting = (); @stopped = keys %running; $deadline = Time::HiRes::time() + 1;
   kill 'TERM', -$_ for @stopped;
 }
+sub parent_gone { $eof = 1; stop_all() }
 while (!$eof || %running || @waiting || (defined $deadline && !$childless)) {
   if (defined $deadline && Time::HiRes::time() >= $deadline) { kill 'KILL', -$_ for @stopped; last }
   my $wanted = ''; vec($wanted, fileno($wakeR), 1) = 1; vec($wanted, fileno(STDIN), 1) = 1 unless $eof;
@@ -95,7 +102,7 @@ while (!$eof || %running || @waiting || (defined $deadline && !$childless)) {
       last if length($buffer) < $header + $size;
       my $payload = substr($buffer, $header, $size); substr($buffer, 0, $header + $size, '');
       # An empty request cancels the commands that have not started yet.
-      if ($size == 0) { for my $entry (@waiting) { my ($id) = split /\0/, $entry; print "E $id 130\n" } @waiting = (); next }
+      if ($size == 0) { for my $entry (@waiting) { my ($id) = split /\0/, $entry; report("E $id 130\n") } @waiting = (); next }
       push @waiting, $payload;
     }
 
