@@ -2,18 +2,27 @@
 export const SIGNAL_EXIT_CODES = {SIGINT: 130, SIGTERM: 143} as const
 
 /**
- * Turns the first SIGINT or SIGTERM into an abort (reason = the signal name) so the backfill can stop cleanly;
- * a second one runs `onForce` (which kills what is still running) and exits at once. Returns the controller
- * and a function that removes the handlers.
+ * A signal sent to a whole process group reaches this process twice (GNU timeout signals its child, then its
+ * group; `kill -- -PGID` does the same): repeats this close to the first are that one request, not a second.
+ */
+const SAME_REQUEST_MS = 250
+
+/**
+ * Turns the first SIGINT or SIGTERM into an abort (reason = the signal name) so the work can stop cleanly;
+ * a second one, sent later, runs `onForce` (which kills what is still running) and exits at once. Returns the
+ * controller and a function that removes the handlers.
  */
 export function abortOnSignals(onForce: () => void = () => {}): {controller: AbortController; dispose: () => void} {
   const controller = new AbortController()
+  let firstAt = 0
   const handler = (signal: keyof typeof SIGNAL_EXIT_CODES) => {
     if (controller.signal.aborted) {
+      if (Date.now() - firstAt < SAME_REQUEST_MS) return
       onForce()
       process.exit(SIGNAL_EXIT_CODES[signal])
     }
 
+    firstAt = Date.now()
     controller.abort(signal)
   }
 
@@ -24,6 +33,9 @@ export function abortOnSignals(onForce: () => void = () => {}): {controller: Abo
   return {
     controller,
     dispose() {
+      // Once stopping, the handlers stay until the process exits: the repeat of a group-wide signal can arrive
+      // after the work has stopped, and would otherwise kill the process before it reports what it did.
+      if (controller.signal.aborted) return
       process.off('SIGINT', onInt)
       process.off('SIGTERM', onTerm)
     },

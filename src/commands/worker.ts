@@ -3,6 +3,7 @@ import {availableParallelism} from 'node:os'
 import {BaseCommand} from '../cli/base-command.js'
 import {commandContext} from '../cli/context.js'
 import {positiveIntegerFlag, redisFlags} from '../cli/flags.js'
+import {abortOnSignals} from '../cli/signals.js'
 import {runWorker} from '../core/executor/worker.js'
 
 export default class Worker extends BaseCommand {
@@ -22,17 +23,8 @@ export default class Worker extends BaseCommand {
   public async run(): Promise<void> {
     const {flags} = await this.parse(Worker)
     const context = commandContext(flags)
-    const stop = new AbortController()
-    let stops = 0
-    const onSignal = () => {
-      stops++
-      // A second signal does not wait for the grace period.
-      if (stops > 1) process.exit(130)
-      stop.abort()
-    }
-
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    // A second signal does not wait for the grace period.
+    const signals = abortOnSignals()
     // How quickly a dead worker is noticed; tests shorten it, production keeps BullMQ's tolerant defaults.
     const lockDurationMs = Number(process.env.UPDRAFT_WORKER_LOCK_MS) || 30_000
     await runWorker(
@@ -50,7 +42,8 @@ export default class Worker extends BaseCommand {
         stalledIntervalMs: Math.max(500, Math.floor(lockDurationMs / 2)),
         url: flags['redis-url'],
       },
-      stop.signal,
+      signals.controller.signal,
     )
+    signals.dispose()
   }
 }

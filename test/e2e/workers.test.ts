@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {alive} from '../helpers/processes.js'
 import {startRedis} from '../helpers/redis-server.js'
 import {BIN, runCli, startCli} from '../helpers/run-cli.js'
-import {readState, waitFor} from '../helpers/state-file.js'
+import {linesOf, readState, waitFor} from '../helpers/state-file.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
 let redis: {stop: () => void; url: string}
@@ -60,11 +60,14 @@ describe('--executor bullmq with updraft worker (§12)', () => {
   it('runs nothing before a worker starts, and says so', async () => {
     const root = tmpProject({'dags/pipeline.mjs': pipeline})
     const queue = nextQueue()
-    const backfill = startCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01', ...bullmq(queue)], {cwd: root})
+    const backfill = startCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01', '-e', '2024-01-03', ...bullmq(queue)], {cwd: root})
     await waitFor(() => backfill.output().stderr.includes('NO_WORKERS'))
     expect(readState(root).dags.pipeline?.runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.extract?.state).toBe('queued')
     startWorker(root, queue)
-    expect((await backfill.done).code).toBe(0)
+    const result = await backfill.done
+    expect(result.code).toBe(0)
+    // Said once for the queue, not once per job waiting in it.
+    expect(result.stderr.match(/NO_WORKERS/g)).toHaveLength(1)
   })
 
   it('records a worker killed mid-task as worker-lost, retries the try elsewhere, and leaves no process behind', async () => {
@@ -139,6 +142,37 @@ describe('--executor bullmq with updraft worker (§12)', () => {
   })
 })
 
+describe('a backfill on workers stopped by a signal sent to its process group (as timeout(1) sends it)', () => {
+  it('stops its running tries, takes its waiting jobs out of the queue, finishes its record and prints the summary', async () => {
+    const root = tmpProject({'dags/sleepy.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'nap', bash_command: 'echo {{ ds }} >> ../ran; sleep 5'}]}`})
+    const queue = nextQueue()
+    const worker = startWorker(root, queue)
+    const backfill = startCli(['dags', 'backfill', 'sleepy', '-s', '2024-01-01', '-e', '2024-01-04', ...bullmq(queue)], {cwd: root})
+    // Two tries run on the worker (concurrency 2); two wait in the queue.
+    await waitFor(() => linesOf(join(root, 'ran')).length === 2)
+    // The child, then its group: the same signal again while the first is still being acted on.
+    backfill.child.kill('SIGTERM')
+    await new Promise((resolve) => {
+      setTimeout(resolve, 30)
+    })
+    backfill.child.kill('SIGTERM')
+    const result = await backfill.done
+    expect(result.code).toBe(143)
+    expect(result.stdout).toContain('Backfill of sleepy interrupted')
+    const record = JSON.parse(runCli(['backfills', 'show', '1', '--json'], {cwd: root}).stdout) as {finished_at: null | string; state: string}
+    expect(record.state).toBe('interrupted')
+    expect(record.finished_at).not.toBeNull()
+
+    // Nothing is left for the worker: no task runs with nobody recording it.
+    await new Promise((resolve) => {
+      setTimeout(resolve, 3000)
+    })
+    worker.kill('SIGKILL')
+    expect(linesOf(join(root, 'ran'))).toHaveLength(2)
+    expect(Object.values(readState(root).dags.sleepy?.runs ?? {}).map((run) => run.task_instances.nap?.state)).toEqual(['none', 'none', 'none', 'none'])
+  })
+})
+
 describe('a worker stopped with SIGTERM', () => {
   it('lets a running try finish within the grace period, and after it the try is lost', async () => {
     const napper = (seconds: number) => `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'nap', bash_command: 'echo started >> ../starts; sleep ${seconds}'}]}`
@@ -185,12 +219,26 @@ describe('a coordinator killed while its tries run on workers', () => {
       }
     }
 
+    const nap = (day: string) => {
+      const result = runCli(['tasks', 'states-for-dag-run', 'napper', day, '--json'], {cwd: root})
+      return (JSON.parse(result.stdout) as {task_instances: Array<Record<string, unknown>>}).task_instances[0]
+    }
+
     await waitFor(() => starts().length === 2)
+    // The worker was waiting before the backfill queued anything, so it took both tries at once: both read running.
+    await waitFor(() => ['2024-01-01', '2024-01-02'].every((day) => nap(day)?.state === 'running'))
     first.child.kill('SIGKILL')
     await first.done
     const again = runCli(args, {cwd: root})
     expect(again.code).toBe(0)
     expect(starts().sort()).toEqual(['2024-01-01', '2024-01-02'])
     expect(JSON.parse(again.stdout).runs.map((run: {state: string}) => run.state)).toEqual(['success', 'success'])
+    // Recorded as the one try that ran, for as long as it ran, with its (empty) log.
+    for (const day of ['2024-01-01', '2024-01-02']) {
+      const adopted = readState(root).dags.napper?.runs[`backfill__${day}T00:00:00+00:00`]?.task_instances.nap
+      expect(adopted).toMatchObject({history: [], state: 'success', try_number: 1})
+      expect(adopted?.duration_ms).toBeGreaterThanOrEqual(1900)
+      expect(runCli(['tasks', 'logs', 'napper', 'nap', day], {cwd: root}).code).toBe(0)
+    }
   })
 })

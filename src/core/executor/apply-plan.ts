@@ -325,7 +325,7 @@ class PlanScheduler {
       }
     }
 
-    const adoptTry = run.recovered.delete(task.taskId) ? ti.try_number : null
+    const adoptTry = run.recovered.delete(task.taskId) ? {logPath: this.logPathOf(run, task.taskId, ti.try_number), tryNumber: ti.try_number} : null
     this.executor.queue({
       adoptTry,
       attempt: {dag_id: dag.dagId, run_id: run.planned.run_id, task_id: task.taskId, try_number: tryNumber},
@@ -432,6 +432,15 @@ class PlanScheduler {
     switch (change.state) {
       case 'running': {
         this.setTaskInstance(run, taskId, {...ti, pid: change.pid ?? options.pid, start_date: change.at.toISOString(), state: 'running'})
+        return
+      }
+
+      case 'adopted': {
+        // The try left behind goes on (or ended) on a worker: it is that try, not a new one, so its attempt comes
+        // back out of the history and keeps its number, start and log.
+        const left = ti.history.at(-1)
+        const history = left?.try_number === change.tryNumber ? ti.history.slice(0, -1) : ti.history
+        this.setTaskInstance(run, taskId, {...ti, history, log_path: this.logPathOf(run, taskId, change.tryNumber), start_date: left?.start_date ?? null, try_number: change.tryNumber})
         return
       }
 

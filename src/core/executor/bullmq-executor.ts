@@ -2,7 +2,7 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import {createConnection} from 'node:net'
 import {dirname} from 'node:path'
 
-import type {ConnectionOptions, Queue, QueueEvents, QueueEventsProducer} from 'bullmq'
+import type {ConnectionOptions, Job, Queue, QueueEvents, QueueEventsProducer} from 'bullmq'
 
 import type {Clock} from '../clock.js'
 import {UpdraftError} from '../errors.js'
@@ -74,10 +74,35 @@ export async function openQueue(url: string, prefix: string): Promise<{events: Q
 
   const {Queue, QueueEvents, QueueEventsProducer} = await import('bullmq')
   const queue = new Queue(QUEUE_NAME, {connection, prefix})
-  const events = new QueueEvents(QUEUE_NAME, {connection, prefix})
+  // Events are read from the stream's end as it is now, not from whenever the reader's first blocking read reaches
+  // Redis: a worker that takes a job at once would otherwise start it unseen, and the try would read queued.
+  const events = new QueueEvents(QUEUE_NAME, {connection, lastEventId: await lastEventIdOf(connection, queue.keys.events as string), prefix})
   const producer = new QueueEventsProducer(QUEUE_NAME, {connection, prefix})
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), producer.waitUntilReady()])
   return {events, producer, queue}
+}
+
+/** The id of the newest entry of the queue's event stream, or the stream's start while it has none. */
+async function lastEventIdOf(connection: ConnectionOptions, key: string): Promise<string> {
+  const {Redis} = await import('ioredis')
+  // connectionOf builds ioredis options; bullmq's type for them is wider than ioredis's own.
+  const client = new Redis(connection as never)
+  try {
+    const [last] = await client.xrevrange(key, '+', '-', 'COUNT', 1)
+    return last?.[0] ?? '0-0'
+  } finally {
+    client.disconnect()
+  }
+}
+
+/** Takes a job that no worker holds out of the queue; false when a worker took it first. */
+async function removed(job: Job): Promise<boolean> {
+  try {
+    await job.remove()
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** Whether Redis answers PING on this connection within the connect timeout. */
@@ -110,10 +135,12 @@ interface InFlight {
  * each try's log from Redis into the usual log file, and stops remote tries through a custom queue event.
  */
 export class BullmqExecutor implements Executor {
+  /** Jobs being added or adopted: a stop waits for them, so none is left behind in the queue. */
+  private readonly enqueuing = new Set<Promise<void>>()
   private readonly inFlight = new Map<string, InFlight>()
   private readonly listeners = new Set<(change: TaskStateChange) => void>()
   private stopping = false
-  private warnedNoWorkers = false
+  private workersChecked: null | Promise<void> = null
 
   private constructor(
     private readonly options: {baseEnv: Record<string, string>; clock: Clock; dagHash: string; onNotice: (text: string) => void},
@@ -146,9 +173,11 @@ export class BullmqExecutor implements Executor {
       return
     }
 
-    this.enqueue(ti).catch((error: Error) => {
+    const adding = this.enqueue(ti).catch((error: Error) => {
       this.emit({at: this.options.clock(), exitCode: null, key: ti.key, message: error.message, reason: 'spawn-error', startedAt: null, state: 'failed'})
     })
+    this.enqueuing.add(adding)
+    adding.finally(() => this.enqueuing.delete(adding)).catch(() => {})
   }
 
   private async enqueue(ti: QueuedTaskInstance): Promise<void> {
@@ -173,24 +202,32 @@ export class BullmqExecutor implements Executor {
    * Takes over the try a dead coordinator left behind, if Redis still has it waiting, running or done: its
    * outcome becomes this try's, and nothing runs twice. A try that failed or expired is run again.
    */
-  private async adopt(ti: QueuedTaskInstance, tryNumber: number): Promise<boolean> {
-    const jobId = jobIdOf({...ti.attempt, try_number: tryNumber})
+  private async adopt(ti: QueuedTaskInstance, adopted: NonNullable<QueuedTaskInstance['adoptTry']>): Promise<boolean> {
+    const jobId = jobIdOf({...ti.attempt, try_number: adopted.tryNumber})
     const job = await this.jobs.getJob(jobId)
     const state = job ? await job.getState() : 'missing'
     if (!job || !['active', 'completed', 'delayed', 'prioritized', 'waiting'].includes(state)) return false
-    this.inFlight.set(jobId, {jobId, started: false, ti})
+    // A try that never started is not worth keeping: taken out of the queue, it is run afresh as this backfill's.
+    if (state !== 'active' && state !== 'completed' && (await removed(job))) return false
+    const own = {...ti, logPath: adopted.logPath}
+    this.inFlight.set(jobId, {jobId, started: false, ti: own})
+    this.emit({at: this.options.clock(), key: ti.key, state: 'adopted', tryNumber: adopted.tryNumber})
     // Events between the look and the registration would be lost, so the job is asked again once registered.
     const now = await job.getState()
     if (now === 'completed') await this.onCompleted(jobId, (await this.jobs.getJob(jobId))?.returnvalue as JobResult)
     else if (now === 'failed') await this.onFailed(jobId, (await this.jobs.getJob(jobId))?.failedReason ?? 'failed')
-    else if (now === 'active') this.onActive(jobId)
+    else if (now === 'active') this.onActive(jobId, new Date(job.processedOn ?? this.options.clock().getTime()))
     return true
   }
 
   async shutdown(mode: 'drain' | 'kill'): Promise<void> {
     if (mode === 'kill') {
       this.stopping = true
-      for (const entry of [...this.inFlight.values()]) await this.stopRemote(entry)
+      await Promise.allSettled(this.enqueuing)
+      // Waiting jobs go first: a try cancelled on a worker frees its slot, which the worker would fill with the next.
+      const taken: InFlight[] = []
+      for (const entry of [...this.inFlight.values()]) if (!(await this.dropWaiting(entry))) taken.push(entry)
+      for (const entry of taken) await this.producer.publishEvent({eventName: CANCEL_EVENT, jobId: entry.jobId})
     }
 
     const started = this.options.clock().getTime()
@@ -209,42 +246,35 @@ export class BullmqExecutor implements Executor {
     for (const entry of this.inFlight.values()) this.producer.publishEvent({eventName: CANCEL_EVENT, jobId: entry.jobId}).catch(() => {})
   }
 
-  /** A waiting job is removed (the try never happened); a running one is cancelled on its worker. */
-  private async stopRemote(entry: InFlight): Promise<void> {
+  /** Removes the job if no worker has taken it (the try never happened); false when one has. */
+  private async dropWaiting(entry: InFlight): Promise<boolean> {
     const job = await this.jobs.getJob(entry.jobId)
     const state = job ? await job.getState() : 'unknown'
-    if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
-      try {
-        await job.remove()
-        this.settle(entry.jobId, {at: this.options.clock(), key: entry.ti.key, state: 'dropped'})
-        return
-      } catch {
-        // Taken by a worker meanwhile: cancel it there.
-      }
-    }
-
-    await this.producer.publishEvent({eventName: CANCEL_EVENT, jobId: entry.jobId})
+    if (!job || !(state === 'waiting' || state === 'delayed' || state === 'prioritized') || !(await removed(job))) return false
+    this.settle(entry.jobId, {at: this.options.clock(), key: entry.ti.key, state: 'dropped'})
+    return true
   }
 
-  private async checkWorkers(): Promise<void> {
-    if (this.warnedNoWorkers || (await this.jobs.getWorkersCount()) > 0) return
-    this.warnedNoWorkers = true
-    this.options.onNotice('NO_WORKERS: no updraft worker is connected to the queue; task instances wait until one starts (updraft worker --redis-url …).')
+  /** Asked once per backfill, when its first job is queued: the notice is about the queue, not about each job. */
+  private checkWorkers(): Promise<void> {
+    this.workersChecked ??= this.jobs.getWorkersCount().then((count) => {
+      if (count === 0) this.options.onNotice('NO_WORKERS: no updraft worker is connected to the queue; task instances wait until one starts (updraft worker --redis-url …).')
+    })
+    return this.workersChecked
   }
 
-  private onActive(jobId: string): void {
+  private onActive(jobId: string, at = this.options.clock()): void {
     const entry = this.inFlight.get(jobId)
     if (!entry || entry.started) return
     entry.started = true
-    this.emit({at: this.options.clock(), key: entry.ti.key, pid: null, state: 'running'})
+    this.emit({at, key: entry.ti.key, pid: null, state: 'running'})
   }
 
   private async onCompleted(jobId: string, result: JobResult): Promise<void> {
     const entry = this.inFlight.get(jobId)
     if (!entry) return
     await this.copyLog(entry)
-    const at = this.options.clock()
-    const startedAt = entry.started ? null : at
+    const {at, startedAt} = await this.timesOf(entry)
     if (result.state === 'success') this.settle(jobId, {at, key: entry.ti.key, startedAt, state: 'success'})
     else this.settle(jobId, {at, exitCode: result.exit_code, key: entry.ti.key, message: result.message, reason: result.reason, startedAt, state: 'failed'})
   }
@@ -253,7 +283,7 @@ export class BullmqExecutor implements Executor {
     const entry = this.inFlight.get(jobId)
     if (!entry) return
     await this.copyLog(entry)
-    const at = this.options.clock()
+    const {at, startedAt} = await this.timesOf(entry)
     if (failedReason === 'interrupted' && this.stopping) {
       this.settle(jobId, {at, key: entry.ti.key, state: 'interrupted'})
       return
@@ -264,14 +294,27 @@ export class BullmqExecutor implements Executor {
     const lost = /stalled/i.test(failedReason) || failedReason === 'interrupted'
     const message = lost ? `worker lost: ${failedReason}` : failedReason
     this.appendLog(entry, `\n${message}\n`)
-    this.settle(jobId, {at, exitCode: null, key: entry.ti.key, message, reason: lost ? 'worker-lost' : 'exception', startedAt: entry.started ? null : at, state: 'failed'})
+    this.settle(jobId, {at, exitCode: null, key: entry.ti.key, message, reason: lost ? 'worker-lost' : 'exception', startedAt, state: 'failed'})
+  }
+
+  /**
+   * When a try ended, and when it started if that was never reported (it ran before this process listened, or
+   * under a coordinator that is gone): the worker's own times, so its duration is the one it ran.
+   */
+  private async timesOf(entry: InFlight): Promise<{at: Date; startedAt: Date | null}> {
+    const now = this.options.clock()
+    const job = await this.jobs.getJob(entry.jobId).catch(() => undefined)
+    const at = job?.finishedOn ? new Date(job.finishedOn) : now
+    if (entry.started) return {at, startedAt: null}
+    return {at, startedAt: job?.processedOn ? new Date(job.processedOn) : at}
   }
 
   /** Copies the try's output, written on the worker with `job.log`, into the log file the coordinator names. */
   private async copyLog(entry: InFlight): Promise<void> {
     try {
+      // Written even when empty: a try that printed nothing still has a log, as it would have run locally.
       const {logs} = await this.jobs.getJobLogs(entry.jobId)
-      if (logs.length > 0) this.appendLog(entry, logs.join(''))
+      this.appendLog(entry, logs.join(''))
     } catch {
       // No log is not an outcome; the try's state still is.
     }

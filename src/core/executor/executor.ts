@@ -8,7 +8,7 @@ export interface QueuedTaskInstance {
    * The try a process that is gone left queued or running, when this instance was recovered from it: an executor
    * whose tries outlive that process (on workers) takes that try's outcome instead of running it again.
    */
-  adoptTry: null | number
+  adoptTry: null | {logPath: string; tryNumber: number}
   /** Either a rendered shell command or an in-process callable with its context. */
   work: {command: string; kind: 'bash'} | {callable: TaskCallable; context: Omit<TaskContext, 'signal'>; kind: 'callable'}
   cwd: string
@@ -27,6 +27,8 @@ export type TaskStateChange =
   | {at: Date; key: string; pid: null | number; state: 'running'}
   | {at: Date; exitCode: null | number; key: string; message: null | string; reason: 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout' | 'worker-lost'; startedAt: Date | null; state: 'failed'}
   | {at: Date; key: string; state: 'interrupted'}
+  /** The try is the one a process that is gone left queued or running (see `adoptTry`), not a new one. */
+  | {at: Date; key: string; state: 'adopted'; tryNumber: number}
   /** Stopped before it started: the try never happened. */
   | {at: Date; key: string; state: 'dropped'}
   | {at: Date; key: string; startedAt: Date | null; state: 'success'}

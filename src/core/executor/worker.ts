@@ -98,6 +98,7 @@ export async function runWorker(options: WorkerOptions, stop: AbortSignal): Prom
         return {exit_code: change.exitCode, message: change.message, reason: change.reason, state: 'failed'}
       }
 
+      case 'adopted':
       case 'dropped':
       case 'interrupted':
       case 'running': {
