@@ -2,10 +2,10 @@
 export const SIGNAL_EXIT_CODES = {SIGINT: 130, SIGTERM: 143} as const
 
 /**
- * A signal sent to a whole process group reaches this process twice (GNU timeout signals its child, then its
- * group; `kill -- -PGID` does the same): repeats this close to the first are that one request, not a second.
+ * Supervisors can deliver one SIGTERM twice (GNU timeout signals its child, then the child's group): a SIGTERM
+ * this close to the first is that one request. Each SIGINT is a key press, so a quick second Ctrl-C still forces.
  */
-const SAME_REQUEST_MS = 250
+const SAME_TERM_REQUEST_MS = 250
 
 /**
  * Turns the first SIGINT or SIGTERM into an abort (reason = the signal name) so the work can stop cleanly;
@@ -17,7 +17,7 @@ export function abortOnSignals(onForce: () => void = () => {}): {controller: Abo
   let firstAt = 0
   const handler = (signal: keyof typeof SIGNAL_EXIT_CODES) => {
     if (controller.signal.aborted) {
-      if (Date.now() - firstAt < SAME_REQUEST_MS) return
+      if (signal === 'SIGTERM' && Date.now() - firstAt < SAME_TERM_REQUEST_MS) return
       onForce()
       process.exit(SIGNAL_EXIT_CODES[signal])
     }

@@ -27,7 +27,7 @@ export default class Worker extends BaseCommand {
     const signals = abortOnSignals()
     // How quickly a dead worker is noticed; tests shorten it, production keeps BullMQ's tolerant defaults.
     const lockDurationMs = Number(process.env.UPDRAFT_WORKER_LOCK_MS) || 30_000
-    await runWorker(
+    const stoppedCleanly = await runWorker(
       {
         baseEnv: context.baseEnv,
         clock: context.clock,
@@ -36,6 +36,7 @@ export default class Worker extends BaseCommand {
         host: context.process.host,
         lockDurationMs,
         onLine: (text) => this.log(text),
+        onProblem: (text) => process.stderr.write(`${text}\n`),
         pid: context.process.pid,
         prefix: flags.queue,
         shutdownGraceMs: (flags['shutdown-grace'] ?? 60) * 1000,
@@ -45,5 +46,7 @@ export default class Worker extends BaseCommand {
       signals.controller.signal,
     )
     signals.dispose()
+    // Everything this worker ran has stopped; only the client's reconnection timers for the lost Redis remain.
+    if (!stoppedCleanly) process.exit(1)
   }
 }

@@ -173,6 +173,45 @@ describe('a backfill on workers stopped by a signal sent to its process group (a
   })
 })
 
+describe('backfills cancel of a backfill whose worker died', () => {
+  it('waits for the backfill to give the lost try up, and says it was cancelled', async () => {
+    const root = tmpProject({'dags/slow.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'nap', bash_command: 'echo $$ > ../pid; sleep 30'}]}`})
+    const queue = nextQueue()
+    const worker = startWorker(root, queue)
+    const backfill = startCli(['dags', 'backfill', 'slow', '-s', '2024-01-01', ...bullmq(queue)], {cwd: root})
+    await waitFor(() => linesOf(join(root, 'pid')).length === 1)
+    worker.kill('SIGKILL')
+    const cancel = runCli(['backfills', 'cancel', '1'], {cwd: root})
+    expect(cancel.stderr).toBe('')
+    expect(cancel.code).toBe(0)
+    expect(cancel.stdout).toMatch(/^Cancelled backfill 1 of slow in \d+ ms; it reads cancelled\.$/m)
+    expect((await backfill.done).code).toBe(1)
+  })
+})
+
+describe('a worker whose Redis has gone away', () => {
+  it('still stops on SIGTERM, within its grace, saying what went wrong once', async () => {
+    const own = await startRedis()
+    const root = tmpProject({})
+    const worker = startCli(['worker', '--queue', nextQueue(), '--redis-url', own.url, '--shutdown-grace', '1'], {cwd: root})
+    workers.push(worker.child)
+    await waitFor(() => worker.output().stdout.includes('is taking task instances'))
+    own.stop()
+    await waitFor(() => worker.output().stderr.includes('Problem:'))
+    // Reconnection attempts go on meanwhile; each must not print again.
+    await new Promise((resolve) => {
+      setTimeout(resolve, 1500)
+    })
+    worker.child.kill('SIGTERM')
+    const result = await worker.done
+    expect(result.code).toBe(1)
+    const lines = result.stderr.trim().split('\n')
+    expect(new Set(lines).size).toBe(lines.length)
+    expect(lines.every((line) => line.startsWith('Problem: Redis at '))).toBe(true)
+    expect(result.stderr).not.toMatch(/\bat .*:\d+:\d+\)?$/m)
+  }, 20_000)
+})
+
 describe('a worker stopped with SIGTERM', () => {
   it('lets a running try finish within the grace period, and after it the try is lost', async () => {
     const napper = (seconds: number) => `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'nap', bash_command: 'echo started >> ../starts; sleep ${seconds}'}]}`

@@ -7,11 +7,15 @@ import {commandContext} from '../../cli/context.js'
 import {readBackfills} from '../../core/state/readers.js'
 import {UpdraftError} from '../../core/errors.js'
 import {requestCancel} from '../../core/session/backfill-session.js'
+import {REMOTE_STOP_WAIT_MS} from '../../core/executor/bullmq-executor.js'
 import {liveBackfillOf} from '../../core/state/dag-lock.js'
 import {findBackfill, recordDocument} from '../../core/state/backfills.js'
 
-/** How long to wait for the backfill to stop; it looks for the request five times a second. */
-const STOP_WAIT_MS = 10_000
+/**
+ * How long to wait for the backfill to stop: it looks for the request five times a second, then waits for its
+ * tries to end, up to REMOTE_STOP_WAIT_MS for tries on workers that may be gone.
+ */
+const STOP_WAIT_MS = REMOTE_STOP_WAIT_MS + 10_000
 
 export default class BackfillsCancel extends BaseCommand {
   static override args = {

@@ -13,7 +13,7 @@ export const QUEUE_NAME = 'updraft'
 /** The custom queue event that asks the worker holding a job to stop it. */
 export const CANCEL_EVENT = 'updraft-cancel'
 /** How long a cancelled or dropped try may take to report back before the executor stops waiting. */
-const STOP_WAIT_MS = 10_000
+export const REMOTE_STOP_WAIT_MS = 10_000
 /** How long a finished job stays in Redis: a coordinator restarted within it can still read the outcome. */
 const KEEP_SECONDS = 7 * 24 * 3600
 const CONNECT_TIMEOUT_MS = 3000
@@ -231,7 +231,7 @@ export class BullmqExecutor implements Executor {
     }
 
     const started = this.options.clock().getTime()
-    while (this.inFlight.size > 0 && this.options.clock().getTime() - started < STOP_WAIT_MS) {
+    while (this.inFlight.size > 0 && this.options.clock().getTime() - started < REMOTE_STOP_WAIT_MS) {
       await new Promise((resolve) => {
         setTimeout(resolve, 20)
       })

@@ -23,12 +23,28 @@ export interface WorkerOptions {
   /** How long a job's lock lives without renewal; a worker silent for longer is lost. */
   lockDurationMs: number
   onLine: (text: string) => void
+  /** Problems that do not stop the worker, one line each, for stderr. */
+  onProblem: (text: string) => void
   pid: number
   prefix: string
   /** Time a stopping worker gives its running tries before it cancels them. */
   shutdownGraceMs: number
   stalledIntervalMs: number
   url: string
+}
+
+/** How long closing a connection may take once the grace is over. */
+const CLOSE_WAIT_MS = 2000
+
+/** Whether `promise` settled within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  const settled = await Promise.race([promise.then(() => true, () => true), late])
+  clearTimeout(timer)
+  return settled
 }
 
 /** Log rows are sent in pieces no larger than this. */
@@ -38,9 +54,10 @@ const LOG_PIECE = 64 * 1024
  * Runs tries from the queue until `stop` is aborted: each in a one-try local executor over a shared spawn
  * server, which kills every process group it started if this process dies, so a lost worker leaves nothing
  * running. BullMQ never hands a stalled job to another worker (`maxStalledCount: 0`); the coordinator records it
- * as `worker-lost` and retries it as a new try.
+ * as `worker-lost` and retries it as a new try. Resolves whether Redis answered while the worker stopped: when it
+ * did not, the Redis client may still hold retry timers, and the caller must end the process itself.
  */
-export async function runWorker(options: WorkerOptions, stop: AbortSignal): Promise<void> {
+export async function runWorker(options: WorkerOptions, stop: AbortSignal): Promise<boolean> {
   const {UnrecoverableError, Worker} = await import('bullmq')
   const {events, producer, queue} = await openQueue(options.url, options.prefix)
   const spawner = new SpawnServer(options.baseEnv, options.concurrency)
@@ -116,7 +133,16 @@ export async function runWorker(options: WorkerOptions, stop: AbortSignal): Prom
     prefix: options.prefix,
     stalledInterval: options.stalledIntervalMs,
   })
-  worker.on('error', () => {})
+  // One line per distinct problem: a Redis that went away is reported by every connection on every retry.
+  const reported = new Set<string>()
+  const report = (error: Error) => {
+    const line = `Problem: Redis at ${options.url}: ${error.message}`
+    if (reported.has(line)) return
+    reported.add(line)
+    options.onProblem(line)
+  }
+
+  for (const emitter of [worker, events, producer, queue] as Array<{on: (event: 'error', listener: (error: Error) => void) => unknown}>) emitter.on('error', report)
   worker.on('lockRenewalFailed', (jobIds: string[]) => {
     // Cut off from Redis: the coordinator will count these tries as lost, so they must not go on here.
     for (const jobId of jobIds) worker.cancelJob(jobId, 'interrupted')
@@ -131,11 +157,16 @@ export async function runWorker(options: WorkerOptions, stop: AbortSignal): Prom
   })
   options.onLine(`Stopping: waiting up to ${options.shutdownGraceMs / 1000}s for running task instances…`)
   const graceOver = setTimeout(() => worker.cancelAllJobs('interrupted'), options.shutdownGraceMs)
-  await worker.close()
+  // Closing talks to Redis; without it, it never ends. Past the grace (and a moment for cancelled tries to report),
+  // the connections are dropped and the spawn server stops whatever still runs.
+  const closed = await settlesWithin(worker.close(), options.shutdownGraceMs + CLOSE_WAIT_MS)
   clearTimeout(graceOver)
-  await Promise.allSettled([events.close(), producer.close(), queue.close()])
+  if (closed) await settlesWithin(Promise.allSettled([events.close(), producer.close(), queue.close()]), CLOSE_WAIT_MS)
+  else options.onProblem(`Problem: Redis at ${options.url} did not answer while stopping; leaving without it.`)
+  for (const connected of [worker, events, producer, queue]) connected.disconnect().catch(() => {})
   spawner.close()
   rmSync(logs, {force: true, recursive: true})
+  return closed
 }
 
 /** Sends a try's output to its job, in rows of at most LOG_PIECE characters. */
