@@ -1,5 +1,5 @@
 import {allSucceeded, type BackfillSummary, summaryDocument} from '../core/executor/backfill-summary.js'
-import type {BackfillSession, RunSettings} from '../core/session/backfill-session.js'
+import {type BackfillSession, type RunSettings, StateWriteStoppedBackfill} from '../core/session/backfill-session.js'
 import {createBackfillView, pickViewMode} from '../render/backfill-view.js'
 import {summaryText} from '../render/summary.js'
 import {abortOnSignals, SIGNAL_EXIT_CODES} from './signals.js'
@@ -15,13 +15,25 @@ export async function runInForeground(session: BackfillSession, settings: RunSet
     view.abandon()
   })
   let summary
+  let stopped: null | StateWriteStoppedBackfill = null
   try {
     summary = await session.run(settings, {listener: (event) => view.handle(event), notice: (text) => process.stderr.write(`${text}\n`), signal: signals.controller.signal})
+  } catch (error) {
+    if (!(error instanceof StateWriteStoppedBackfill)) throw error
+    stopped = error
   } finally {
     await view.finish()
     signals.dispose()
   }
 
+  // Stopped because its state could not be written: what was recorded is still worth seeing, then the error
+  // (with --json, the error is the one document).
+  if (stopped) {
+    if (!output.json) output.log(summaryText(stopped.outcome))
+    throw stopped
+  }
+
+  summary = summary as BackfillSummary
   if (!output.json) output.log(summaryText(summary))
   process.exitCode = exitCodeOf(summary, signals.controller.signal.reason)
   return summaryDocument(summary)

@@ -77,6 +77,15 @@ export function isUpdraftError(value: unknown): value is UpdraftError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
 }
 
+/** STATE_FILE_UNWRITABLE for a failed attempt to `purpose`; an UpdraftError already says what went wrong. */
+export function stateUnwritable(purpose: string, error: unknown): UpdraftError {
+  if (isUpdraftError(error)) return error
+  const {code} = error as NodeJS.ErrnoException
+  // Node's messages start with their code ("EACCES: permission denied, …"): said once.
+  const message = (error as Error).message.replace(/^[A-Z]+: /, '')
+  return new UpdraftError('STATE_FILE_UNWRITABLE', `Expected to ${purpose}, got ${code ?? 'an error'}: ${message}`)
+}
+
 /** Marks a switch branch that the type checker proves cannot happen. */
 export function unreachable(value: never): never {
   throw new Error(`unreachable: ${JSON.stringify(value)}`)

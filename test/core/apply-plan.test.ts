@@ -32,9 +32,12 @@ async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<Apply
     conf: {},
     disableRetry: false,
     listener: (event) => events.push(event),
-    logsDir: '/logs',
+    logsDir: mkdtempSync(join(tmpdir(), 'updraft-logs-')),
     markSuccess: false,
     maxActiveRuns: 16,
+    onUnwritable(error) {
+      throw error
+    },
     pid: 4242,
     signal: new AbortController().signal,
     ...options,
@@ -45,7 +48,8 @@ async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<Apply
 describe('applyPlan', () => {
   it('runs every date in topological order and records success', async () => {
     const executor = new FakeExecutor()
-    const {store, summary} = await backfill(diamond, executor, {maxActiveRuns: 1})
+    const logsDir = mkdtempSync(join(tmpdir(), 'updraft-logs-'))
+    const {store, summary} = await backfill(diamond, executor, {logsDir, maxActiveRuns: 1})
     expect(summary.counts).toEqual({runs: {success: 3}, task_instances: {success: 12}})
     expect(executor.started.slice(0, 4)).toEqual([
       'backfill__2024-01-01T00:00:00+00:00 extract',
@@ -55,7 +59,7 @@ describe('applyPlan', () => {
     ])
     const run = (await store.readDag('test_dag')).runs['backfill__2024-01-02T00:00:00+00:00']
     expect(run?.state).toBe('success')
-    expect(run?.task_instances.load).toMatchObject({log_path: '/logs/test_dag/backfill__2024-01-02T00:00:00+00:00/load/attempt=1.log', state: 'success', try_number: 1})
+    expect(run?.task_instances.load).toMatchObject({log_path: `${logsDir}/test_dag/backfill__2024-01-02T00:00:00+00:00/load/attempt=1.log`, state: 'success', try_number: 1})
   })
 
   it('marks downstream upstream_failed on failure while other dates complete', async () => {

@@ -1,6 +1,6 @@
 import {describe, expect, it} from '@jest/globals'
 import {spawn, spawnSync} from 'node:child_process'
-import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {chmodSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {BIN, runCli, startCli} from '../helpers/run-cli.js'
@@ -170,4 +170,55 @@ describe('kill -9 of the CLI while its spawn helper is slow to notice', () => {
     process.kill(helper, 'SIGCONT')
     await waitFor(() => sleepers.every((pid) => !alive(pid)) && !alive(helper), 5000)
   })
+})
+
+/** Sets the mode of `path` and everything under it, as `chmod -R` does. */
+function chmodTree(path: string, write: boolean): void {
+  const mode = statSync(path).mode & 0o7777
+  chmodSync(path, write ? mode | 0o200 : mode & ~0o222)
+  if (statSync(path).isDirectory()) for (const name of readdirSync(path)) chmodTree(join(path, name), write)
+}
+
+describe('a state folder that turns read-only mid-run', () => {
+  it('stops the backfill as Ctrl-C would, shows only what was recorded, and ends with STATE_FILE_UNWRITABLE', async () => {
+    const dag = `export default {schedule_interval: '@daily', start_date: '2024-01-01',
+      tasks: [{task_id: 'a', bash_command: 'sleep 0.2'}, {task_id: 'b', bash_command: 'sleep 0.2', upstream: ['a']}]}`
+    const root = tmpProject({'dags/many.mjs': dag})
+    const command = [process.execPath, BIN, 'dags', 'backfill', 'many', '-s', '2024-01-01', '-e', '2024-01-20', '--parallelism', '2']
+    // Root writes to read-only folders; without CAP_DAC_OVERRIDE it is held to the modes like any user.
+    const asUser = process.getuid?.() === 0 ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search,-fowner', '--'] : []
+    const argv = [...asUser, ...command]
+    const backfill = spawn(argv[0] as string, argv.slice(1), {cwd: root, env: {...process.env, CI: 'true', NO_COLOR: '1', NODE_ENV: undefined}, stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    backfill.stdout.on('data', (chunk) => (stdout += chunk))
+    backfill.stderr.on('data', (chunk) => (stderr += chunk))
+    const code = new Promise<null | number>((resolve) => {
+      backfill.on('close', resolve)
+    })
+    const folder = join(root, '.updraft')
+    try {
+      await waitFor(() => (stdout.match(/ success /g) ?? []).length >= 6)
+      chmodTree(folder, false)
+      expect(await code).toBe(1)
+    } finally {
+      chmodTree(folder, true)
+    }
+
+    expect(stderr).toMatch(/^Error: Expected to [^\n]+, got EACCES: [^\n]+\nCode: STATE_FILE_UNWRITABLE\n$/)
+    expect(stdout).toContain('Interrupted (STATE_FILE_UNWRITABLE)')
+    expect(stdout).toMatch(/Backfill of many interrupted in /)
+    // Every success shown was recorded, and the summary counts what was recorded.
+    const recorded = JSON.parse(runCli(['backfills', 'show', '1', '--json'], {cwd: root}).stdout) as {runs: Array<{logical_date: string; task_instances: Record<string, string>}>}
+    const stateOf = new Map(recorded.runs.flatMap((run) => Object.entries(run.task_instances).map(([task, state]) => [`${run.logical_date.slice(0, 10)} ${task}`, state])))
+    const shown = [...stdout.matchAll(/^(\d{4}-\d{2}-\d{2} \w+) success /gm)].map((match) => match[1])
+    expect(shown.length).toBeGreaterThanOrEqual(6)
+    for (const ti of shown) expect(stateOf.get(ti as string)).toBe('success')
+    const successes = [...stateOf.values()].filter((state) => state === 'success').length
+    expect(stdout).toMatch(new RegExp(`task instances: ${successes} success`))
+    // Nothing is left running, and the folder can be used again at once.
+    expect([...stateOf.values()]).not.toContain('running')
+    const resumed = runCli(['backfills', 'resume', '1'], {cwd: root})
+    expect(resumed.code).toBe(0)
+  }, 60_000)
 })

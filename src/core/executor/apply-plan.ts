@@ -20,7 +20,7 @@ import {
 } from '../state/schema.js'
 import type {StateStore} from '../state/store.js'
 import {compileTemplate, type CompiledTemplate, runTemplateValues, type RunTemplateValues, taskTemplateContext, templateEnvironment} from '../template/render.js'
-import {unreachable} from '../errors.js'
+import {isUpdraftError, stateUnwritable, unreachable, type UpdraftError} from '../errors.js'
 import type {Executor, TaskStateChange} from './executor.js'
 import {appendLog} from './task-log.js'
 import {type BackfillSummary, combinedState, summarise} from './backfill-summary.js'
@@ -42,6 +42,8 @@ export interface ApplyOptions {
   logsDir: string
   markSuccess: boolean
   maxActiveRuns: number
+  /** A try's log could not be created: the state folder is failing, which stops the backfill (through `signal`). */
+  onUnwritable: (error: UpdraftError) => void
   pid: number
   signal: AbortSignal
 }
@@ -91,6 +93,18 @@ class RunProgress {
 export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore, executor: Executor, options: ApplyOptions): Promise<BackfillSummary> {
   const existing = await store.readDag(dag.dagId)
   return new PlanScheduler(dag, plan, store, executor, options, existing).run()
+}
+
+/**
+ * What a backfill did as far as `recorded` (read back from the store) knows: after a write failure, the summary
+ * shows only what survives, not what the loop last held in memory.
+ */
+export function summariseRecorded(dag: Dag, plan: BackfillPlan, recorded: DagState, wallMs: number): BackfillSummary {
+  const runs = plan.runs.map((planned) => {
+    const unrecorded = initialRecords(planned, recorded, plan.selected_tasks, {})
+    return {planned, records: planned.records.map((record, index) => recorded.runs[record.run_id] ?? (unrecorded[index] as DagRunRecord))}
+  })
+  return summarise(plan, runs, {interrupted: true, labelOf: labelerFor(dag), wallMs})
 }
 
 /**
@@ -305,6 +319,16 @@ class PlanScheduler {
     const logPath = this.logPathOf(run, task.taskId, tryNumber)
     // A callable writes its log only when it throws, so its log path is recorded then.
     const recordedLog = task.bashCommand === null ? null : logPath
+    if (recordedLog !== null) {
+      try {
+        appendLog(recordedLog, '')
+      } catch (error) {
+        // Not a failure of the task: nothing ran, and the instance stays as it was for the backfill that resumes.
+        options.onUnwritable(stateUnwritable(`create the task log ${recordedLog}`, error))
+        return
+      }
+    }
+
     this.setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: recordedLog, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
     run.templateValues ??= runTemplateValues({dagId: dag.dagId, params: this.params, run: run.planned, timezone: dag.timezone})
     const context = taskTemplateContext(run.templateValues, task.taskId, tryNumber)
@@ -501,7 +525,8 @@ class PlanScheduler {
 
   /** Ctrl-C or SIGTERM: no retry happens any more, and whatever the executor holds is killed or dropped. */
   private stop(): void {
-    this.options.listener({signal: String(this.options.signal.reason ?? 'abort'), type: 'interrupt_requested'})
+    const {reason} = this.options.signal
+    this.options.listener({signal: isUpdraftError(reason) ? reason.code : String(reason ?? 'abort'), type: 'interrupt_requested'})
     for (const timer of this.retryTimers) clearTimeout(timer)
     for (const [key, entry] of this.inFlight) {
       const ti = lead(entry.run).task_instances[entry.taskId]

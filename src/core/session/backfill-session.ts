@@ -5,7 +5,7 @@ import type {Clock} from '../clock.js'
 import type {Dag} from '../dag/model.js'
 import {UpdraftError} from '../errors.js'
 import type {BackfillListener} from '../events.js'
-import {applyPlan, CANCEL} from '../executor/apply-plan.js'
+import {applyPlan, CANCEL, summariseRecorded} from '../executor/apply-plan.js'
 import {allSucceeded, type BackfillSummary} from '../executor/backfill-summary.js'
 import {BullmqExecutor} from '../executor/bullmq-executor.js'
 import type {Executor} from '../executor/executor.js'
@@ -41,6 +41,16 @@ export interface RunSettings {
   markSuccess: boolean
   maxActiveRuns: number
   parallelism: number
+}
+
+/**
+ * A backfill stopped because its state could not be written, as Ctrl-C would stop it. `summary` holds only what
+ * was recorded before the failure.
+ */
+export class StateWriteStoppedBackfill extends UpdraftError {
+  constructor(readonly outcome: BackfillSummary, cause: UpdraftError) {
+    super(cause.code, cause.message, {suggestions: cause.suggestions})
+  }
 }
 
 /** How often a running backfill looks for a cancel request. */
@@ -106,7 +116,9 @@ export class BackfillSession {
 
     this.forceStopRunning = release
     try {
-      const store = await JsonFileStore.open({clock, ownDagId: this.dag.dagId, path: dbPath, process})
+      const writeFailed = new AbortController()
+      const store = await JsonFileStore.open({clock, onFailure: (error) => writeFailed.abort(error), ownDagId: this.dag.dagId, path: dbPath, process})
+      const startedAt = clock().getTime()
       try {
         const existing = existingRunsOf(await store.readDag(this.dag.dagId))
         // Planned again only if another process changed the DAG's runs before the lock was taken.
@@ -126,26 +138,54 @@ export class BackfillSession {
             clock,
             conf: settings.conf,
             disableRetry: settings.disableRetry,
-            listener: watch.listener,
+            // Nothing is shown before it is in the journal: a state the view showed survives a crash.
+            listener: (event) => (event.type === 'interrupt_requested' ? watch.listener(event) : store.whenDurable(() => watch.listener(event))),
             logsDir: this.context.logsDir,
             markSuccess: settings.markSuccess,
             maxActiveRuns: settings.maxActiveRuns,
+            onUnwritable: (error) => writeFailed.abort(error),
             pid: process.pid,
-            signal: cancel ? AbortSignal.any([watch.signal, cancel.signal]) : watch.signal,
+            signal: AbortSignal.any([watch.signal, writeFailed.signal, ...(cancel ? [cancel.signal] : [])]),
           })
-          const outcome = {...summary, backfill_id: record?.id ?? null, cancelled_by: cancel?.by() ?? null}
+          const writeFailure = writeFailed.signal.aborted ? (writeFailed.signal.reason as UpdraftError) : null
+          const outcome = {...summary, backfill_id: record?.id ?? null, cancelled_by: writeFailure ? null : (cancel?.by() ?? null)}
           const state: BackfillState = outcome.cancelled_by ? 'cancelled' : outcome.interrupted ? 'interrupted' : allSucceeded(outcome) ? 'success' : 'failed'
+          // Recorded as far as the store still can: a failing task log leaves the journal working.
           if (record) await this.closeRecord(store, record, state, plan.selected_tasks)
+          if (writeFailure) {
+            await store.close().catch(() => {})
+            throw await this.stoppedByWriteFailure(plan, writeFailure, record, clock().getTime() - startedAt)
+          }
+
           return outcome
         } finally {
           cancel?.dispose()
         }
       } finally {
-        await store.close()
+        // After a write failure the failure is what the user hears about, not its echo from the last flush.
+        await store.close().catch((error: unknown) => {
+          if (!writeFailed.signal.aborted) throw error
+        })
       }
     } finally {
       release()
     }
+  }
+
+  /**
+   * The summary of what survived a write failure, read back the way the next command will read it; just the
+   * failure when even reading fails.
+   */
+  private async stoppedByWriteFailure(plan: BackfillPlan, cause: UpdraftError, record: BackfillRecord | null, wallMs: number): Promise<UpdraftError> {
+    let recorded: DagState
+    try {
+      recorded = await readDagState(this.dag.dagId, this.context)
+    } catch {
+      return cause
+    }
+
+    const summary = summariseRecorded(this.dag, plan, recorded, wallMs)
+    return new StateWriteStoppedBackfill({...summary, backfill_id: record?.id ?? null, cancelled_by: null}, cause)
   }
 
   /** For a second Ctrl-C: kills every running process group at once and gives the lock back, without waiting. */
@@ -237,7 +277,11 @@ function watchForCancel(path: string): {by: () => null | string; dispose: () => 
     by: () => by,
     dispose() {
       clearInterval(timer)
-      rmSync(path, {force: true})
+      try {
+        rmSync(path, {force: true})
+      } catch {
+        // A state folder turned unwritable keeps the request; the backfill it names has stopped anyway.
+      }
     },
     signal: controller.signal,
   }

@@ -24,7 +24,15 @@ export function tryLock(path: string, owner: ProcessInfo, now: Date): {holder: L
       const fd = openSync(path, 'wx')
       writeSync(fd, JSON.stringify({pid: owner.pid, since: now.toISOString()} satisfies LockHolder))
       closeSync(fd)
-      return {release: () => rmSync(path, {force: true})}
+      return {
+        release() {
+          try {
+            rmSync(path, {force: true})
+          } catch {
+            // A folder turned unwritable keeps the file; the next process takes over a lock whose holder is gone.
+          }
+        },
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     }

@@ -3,7 +3,7 @@ import {basename, dirname, join} from 'node:path'
 
 import {type Adapter, Low} from 'lowdb'
 
-import {UpdraftError} from '../errors.js'
+import {stateUnwritable, UpdraftError} from '../errors.js'
 import {type ProcessInfo, tryLock} from './file-lock.js'
 import {applyChange, type BackfillRecord, type DagSettings, type DagState, migrateStateFile, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
 import type {StateStore} from './store.js'
@@ -11,6 +11,8 @@ import type {StateStore} from './store.js'
 /** How to open the state file. */
 export interface JsonFileStoreOptions {
   clock: () => Date
+  /** Called once when a write fails; from then on nothing more is written, and nothing more is called durable. */
+  onFailure?: (error: UpdraftError) => void
   /** The DAG this process writes; only its section of the file is replaced on flush, so DAGs can share a file. */
   ownDagId: null | string
   path: string
@@ -31,6 +33,9 @@ export class JsonFileStore implements StateStore {
   private closed = false
   private journalFd: null | number = null
   private journalQueued = false
+  /** Callbacks waiting for the changes recorded before them to reach the journal. */
+  private durableWaiters: Array<() => void> = []
+  private failure: null | UpdraftError = null
   /** Recorded changes not yet in the journal; they are serialised when written. */
   private unjournaled: StateChange[] = []
   private dirty = false
@@ -72,8 +77,25 @@ export class JsonFileStore implements StateStore {
 
   async flush(): Promise<void> {
     // Flushes run one after another; a failed one must not poison the ones queued behind it.
-    this.flushing = this.flushing.catch(() => {}).then(() => this.writeOwnSection())
+    this.flushing = this.flushing
+      .catch(() => {})
+      .then(() => this.writeOwnSection())
+      .catch((error: unknown) => {
+        const failure = stateUnwritable(`write the state file ${this.options.path}`, error)
+        this.fail(failure)
+        throw failure
+      })
     return this.flushing
+  }
+
+  /**
+   * Runs `callback` once everything recorded so far is in the journal (at once if it already is), and never if
+   * writing it fails: what a callback shows can then not be lost to a crash.
+   */
+  whenDurable(callback: () => void): void {
+    if (this.failure) return
+    if (this.unjournaled.length === 0 && this.durableWaiters.length === 0) callback()
+    else this.durableWaiters.push(callback)
   }
 
   async readDag(dagId: string): Promise<DagState> {
@@ -88,6 +110,7 @@ export class JsonFileStore implements StateStore {
   record(changes: readonly StateChange[]): void {
     if (changes.length === 0) return
     for (const change of changes) applyChange(this.memory, change)
+    if (this.failure) return
     if (this.journalPath) {
       for (const change of changes) {
         if (change.dag_id === this.options.ownDagId && !isTransient(change)) this.unjournaled.push(change)
@@ -116,15 +139,35 @@ export class JsonFileStore implements StateStore {
    * by itself at the end of each turn of the event loop; an exit that cannot wait for that calls it directly.
    */
   writeJournal(): void {
-    if (this.unjournaled.length === 0 || this.journalPath === null) return
-    if (this.journalFd === null) {
-      ensureDirectory(this.options.path)
-      this.journalFd = openSync(this.journalPath, 'a')
+    if (this.failure || this.journalPath === null) return
+    if (this.unjournaled.length > 0) {
+      try {
+        if (this.journalFd === null) {
+          ensureDirectory(this.options.path)
+          this.journalFd = openSync(this.journalPath, 'a')
+        }
+
+        writeSync(this.journalFd, journalText(this.unjournaled))
+      } catch (error) {
+        this.fail(stateUnwritable(`append to the journal ${this.journalPath}`, error))
+        return
+      }
+
+      this.unjournaled = []
     }
 
-    const text = journalText(this.unjournaled)
+    const waiters = this.durableWaiters
+    this.durableWaiters = []
+    for (const waiter of waiters) waiter()
+  }
+
+  /** The first write failure; later ones follow from it and are not reported again. */
+  private fail(error: UpdraftError): void {
+    if (this.failure) return
+    this.failure = error
     this.unjournaled = []
-    writeSync(this.journalFd, text)
+    this.durableWaiters = []
+    this.options.onFailure?.(error)
   }
 
   /**
@@ -199,6 +242,9 @@ export class JsonFileStore implements StateStore {
   private async writeOwnSection(beforeWrite?: (onDisk: StateFile) => void): Promise<void> {
     const {ownDagId, path} = this.options
     if ((!this.dirty && !beforeWrite) || ownDagId === null || this.journalPath === null) return
+    // The journal first: whatever happens to the file, what was recorded is kept.
+    this.writeJournal()
+    if (this.failure) throw this.failure
     ensureDirectory(path)
     const release = await this.acquireWriteLock()
     const rotated = `${this.journalPath}.flushing`
@@ -211,6 +257,7 @@ export class JsonFileStore implements StateStore {
       // so the snapshot, the journal rotation and the serialisation see the same state without a copy. Changes
       // recorded while the file is being written land in a fresh journal.
       this.writeJournal()
+      if (this.failure) throw this.failure
       if (this.journalFd !== null) closeSync(this.journalFd)
       this.journalFd = null
       if (existsSync(this.journalPath)) {
@@ -227,8 +274,7 @@ export class JsonFileStore implements StateStore {
     } catch (error) {
       this.dirty = true
       rmSync(temporaryPathOf(path), {force: true})
-      if (error instanceof UpdraftError) throw error
-      throw new UpdraftError('STATE_FILE_UNWRITABLE', `Expected to write the state file ${path}, got ${(error as NodeJS.ErrnoException).code ?? 'an error'}: ${(error as Error).message}`)
+      throw stateUnwritable(`write the state file ${path}`, error)
     } finally {
       release()
     }
@@ -264,8 +310,7 @@ export class JsonFileStore implements StateStore {
       await this.db.write()
     } catch (error) {
       rmSync(temporaryPathOf(path), {force: true})
-      if (error instanceof UpdraftError) throw error
-      throw new UpdraftError('STATE_FILE_UNWRITABLE', `Expected to ${purpose}, got ${(error as NodeJS.ErrnoException).code ?? 'an error'}: ${(error as Error).message}`)
+      throw stateUnwritable(purpose, error)
     } finally {
       release()
     }
