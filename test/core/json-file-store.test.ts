@@ -49,7 +49,8 @@ const settledFlushes = () =>
     setTimeout(resolve, 100)
   })
 
-const journalLines = (path: string) => (existsSync(`${path}.sales.journal`) ? readFileSync(`${path}.sales.journal`, 'utf8').trim().split('\n').filter(Boolean) : [])
+const ownJournalOf = (path: string) => `${path}.sales.journal-${process.pid}`
+const journalLines = (path: string) => (existsSync(ownJournalOf(path)) ? readFileSync(ownJournalOf(path), 'utf8').trim().split('\n').filter(Boolean) : [])
 
 describe('the JSON file store', () => {
   it('writes byte for byte what JSON.stringify(…, null, 2) would, with more runs than one written piece, and keeps other DAGs', async () => {

@@ -131,18 +131,34 @@ describe('kill -9 of the CLI', () => {
   })
 })
 
-describe('concurrent backfills', () => {
-  it('a second backfill of the same DAG is refused, naming the holder', async () => {
+describe('concurrent backfills of one DAG (ownership per run)', () => {
+  it('runs one over other dates beside a live one, refuses one that overlaps it naming the shared run, and both records stay whole', async () => {
     const root = tmpProject({'dags/blocking.mjs': blocking})
-    const first = startCli(['dags', 'backfill', 'blocking', '-s', '2024-01-01'], {cwd: root})
-    await waitFor(() => sleepPids(root).length === 1)
+    const first = startCli(['dags', 'backfill', 'blocking', '-s', '2024-01-01', '-e', '2024-01-02'], {cwd: root})
+    await waitFor(() => sleepPids(root).length === 2)
     spawned.push(...sleepPids(root))
-    const second = runCli(['dags', 'backfill', 'blocking', '-s', '2024-01-02'], {cwd: root})
-    expect(second.code).toBe(1)
-    expect(second.stderr).toContain('Code: BACKFILL_LOCKED')
-    expect(second.stderr).toContain(`pid ${first.child.pid}`)
+    const overlapping = runCli(['dags', 'backfill', 'blocking', '-s', '2024-01-02', '-e', '2024-01-05'], {cwd: root})
+    expect(overlapping.code).toBe(1)
+    expect(overlapping.stderr).toContain('Code: BACKFILL_LOCKED')
+    expect(overlapping.stderr).toContain(`got 2024-01-02 (backfill__2024-01-02T00:00:00+00:00) owned by a backfill running as pid ${first.child.pid}`)
+    writeFileSync(join(root, 'release'), '')
+    const beside = runCli(['dags', 'backfill', 'blocking', '-s', '2024-01-03', '-e', '2024-01-04', '--json'], {cwd: root})
+    expect(beside.code).toBe(0)
+    expect((JSON.parse(beside.stdout) as {runs: Array<{state: string}>}).runs.map((run) => run.state)).toEqual(['success', 'success'])
+    // The first still runs its own dates; stopped, it keeps them, and the other backfill's runs are untouched.
+    expect(first.child.exitCode).toBeNull()
     first.child.kill('SIGINT')
     expect((await first.done).code).toBe(130)
+    const states = tiStates(root, 'blocking')
+    expect(states['2024-01-03']).toEqual({long: 'success', quick: 'success'})
+    expect(states['2024-01-04']).toEqual({long: 'success', quick: 'success'})
+    expect(states['2024-01-01']).toEqual({long: 'none', quick: 'success'})
+    const records = JSON.parse(runCli(['backfills', 'list', '--json'], {cwd: root}).stdout) as Array<{id: number; state: string}>
+    expect(records.map((record) => [record.id, record.state]).sort()).toEqual([
+      [1, 'interrupted'],
+      [2, 'success'],
+    ])
+    expect(readdirSync(join(root, '.updraft')).filter((name) => /lock|claim/.test(name))).toEqual([])
   })
 })
 

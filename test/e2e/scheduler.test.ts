@@ -102,7 +102,7 @@ describe('updraft scheduler --once (§14)', () => {
 })
 
 describe('updraft scheduler and a backfill started elsewhere', () => {
-  it('leaves a DAG whose lock another backfill holds for later, and --once says so and exits 1', async () => {
+  it('leaves due runs another backfill owns for later, and --once says so and exits 1', async () => {
     const root = tmpProject({
       'dags/busy.mjs': `export default {schedule_interval: '@daily', start_date: '${daysAgo(5)}',
         tasks: [{task_id: 't', bash_command: 'if [ {{ ds }} = ${daysAgo(5)} ]; then touch ../started; sleep 30; fi; echo {{ ds }} >> ../busy.txt'}]}`,
@@ -112,8 +112,27 @@ describe('updraft scheduler and a backfill started elsewhere', () => {
     await waitFor(() => existsSync(join(root, 'started')))
     const once = cli(root, 'scheduler', '--once')
     expect(once.code).toBe(1)
-    expect(once.stderr).toMatch(new RegExp(`busy: its due runs did not start: a backfill \\(pid ${backfill.child.pid}\\) holds the DAG`))
+    expect(once.stderr).toContain(`busy: its due runs did not start: Expected the runs of busy this backfill covers to be free, got ${daysAgo(5)} (backfill__${daysAgo(5)}T00:00:00+00:00) owned by a backfill running as pid ${backfill.child.pid}`)
     expect(linesOf(join(root, 'busy.txt'))).toEqual([])
+    backfill.child.kill('SIGINT')
+    await backfill.done
+  })
+})
+
+describe('updraft scheduler beside a backfill of other dates of the same DAG', () => {
+  it('starts the due run at once, while the backfill still owns its own dates', async () => {
+    const root = tmpProject({
+      'dags/shared.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01', catchup: false,
+        tasks: [{task_id: 't', bash_command: 'if [ {{ ds }} = 2024-01-01 ]; then touch ../started; sleep 30; fi; echo {{ ds }} >> ../shared.txt'}]}`,
+    })
+    const backfill = startCli(['dags', 'backfill', 'shared', '-s', '2024-01-01'], {cwd: root})
+    pids.push(backfill.child.pid as number)
+    await waitFor(() => existsSync(join(root, 'started')))
+    const once = cli(root, 'scheduler', '--once')
+    expect(once.stderr).toBe('')
+    expect(once.code).toBe(0)
+    expect(linesOf(join(root, 'shared.txt'))).toEqual([daysAgo(1)])
+    expect(backfill.child.exitCode).toBeNull()
     backfill.child.kill('SIGINT')
     await backfill.done
   })

@@ -1,6 +1,6 @@
 import {describe, expect, it} from '@jest/globals'
 import {spawn} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {BIN} from '../helpers/run-cli.js'
@@ -39,7 +39,8 @@ function onTerminal(root: string, args: string[], rows: number) {
   return {exited, screen: () => screen, terminal}
 }
 
-const lockHolder = (root: string, dagId: string) => (JSON.parse(readFileSync(join(root, '.updraft', `db.json.${dagId}.lock`), 'utf8')) as {pid: number}).pid
+/** The backfill process, as the runs it owns name it (it runs under a pty helper, so its pid is not the child's). */
+const backfillPid = (root: string, dagId: string) => Number(readdirSync(join(root, '.updraft')).map((name) => new RegExp(`^db\\.json\\.${dagId}\\.claim-(\\d+)-`).exec(name)?.[1]).find(Boolean))
 
 function expectStoppedCleanly(root: string): void {
   const runs = Object.values(readState(root).dags.berlin?.runs ?? {})
@@ -54,7 +55,7 @@ describe('a busy live view on a terminal', () => {
   // [what stops it, how, expected exit code]
   const stops: Array<[string, (run: ReturnType<typeof onTerminal>, root: string) => void, number]> = [
     ['a typed Ctrl-C', (run) => run.terminal.stdin.write('\u0003'), 130],
-    ['a SIGTERM', (_run, root) => process.kill(lockHolder(root, 'berlin'), 'SIGTERM'), 143],
+    ['a SIGTERM', (_run, root) => process.kill(backfillPid(root, 'berlin'), 'SIGTERM'), 143],
   ]
 
   it.each(stops)('stops within 2 s of %s: exit code, task shells gone, instances back to none', async (_what, stop, exitCode) => {

@@ -8,7 +8,7 @@ import {readBackfills} from '../../core/state/readers.js'
 import {UpdraftError} from '../../core/errors.js'
 import {requestCancel} from '../../core/session/backfill-session.js'
 import {REMOTE_STOP_WAIT_MS} from '../../core/executor/bullmq-executor.js'
-import {liveBackfillOf} from '../../core/state/dag-lock.js'
+import {liveClaimsOf} from '../../core/state/run-claims.js'
 import {findBackfill, recordDocument} from '../../core/state/backfills.js'
 
 /**
@@ -40,8 +40,8 @@ export default class BackfillsCancel extends BaseCommand {
 
     const started = context.clock().getTime()
     requestCancel(context.dbPath, record.id, `updraft backfills cancel (pid ${context.process.pid} on ${context.process.host})`)
-    // The backfill gives its DAG's lock back only once its children are gone and its state is written.
-    while (liveBackfillOf(context.dbPath, record.dag_id, context.process)?.pid === record.pid) {
+    // The backfill gives its runs back only once its children are gone and its state is written.
+    while (liveClaimsOf(context.dbPath, record.dag_id, context.process).some((claim) => claim.pid === record.pid)) {
       if (context.clock().getTime() - started > STOP_WAIT_MS) {
         throw new UpdraftError('BACKFILL_RUNNING', `Expected backfill ${record.id} (pid ${record.pid}) to stop within ${STOP_WAIT_MS / 1000}s of the cancel request, got it still running; it will stop when it next looks.`)
       }

@@ -8,7 +8,6 @@ import {parseDateTime} from '../schedule/logical-date.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
 import {BackfillSession, type RunSettings, type SessionContext} from '../session/backfill-session.js'
 import {backfillRequestOf, launchBackfill} from '../session/launch.js'
-import {liveBackfillOf} from '../state/dag-lock.js'
 import {JsonFileStore} from '../state/json-file-store.js'
 import type {RecordedBackfills} from '../state/readers.js'
 import {StateSnapshots} from '../state/state-snapshots.js'
@@ -108,13 +107,12 @@ export class Scheduler {
     while (this.active.size > 0) await Promise.all(this.active.values())
   }
 
-  /** Work that never got its DAG (another process's backfill held it); each is reported and counted as failed. */
+  /** Work still waiting for its DAG's turn when `--once` ends; each is reported and counted as failed. */
   reportUnstarted(): void {
     for (const [dagId, queue] of this.queues) {
       for (const work of queue.splice(0)) {
-        const holder = liveBackfillOf(this.options.context.dbPath, dagId, this.options.context.process)
         const what = work.kind === 'sensor' ? `the backfill sensor ${dagId}/${work.sensor.sensorId} asked for` : 'its due runs'
-        this.problem(`${dagId}: ${what} did not start: ${holder ? `a backfill (pid ${holder.pid}) holds the DAG` : 'the scheduler stopped first'}`)
+        this.problem(`${dagId}: ${what} did not start: the scheduler stopped first`)
       }
     }
   }
@@ -173,12 +171,12 @@ export class Scheduler {
       const dag = this.dags.get(dagId)
       const work = queue[0]
       if (this.active.has(dagId) || !work || !dag) continue
-      // A backfill started elsewhere (the CLI, a script) holds the DAG: the work waits for its turn.
-      if (liveBackfillOf(this.options.context.dbPath, dagId, this.options.context.process) !== null) continue
       queue.shift()
       const running = (work.kind === 'sensor' ? this.launchForSensor(dag, work) : this.startScheduledRuns(dag))
         .catch((error: unknown) => {
-          this.problem(`${dagId}: ${isUpdraftError(error) ? `${error.summary} (${error.code})` : String(error)}`)
+          // A backfill started elsewhere owns one of the runs: they start on a later pass, once it is done.
+          if (isUpdraftError(error) && error.code === 'BACKFILL_LOCKED') this.reportOnce(`${dagId}: ${work.kind === 'sensor' ? 'the backfill its sensor asked for' : 'its due runs'} did not start: ${error.summary}`)
+          else this.problem(`${dagId}: ${isUpdraftError(error) ? `${error.summary} (${error.code})` : String(error)}`)
         })
         .finally(() => {
           this.active.delete(dagId)

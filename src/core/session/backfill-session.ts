@@ -12,10 +12,12 @@ import type {Executor} from '../executor/executor.js'
 import {LocalExecutor} from '../executor/local-executor.js'
 import {dagHashOf} from '../loader/dag-hash.js'
 import {SpawnServer} from '../executor/spawn-server.js'
-import {type BackfillPlan, type BackfillRequest, type ExistingRun, existingRunsOf, planBackfill} from '../planner/plan-backfill.js'
+import {type BackfillPlan, type BackfillRequest, type ExistingRun, existingRunsOf, planBackfill, type PlannedRun} from '../planner/plan-backfill.js'
+import {runLabel} from '../run/run-spec.js'
+import {labelerFor} from '../schedule/resolve-dates.js'
 import type {KeySelection} from '../run/selection.js'
 import type {DateSelection} from '../schedule/resolve-dates.js'
-import {acquireDagLock} from '../state/dag-lock.js'
+import {claimKeyOf, claimRuns} from '../state/run-claims.js'
 import type {ProcessInfo} from '../state/file-lock.js'
 import {JsonFileStore} from '../state/json-file-store.js'
 import {countsOf} from '../state/backfills.js'
@@ -108,7 +110,7 @@ export class BackfillSession {
     const executor = await this.executorFor(settings, watch.notice)
     let release: () => void
     try {
-      release = acquireDagLock(dbPath, this.dag.dagId, process, clock())
+      release = await this.claimRuns()
     } catch (error) {
       await executor.shutdown('drain')
       throw error
@@ -186,6 +188,24 @@ export class BackfillSession {
 
     const summary = summariseRecorded(this.dag, plan, recorded, wallMs)
     return new StateWriteStoppedBackfill({...summary, backfill_id: record?.id ?? null, cancelled_by: null}, cause)
+  }
+
+  /**
+   * Owns the runs the plan covers for as long as the backfill runs (§15): another backfill of the same DAG runs
+   * beside it over other runs, and one that overlaps is refused, naming the first run it would share.
+   */
+  private async claimRuns(): Promise<() => void> {
+    const {clock, dbPath, process} = this.context
+    const runs = this.plan.runs.flatMap((planned) => planned.records.map((record) => ({key: claimKeyOf({logical_date: record.logical_date, partition_key: planned.partition_key}), run_id: record.run_id})))
+    const claimed = await claimRuns(dbPath, this.dag.dagId, runs, process, clock)
+    if ('release' in claimed) return claimed.release
+    const planned = this.plan.runs.find((run) => run.records.some((record) => record.run_id === claimed.run.run_id)) as PlannedRun
+    const label = runLabel(planned, labelerFor(this.dag))
+    throw new UpdraftError(
+      'BACKFILL_LOCKED',
+      `Expected the runs of ${this.dag.dagId} this backfill covers to be free, got ${label} (${claimed.run.run_id}) owned by a backfill running as pid ${claimed.owner.pid} since ${claimed.owner.since}.`,
+      {suggestions: [`Wait for pid ${claimed.owner.pid} to finish, or choose dates it does not cover; runs owned by a dead process are taken over automatically.`]},
+    )
   }
 
   /** For a second Ctrl-C: kills every running process group at once and gives the lock back, without waiting. */

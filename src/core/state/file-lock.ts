@@ -47,7 +47,7 @@ export function tryLock(path: string, owner: ProcessInfo, now: Date): {holder: L
 }
 
 /** Who holds the lock at `path`, or null if nobody does. */
-export function readHolder(path: string): LockHolder | null {
+function readHolder(path: string): LockHolder | null {
   try {
     const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>
     return typeof parsed.pid === 'number' ? {pid: parsed.pid, since: String(parsed.since)} : null

@@ -36,6 +36,9 @@ export class JsonFileStore implements StateStore {
   /** Callbacks waiting for the changes recorded before them to reach the journal. */
   private durableWaiters: Array<() => void> = []
   private failure: null | UpdraftError = null
+  /** Runs and backfill records of the own DAG this process changed: the only ones it writes into the file. */
+  private readonly touchedRuns = new Set<string>()
+  private readonly touchedBackfills = new Set<string>()
   /** Recorded changes not yet in the journal; they are serialised when written. */
   private unjournaled: StateChange[] = []
   private dirty = false
@@ -49,7 +52,7 @@ export class JsonFileStore implements StateStore {
   private constructor(private readonly options: JsonFileStoreOptions, memory: StateFile) {
     this.db = new Low(new PiecewiseJsonFile(options.path), emptyState())
     this.memory = memory
-    this.journalPath = options.ownDagId === null ? null : journalPathFor(options.path, options.ownDagId)
+    this.journalPath = options.ownDagId === null ? null : journalPathFor(options.path, options.ownDagId, options.process.pid)
   }
 
   /** Opens (but never creates) the state file, replaying journals left by a crashed process. */
@@ -60,7 +63,7 @@ export class JsonFileStore implements StateStore {
     const store = new JsonFileStore(options, migrateStateFile(memory))
     // Only a process that will write upgrades the file: reading, or refusing a bad command, leaves it as it was.
     if (options.ownDagId !== null && olderSchema) await store.upgradeFile()
-    if (store.journalPath && journalsOf(options.path).some((journal) => journal.startsWith(store.journalPath as string))) {
+    if (options.ownDagId !== null && store.deadJournals().length > 0) {
       store.dirty = true
       await store.flush()
     }
@@ -113,7 +116,10 @@ export class JsonFileStore implements StateStore {
     if (this.failure) return
     if (this.journalPath) {
       for (const change of changes) {
-        if (change.dag_id === this.options.ownDagId && !isTransient(change)) this.unjournaled.push(change)
+        if (change.dag_id !== this.options.ownDagId) continue
+        if (change.type === 'backfill') this.touchedBackfills.add(String(change.backfill.id))
+        else this.touchedRuns.add(change.type === 'run' ? change.run.run_id : change.run_id)
+        if (!isTransient(change)) this.unjournaled.push(change)
       }
 
       // Changes recorded in one turn of the event loop share one write(2), made at the end of that turn or once
@@ -266,11 +272,27 @@ export class JsonFileStore implements StateStore {
         rmSync(this.journalPath, {force: true})
       }
 
-      onDisk.dags[ownDagId] = this.memory.dags[ownDagId] ?? {runs: {}}
+      // Other processes own other runs of this DAG (§15): only what this one changed is replaced, and journals
+      // that processes now dead left are folded in as they are on disk now.
+      const folded = this.deadJournals()
+      for (const journal of folded) replayJournal(onDisk, journal)
+      const mine = this.memory.dags[ownDagId] ?? {runs: {}}
+      const target = (onDisk.dags[ownDagId] ??= {runs: {}})
+      for (const runId of this.touchedRuns) {
+        const run = mine.runs[runId]
+        if (run) target.runs[runId] = run
+      }
+
+      for (const id of this.touchedBackfills) {
+        const record = mine.backfills?.[id]
+        if (record) (target.backfills ??= {})[id] = record
+      }
+
       this.db.data = onDisk
       this.dirty = false
       await this.db.write()
       this.lastWrite = {file: onDisk, stamp: fileStamp(path)}
+      for (const journal of folded) rmSync(journal, {force: true})
     } catch (error) {
       this.dirty = true
       rmSync(temporaryPathOf(path), {force: true})
@@ -280,6 +302,15 @@ export class JsonFileStore implements StateStore {
     }
 
     rmSync(rotated, {force: true})
+  }
+
+  /** Journals of the own DAG whose writers are gone (a kill -9): the next writer of the DAG folds them in. */
+  private deadJournals(): string[] {
+    const {ownDagId, path, process} = this.options
+    return journalsOf(path).filter((journal) => {
+      const owner = journalOwnerOf(path, journal)
+      return owner !== null && owner.dagId === ownDagId && (owner.pid === null || (owner.pid !== process.pid && !process.isAlive(owner.pid)))
+    })
   }
 
   /**
@@ -475,8 +506,16 @@ function ensureDirectory(path: string): void {
   mkdirSync(dirname(path), {recursive: true})
 }
 
-function journalPathFor(path: string, dagId: string): string {
-  return `${path}.${encodeURIComponent(dagId)}.journal`
+/** Each writing process has its own journal, so two backfills of one DAG never share one. */
+function journalPathFor(path: string, dagId: string, pid: number): string {
+  return `${path}.${encodeURIComponent(dagId)}.journal-${pid}`
+}
+
+/** The DAG and writer of a journal; a journal of an older release names no writer (its process is long gone). */
+function journalOwnerOf(path: string, journal: string): null | {dagId: string; pid: null | number} {
+  const match = /^\.(.+)\.journal(?:-(\d+))?(?:\.flushing)?$/.exec(journal.slice(path.length))
+  if (!match || !journal.startsWith(path)) return null
+  return {dagId: decodeURIComponent(match[1] as string), pid: match[2] === undefined ? null : Number(match[2])}
 }
 
 function journalsOf(path: string): string[] {
@@ -485,7 +524,7 @@ function journalsOf(path: string): string[] {
   if (!existsSync(directory)) return []
   return (
     readdirNames(directory)
-      .filter((name) => name.startsWith(prefix) && (name.endsWith('.journal') || name.endsWith('.journal.flushing')))
+      .filter((name) => name.startsWith(prefix) && /\.journal(-\d+)?(\.flushing)?$/.test(name))
       // The rotated journal holds older changes than the live one, so it is replayed first.
       .sort((a, b) => Number(b.endsWith('.flushing')) - Number(a.endsWith('.flushing')) || a.localeCompare(b))
       .map((name) => join(directory, name))

@@ -6,13 +6,18 @@ import {parseDateTime, toInstant, toUtcIso} from '../schedule/logical-date.js'
 import type {DagRunRecord, DagState, TaskInstanceRecord} from './schema.js'
 
 /**
- * The runs as they stand when no backfill of the DAG is alive: a run or task instance recorded as in progress
- * was cut short by a process that died (kill -9, power loss), so it reads as what the next backfill will find:
- * the run `queued`, the task instance `none` with reason `interrupted`.
+ * The runs as they stand, given which of them live backfills own: outside those, a run or task instance recorded
+ * as in progress was cut short by a process that died (kill -9, power loss), so it reads as what the next
+ * backfill will find: the run `queued`, the task instance `none` with reason `interrupted`.
  */
-export function withoutDeadBackfill(state: DagState): DagState {
+export function withoutDeadBackfill(state: DagState, ownedByLiveBackfills: ReadonlySet<string>): DagState {
   const runs: DagState['runs'] = {}
   for (const [runId, run] of Object.entries(state.runs)) {
+    if (ownedByLiveBackfills.has(runId)) {
+      runs[runId] = run
+      continue
+    }
+
     const taskInstances: DagRunRecord['task_instances'] = {}
     for (const [taskId, ti] of Object.entries(run.task_instances)) {
       taskInstances[taskId] = IN_PROGRESS.has(ti.state) ? {...ti, pid: null, reason: 'interrupted', state: 'none'} : ti

@@ -5,7 +5,7 @@ import {loadDag} from '../loader/load-dags.js'
 import {dateLabeler, type DateLabeler} from '../schedule/logical-date.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
 import {currentRecord} from './backfills.js'
-import {liveBackfillOf} from './dag-lock.js'
+import {liveClaimsOf} from './run-claims.js'
 import type {ProcessInfo} from './file-lock.js'
 import {JsonFileStore} from './json-file-store.js'
 import {withoutDeadBackfill} from './queries.js'
@@ -50,12 +50,12 @@ export async function readRecordedDag(context: StateReaderContext, dagId: string
     if (!isUpdraftError(error) || Object.keys(recorded.runs).length === 0) throw error
   }
 
-  const live = liveBackfillOf(context.dbPath, dagId, context.process) !== null
+  const owned = new Set(liveClaimsOf(context.dbPath, dagId, context.process).flatMap((claim) => claim.runs.map((run) => run.run_id)))
   return {
     dag,
     labelOf: dag ? labelerFor(dag) : dateLabeler('UTC', false),
     partitions: dag?.partitions ?? [],
-    state: live ? recorded : withoutDeadBackfill(recorded),
+    state: withoutDeadBackfill(recorded, owned),
     timezone: dag?.timezone ?? 'UTC',
   }
 }
@@ -74,8 +74,10 @@ export async function readBackfills(context: StateReaderContext): Promise<Record
   const states = new Map<string, DagState>()
   for (const dagId of await store.readDagIds()) states.set(dagId, await store.readDag(dagId))
   const stateOf = (dagId: string) => states.get(dagId) ?? {runs: {}}
+  const livePids = new Map<string, Set<number>>()
+  const liveOn = (dagId: string) => livePids.get(dagId) ?? livePids.set(dagId, new Set(liveClaimsOf(context.dbPath, dagId, context.process).map((claim) => claim.pid))).get(dagId) as Set<number>
   const records = (await store.readBackfills())
-    .map((record) => currentRecord(record, stateOf(record.dag_id), liveBackfillOf(context.dbPath, record.dag_id, context.process)?.pid ?? null))
+    .map((record) => currentRecord(record, stateOf(record.dag_id), liveOn(record.dag_id).has(record.pid) ? record.pid : null))
     .sort((a, b) => b.id - a.id)
   return {records, settings: store.readDagSettings(), stateOf}
 }

@@ -60,7 +60,7 @@ export class StateSnapshots {
     const prefix = basename(this.context.dbPath)
     let names: string[]
     try {
-      names = readdirSync(directory).filter((name) => name === prefix || (name.startsWith(`${prefix}.`) && /\.journal(\.flushing)?$/.test(name)))
+      names = readdirSync(directory).filter((name) => name === prefix || (name.startsWith(`${prefix}.`) && /\.journal(-\d+)?(\.flushing)?$/.test(name)))
     } catch {
       return 'no folder'
     }
