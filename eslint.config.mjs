@@ -7,7 +7,7 @@ const notInCore = [
   {group: ['**/commands/**', '**/cli/**', '**/render/**'], message: 'The core imports only other core modules.'},
 ]
 
-const lowdb = {group: ['lowdb', 'lowdb/*'], message: 'lowdb lives in core/state/json-file-store.ts only.'}
+const lowdb = {group: ['lowdb', 'lowdb/*'], message: 'lowdb lives in the embedded store (core/state/embedded) only.'}
 const dates = {group: ['cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*'], message: 'Date libraries live in core/schedule and core/template only.'}
 const bullmq = {group: ['bullmq', 'ioredis'], message: 'BullMQ lives in core/executor/bullmq-executor.ts and core/executor/worker.ts only.'}
 
@@ -21,11 +21,11 @@ export default tseslint.config(
   },
   {
     files: ['src/core/**/*.ts'],
-    ignores: ['src/core/schedule/**', 'src/core/template/**', 'src/core/state/json-file-store.ts', 'src/core/executor/bullmq-executor.ts', 'src/core/executor/worker.ts'],
+    ignores: ['src/core/schedule/**', 'src/core/template/**', 'src/core/state/embedded/**', 'src/core/executor/bullmq-executor.ts', 'src/core/executor/worker.ts'],
     rules: restrict([...notInCore, lowdb, dates, bullmq]),
   },
   {files: ['src/core/schedule/**/*.ts', 'src/core/template/**/*.ts'], rules: restrict([...notInCore, lowdb, bullmq])},
-  {files: ['src/core/state/json-file-store.ts'], rules: restrict([...notInCore, dates, bullmq])},
+  {files: ['src/core/state/embedded/**/*.ts'], rules: restrict([...notInCore, dates, bullmq])},
   {files: ['src/core/executor/bullmq-executor.ts', 'src/core/executor/worker.ts'], rules: restrict([...notInCore, lowdb, dates])},
   {
     files: ['src/render/**/*.ts'],

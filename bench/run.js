@@ -2,7 +2,7 @@
 // Benchmarks the built CLI against the targets in the README's Performance section. Each measurement is a fresh
 // process; every case runs at least REPEAT times and the median is reported. Not part of the test suite.
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -35,6 +35,15 @@ writeFileSync(
   {task_id: 'a', bash_command: 'true'}, {task_id: 'b', bash_command: 'true', upstream: ['a']}, {task_id: 'c', bash_command: 'true', upstream: ['b']}]}\n`,
 )
 
+// P10: ten DAGs whose hourly years make the history, and a small DAG the commands are about.
+const historyDags = Array.from({length: 10}, (_, index) => `history_${index + 1}`)
+for (const name of historyDags) writeFileSync(join(dags, `${name}.mjs`), readFileSync(join(dags, 'noop_hourly.mjs'), 'utf8'))
+writeFileSync(
+  join(dags, 'small.mjs'),
+  `export default {schedule_interval: '@daily', start_date: '2023-01-01', tasks: [
+  {task_id: 'a', callable: () => {}}, {task_id: 'b', callable: () => {}, upstream: ['a']}, {task_id: 'c', callable: () => {}, upstream: ['b']}]}\n`,
+)
+
 const env = {...process.env, CI: 'true', NO_COLOR: '1'}
 delete env.NODE_EXTRA_CA_CERTS
 
@@ -62,10 +71,11 @@ const onTerminal = ([command, args]) => {
   return ['script', ['-qfec', line, '/dev/null'], {env: {...env, CI: undefined}}]
 }
 
+/** A store path with nothing behind it: the catalog and every document and journal named after it are removed. */
 const freshDb = (name) => {
   const db = join(work, `${name}.json`)
   rmSync(join(work, 'logs'), {force: true, recursive: true})
-  for (const suffix of ['', '.lock']) rmSync(db + suffix, {force: true})
+  for (const file of readdirSync(work)) if (file === `${name}.json` || file.startsWith(`${name}.json.`)) rmSync(join(work, file), {force: true, recursive: true})
   return db
 }
 
@@ -228,7 +238,53 @@ const cases = {
   },
 }
 
+/**
+ * P10: every command about the small DAG, on a store holding only it and on one that also holds 876,000 task
+ * instances of other DAGs' history; and the cost of writing each year of that history.
+ */
+const smallCommands = {
+  'dags backfill small -D (one date, reset)': ['dags', 'backfill', 'small', '-D', '2023-06-01', '--reset-dagruns', '-y', '--json'],
+  'dags list-runs small': ['dags', 'list-runs', 'small', '--json'],
+  'tasks states-for-dag-run small': ['tasks', 'states-for-dag-run', 'small', '2023-06-01', '--json'],
+  'dags list': ['dags', 'list', '--json'],
+  'backfills list': ['backfills', 'list', '--json'],
+}
+function storeWithHistory() {
+  const empty = freshDb('p10_empty')
+  const big = freshDb('p10_big')
+  for (const db of [empty, big]) execFileSync(...cli('dags', 'backfill', 'small', '-s', '2023-01-01', '-e', '2023-12-31', '--dags-folder', dags, '--db', db, '--json'), {cwd: work, env, maxBuffer: 1 << 30})
+  const years = historyDags.map((dagId) => measure(...backfill(dagId, '2023-12-31T23:00', big)))
+  return {big, empty, years}
+}
+
 const results = {}
+if (!only || only.includes('P10')) {
+  const {big, empty, years} = storeWithHistory()
+  const ratio = (a, b) => Number((a / b).toFixed(2))
+  const first = years[0]
+  const worst = years.slice(1).reduce((slowest, year) => (year.wallMs > slowest.wallMs ? year : slowest))
+  results.P10 = {
+    target: 'each command on the small DAG ≤ 1.25 × the empty store (wall and peak RSS); a year of history written ≤ 1.3 × the first',
+    workload: '10 DAGs × 8,760 hourly runs × 10 tasks (876,000 TIs) of history beside a 3-task daily DAG with a year of runs',
+    years_written_ms: years.map((year) => Math.round(year.wallMs)),
+    year_ratio: ratio(worst.wallMs, first.wallMs),
+    commands: {},
+  }
+  console.log(`P10  writing each hourly year: ${results.P10.years_written_ms.join(', ')} ms; slowest after the first ${results.P10.year_ratio} × the first`)
+  for (const [label, args] of Object.entries(smallCommands)) {
+    const samples = {big: [], empty: []}
+    for (let index = 0; index < repeat; index++) {
+      for (const [which, db] of [['empty', empty], ['big', big]]) samples[which].push(measure(...cli(...args, '--dags-folder', dags, '--db', db)))
+    }
+
+    const wall = (which) => median(samples[which].map((sample) => sample.wallMs))
+    const rss = (which) => median(samples[which].map((sample) => sample.rssMb))
+    const row = {big_ms: Math.round(wall('big')), empty_ms: Math.round(wall('empty')), rss_ratio: ratio(rss('big'), rss('empty')), wall_ratio: ratio(wall('big'), wall('empty'))}
+    results.P10.commands[label] = row
+    console.log(`P10  ${label.padEnd(42)} ${String(row.empty_ms).padStart(5)} → ${String(row.big_ms).padStart(5)} ms (× ${row.wall_ratio}), peak RSS × ${row.rss_ratio}`)
+  }
+}
+
 for (const [name, spec] of Object.entries(cases)) {
   if (only && !only.includes(name)) continue
   spec.prepare?.()

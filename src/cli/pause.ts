@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {loadDag} from '../core/loader/load-dags.js'
-import {JsonFileStore} from '../core/state/json-file-store.js'
+import {openSharedStore} from '../core/state/readers.js'
 import {BaseCommand} from './base-command.js'
 import {commandContext} from './context.js'
 
@@ -22,7 +22,7 @@ export abstract class PauseStateCommand extends BaseCommand {
     const {args, flags} = await this.parse({args: PauseStateCommand.args, baseFlags: BaseCommand.baseFlags, enableJsonFlag: true})
     const context = commandContext(flags)
     const dag = await loadDag(context.dagsFolder, args.dag_id as string)
-    await JsonFileStore.updateDagSettings({clock: context.clock, path: context.dbPath, process: context.process}, (settings) => {
+    await (await openSharedStore(context)).updateDagSettings((settings) => {
       settings[dag.dagId] = {is_paused: this.paused}
     })
     if (!this.jsonEnabled()) {

@@ -61,7 +61,7 @@ export async function startWebServer(context: StateReaderContext, options: {host
     if (path === '/') {
       const backfills = await snapshots.current()
       const dags = await views.dags(backfills)
-      send(response, 200, HTML, indexPage(dags, views.recentBackfills(backfills, RECENT_BACKFILLS, dags.dags)))
+      send(response, 200, HTML, indexPage(dags, await views.recentBackfills(backfills, RECENT_BACKFILLS, dags.dags)))
       return
     }
 
@@ -76,7 +76,7 @@ export async function startWebServer(context: StateReaderContext, options: {host
       const backfills = await snapshots.current()
       if (part === undefined) {
         const record = findBackfill(backfills.records, id)
-        sendJson(response, 200, {...recordDocument(record), runs: backfillRuns(record, backfills.stateOf(record.dag_id))})
+        sendJson(response, 200, {...recordDocument(record), runs: backfillRuns(record, await backfills.stateOf(record.dag_id))})
       } else if (part === '/live') {
         await streamLive(request, response, id, backfills)
       } else {
@@ -120,7 +120,7 @@ export async function startWebServer(context: StateReaderContext, options: {host
         lastSnapshot = backfills
         const record = backfills.records.find((candidate) => candidate.id === view.record.id)
         if (!record) return
-        const text = JSON.stringify(views.live(backfills, record, view.tasks, view.timezone))
+        const text = JSON.stringify(await views.live(backfills, record, view.tasks, view.timezone))
         if (text === lastSent) return
         lastSent = text
         response.write(`event: live\ndata: ${text}\n\n`)

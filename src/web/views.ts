@@ -6,10 +6,10 @@ import {loadDag, loadDagBag} from '../core/loader/load-dags.js'
 import {recordLabel} from '../core/run/run-spec.js'
 import {dateLabeler} from '../core/schedule/logical-date.js'
 import {labelerFor} from '../core/schedule/resolve-dates.js'
-import {lastScheduledRun, nextScheduledRun} from '../core/scheduler/due-runs.js'
+import {nextScheduledRun} from '../core/scheduler/due-runs.js'
 import {backfillRuns, countsOf, findBackfill, progressOf, recordDocument, selectionText} from '../core/state/backfills.js'
 import {findTaskInstance, logPathOf} from '../core/state/queries.js'
-import type {RecordedBackfills, StateReaderContext} from '../core/state/readers.js'
+import {progressNow, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
 import type {BackfillRecord, DagRunState, TaskInstanceState} from '../core/state/schema.js'
 import {STATE_LETTERS} from '../core/state/state-letters.js'
 
@@ -90,10 +90,9 @@ export class WebViews {
     const now = this.context.clock()
     const dags = bag.dags.map((dag) => {
       const labelOf = labelerFor(dag)
-      const state = backfills.stateOf(dag.dagId)
-      const nextDue = nextScheduledRun(dag, lastScheduledRun(state), now)
-      const runs = Object.values(state.runs)
-      const last = runs.reduce<(typeof runs)[number] | null>((latest, run) => (latest === null || (run.start_date ?? '') > (latest.start_date ?? '') ? run : latest), null)
+      const summary = backfills.summaries[dag.dagId]
+      const nextDue = nextScheduledRun(dag, summary?.last_scheduled ?? null, now)
+      const last = summary?.last_run ?? null
       return {
         dag_id: dag.dagId,
         last_run: last && {label: recordLabel(last, labelOf), state: last.state},
@@ -108,29 +107,31 @@ export class WebViews {
   }
 
   /** The newest backfills; their times read in their DAG's zone, taken from the DAG rows of the same page. */
-  recentBackfills(backfills: RecordedBackfills, count: number, dags: readonly DagRow[]): BackfillRow[] {
+  async recentBackfills(backfills: RecordedBackfills, count: number, dags: readonly DagRow[]): Promise<BackfillRow[]> {
     const zones = new Map(dags.map((dag) => [dag.dag_id, dag.timezone]))
-    return backfills.records.slice(0, count).map((record) => ({
-      created_label: dateLabeler(zones.get(record.dag_id) ?? 'UTC', false)(record.created_at),
-      dag_id: record.dag_id,
-      id: record.id,
-      progress: progressOf(record, backfills.stateOf(record.dag_id)),
-      selection: selectionText(record.request),
-      state: record.state,
-    }))
+    return Promise.all(
+      backfills.records.slice(0, count).map(async (record) => ({
+        created_label: dateLabeler(zones.get(record.dag_id) ?? 'UTC', false)(record.created_at),
+        dag_id: record.dag_id,
+        id: record.id,
+        progress: await progressNow(record, backfills),
+        selection: selectionText(record.request),
+        state: record.state,
+      })),
+    )
   }
 
   async backfill(backfills: RecordedBackfills, id: string): Promise<BackfillView> {
     const record = findBackfill(backfills.records, id)
     const dag = await this.dagOf(record.dag_id)
     const labelOf = dag ? labelerFor(dag) : dateLabeler('UTC', true)
-    const runs = backfillRuns(record, backfills.stateOf(record.dag_id))
+    const runs = backfillRuns(record, await backfills.stateOf(record.dag_id))
     const tasks = dag?.tasks.map((task) => task.taskId) ?? [...new Set(runs.flatMap((run) => Object.keys(run.task_instances)))]
     const timezone = dag?.timezone ?? 'UTC'
     return {
       columns: runs.map((run) => ({label: recordLabel(run, labelOf), partition_key: run.partition_key, run_id: run.run_id})),
       created_label: dateLabeler(timezone, false)(record.created_at),
-      live: this.live(backfills, record, tasks, timezone),
+      live: await this.live(backfills, record, tasks, timezone),
       record: recordDocument(record),
       selection: selectionText(record.request),
       tasks,
@@ -139,8 +140,8 @@ export class WebViews {
   }
 
   /** The changing part of a backfill page; `tasks` fixes the row order the page was drawn with. */
-  live(backfills: RecordedBackfills, record: BackfillRecord, tasks: readonly string[], timezone: string): BackfillLive {
-    const state = backfills.stateOf(record.dag_id)
+  async live(backfills: RecordedBackfills, record: BackfillRecord, tasks: readonly string[], timezone: string): Promise<BackfillLive> {
+    const state = await backfills.stateOf(record.dag_id)
     const runs = record.run_ids.map((runId) => state.runs[runId])
     return {
       counts: countsOf(record.run_ids, state),
@@ -153,7 +154,7 @@ export class WebViews {
   }
 
   async taskInstance(backfills: RecordedBackfills, id: string, runId: string, taskId: string): Promise<TaskInstanceDetail> {
-    const {record, run, ti} = this.findTaskInstance(backfills, id, runId, taskId)
+    const {record, run, ti} = await this.findTaskInstance(backfills, id, runId, taskId)
     const dag = await this.dagOf(record.dag_id)
     const label = recordLabel(run, dag ? labelerFor(dag) : dateLabeler('UTC', true))
     const base = {duration_ms: ti?.duration_ms ?? null, label, partition_key: run.partition_key, run_id: runId, state: ti?.state ?? 'none', task_id: taskId, try_number: ti?.try_number ?? 0}
@@ -167,16 +168,16 @@ export class WebViews {
 
   /** The full log of a try (the latest when `tryNumber` is null). */
   async log(backfills: RecordedBackfills, id: string, runId: string, taskId: string, tryNumber: null | number): Promise<string> {
-    const {ti} = this.findTaskInstance(backfills, id, runId, taskId)
+    const {ti} = await this.findTaskInstance(backfills, id, runId, taskId)
     const log = ti ? await this.readLog(ti, taskId, tryNumber) : null
     if (log === null) throw new UpdraftError('TASK_NOT_FOUND', `Expected a log of ${taskId} in run ${runId}, got none: the task has not run there yet.`)
     return log
   }
 
-  private findTaskInstance(backfills: RecordedBackfills, id: string, runId: string, taskId: string) {
+  private async findTaskInstance(backfills: RecordedBackfills, id: string, runId: string, taskId: string) {
     const record = findBackfill(backfills.records, id)
     if (!record.run_ids.includes(runId)) throw new UpdraftError('RUN_NOT_FOUND', `Expected a run of backfill ${record.id}, got "${runId}".`)
-    const run = backfills.stateOf(record.dag_id).runs[runId]
+    const run = (await backfills.stateOf(record.dag_id)).runs[runId]
     if (!run) return {record, run: {logical_date: null, partition_key: null, run_id: runId}, ti: null}
     return {record, run, ti: taskId in run.task_instances ? findTaskInstance(run, taskId) : null}
   }

@@ -6,13 +6,16 @@ import {join} from 'node:path'
 import type {BackfillEvent} from '../../src/core/events.js'
 import {applyPlan, type ApplyOptions} from '../../src/core/executor/apply-plan.js'
 import {type BackfillRequest, existingRunsOf, planBackfill} from '../../src/core/planner/plan-backfill.js'
-import {MemoryStore} from '../../src/core/state/memory-store.js'
+import {MemoryState, MemoryStore} from '../../src/core/state/memory-store.js'
 import {bashTasks, type Dag, LATER, list, makeDag, range} from '../helpers/builders.js'
 import {FakeExecutor, steppingClock} from '../helpers/fake-executor.js'
 
+/** A store in memory that records `dagId`, as a backfill of it would. */
+const memoryStoreOf = (dagId: string) => new MemoryStore(new MemoryState(), {clock: steppingClock(), process: {host: 'test', isAlive: () => true, pid: 1}, writer: dagId})
+
 const diamond = makeDag({tasks: bashTasks('extract', 'clean:extract', 'aggregate:extract', 'load:clean,aggregate')})
 
-async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<ApplyOptions & BackfillRequest> = {}, store = new MemoryStore()) {
+async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<ApplyOptions & BackfillRequest> = {}, store = memoryStoreOf(dag.dagId)) {
   const events: BackfillEvent[] = []
   const request: BackfillRequest = {
     batchSize: 1,
@@ -25,8 +28,8 @@ async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<Apply
     taskRegex: null,
     ...options,
   }
-  const plan = planBackfill(dag, request, LATER, existingRunsOf(await store.readDag(dag.dagId)))
-  const summary = await applyPlan(dag, plan, store, executor, {
+  const plan = planBackfill(dag, request, LATER, existingRunsOf(await store.readRuns(dag.dagId)))
+  const summary = await applyPlan(dag, plan, null, store, executor, {
     baseEnv: {},
     clock: steppingClock(),
     conf: {},
@@ -57,7 +60,7 @@ describe('applyPlan', () => {
       'backfill__2024-01-01T00:00:00+00:00 clean',
       'backfill__2024-01-01T00:00:00+00:00 load',
     ])
-    const run = (await store.readDag('test_dag')).runs['backfill__2024-01-02T00:00:00+00:00']
+    const run = (await store.readRuns('test_dag')).runs['backfill__2024-01-02T00:00:00+00:00']
     expect(run?.state).toBe('success')
     expect(run?.task_instances.load).toMatchObject({log_path: `${logsDir}/test_dag/backfill__2024-01-02T00:00:00+00:00/load/attempt=1.log`, state: 'success', try_number: 1})
   })
@@ -78,7 +81,7 @@ describe('applyPlan', () => {
     const executor = new FakeExecutor((_task, tryNumber) => (tryNumber < 3 ? 'fail' : 'success'))
     const {events, store, summary} = await backfill(dag, executor, {dates: range('2024-01-01')})
     expect(summary.counts.task_instances).toEqual({success: 1})
-    const ti = (await store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.flaky
+    const ti = (await store.readRuns('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.flaky
     expect(ti?.try_number).toBe(3)
     expect(ti?.state).toBe('success')
     expect(ti?.history.map((attempt) => [attempt.try_number, attempt.state])).toEqual([
@@ -167,7 +170,7 @@ describe('applyPlan', () => {
     const third = await backfill(diamond, rerun, {dates: range('2024-01-01'), rerunFailedTasks: true}, first.store)
     expect(rerun.started.map((key) => key.split(' ')[1])).toEqual(['clean', 'load'])
     expect(third.summary.runs[0]?.state).toBe('success')
-    const clean = (await first.store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.clean
+    const clean = (await first.store.readRuns('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.clean
     expect(clean?.try_number).toBe(2)
   })
 
@@ -184,7 +187,7 @@ describe('applyPlan', () => {
     })
     expect(Date.now() - started).toBeLessThan(60_000)
     expect(summary.interrupted).toBe(true)
-    const ti = (await store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.flaky
+    const ti = (await store.readRuns('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.flaky
     expect(ti).toMatchObject({reason: 'interrupted', state: 'none', try_number: 1})
     expect(ti?.history).toEqual([expect.objectContaining({reason: 'exit-non-zero', state: 'up_for_retry', try_number: 1})])
   })
@@ -198,7 +201,7 @@ describe('applyPlan', () => {
       expect.objectContaining({reason: 'exception', state: 'failed', task_id: 'broken'}),
       expect.objectContaining({reason: 'upstream-failed', state: 'upstream_failed', task_id: 'after'}),
     ])
-    const run = (await store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']
+    const run = (await store.readRuns('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']
     expect(run?.state).toBe('failed')
     // The reason is in the try's log, where `tasks logs` looks.
     expect(readFileSync(run?.task_instances.broken?.log_path ?? '', 'utf8')).toMatch(/^template error: [^]*filter not found: no_such_filter/)
@@ -218,7 +221,7 @@ describe('applyPlan', () => {
     })
     const {store, summary} = await pending
     expect(summary.interrupted).toBe(true)
-    const tis = (await store.readDag('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances
+    const tis = (await store.readRuns('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances
     expect(tis?.extract?.state).toBe('success')
     expect(tis?.clean).toMatchObject({reason: 'interrupted', state: 'none'})
     expect(tis?.clean?.history.at(-1)).toMatchObject({reason: 'interrupted', try_number: 1})

@@ -4,7 +4,7 @@ import {hostname} from 'node:os'
 import {join} from 'node:path'
 
 import {Scheduler} from '../../src/core/scheduler/scheduler.js'
-import {JsonFileStore} from '../../src/core/state/json-file-store.js'
+import {openStore} from '../../src/core/state/open-store.js'
 import {readState, waitFor} from '../helpers/state-file.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
@@ -97,14 +97,14 @@ describe('updraft scheduler with an injected clock (§14)', () => {
     expect(runIds(root, 'daily')).toEqual([])
     expect(readState(root).dag_settings).toEqual({daily: {is_paused: true}})
 
-    const storeOptions = {clock: () => new Date('2024-01-03T02:00:00Z'), path: join(root, '.updraft', 'db.json'), process: {host: hostname(), isAlive: () => true, pid: process.pid}}
-    await JsonFileStore.updateDagSettings(storeOptions, (settings) => {
+    const store = await openStore(join(root, '.updraft', 'db.json'), {clock: () => new Date('2024-01-03T02:00:00Z'), process: {host: hostname(), isAlive: () => true, pid: process.pid}, writer: null})
+    await store.updateDagSettings((settings) => {
       settings.daily = {is_paused: false}
     })
     await tick()
     expect(runIds(root, 'daily')).toEqual(['scheduled__2024-01-01T00:00:00+00:00', 'scheduled__2024-01-02T00:00:00+00:00'])
 
-    await JsonFileStore.updateDagSettings(storeOptions, (settings) => {
+    await store.updateDagSettings((settings) => {
       settings.daily = {is_paused: true}
     })
     setClock('2024-01-06T01:00:00Z')

@@ -1,9 +1,10 @@
 import {beforeAll, describe, expect, it} from '@jest/globals'
-import {readdirSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {runCli} from '../helpers/run-cli.js'
 import {tmpProject} from '../helpers/tmp-project.js'
+import {folderSnapshot} from '../helpers/state-file.js'
 
 const task = `{task_id: 'a', bash_command: 'true'}`
 const daily = (tasks = task, extra = '') => `export default {schedule_interval: '@daily', start_date: '2024-01-01', ${extra} tasks: [${tasks}]}`
@@ -27,13 +28,13 @@ const root = tmpProject({
   'dags/bad_policy.mjs': daily(task, `backfill_policy: 'weekly',`),
   'dags/zero_policy.mjs': daily(task, `backfill_policy: {max_dates_per_run: 0},`),
 })
-const db = join(root, '.updraft', 'db.json')
-let seeded = ''
+const stateFolder = join(root, '.updraft')
+let seeded: Record<string, string> = {}
 
 beforeAll(() => {
   const seed = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01'], {cwd: root})
   if (seed.code !== 0) throw new Error(`seeding the state file failed: ${seed.stderr}`)
-  seeded = readFileSync(db, 'utf8')
+  seeded = folderSnapshot(stateFolder)
 })
 
 // [flags after `dags backfill`, exit code, error code, text the one-line message must contain]
@@ -112,7 +113,7 @@ describe('error messages say what was expected and suggest what to type', () => 
     expect(lines[0]).not.toContain('Note:')
     expect(lines[1]).toBe(`Code: ${code}`)
     expect(lines.slice(2).some((line) => line.startsWith('Try this: ') && line.includes(suggestion))).toBe(true)
-    expect(readFileSync(db, 'utf8')).toBe(seeded)
+    expect(folderSnapshot(stateFolder)).toEqual(seeded)
   })
 })
 
@@ -124,8 +125,7 @@ describe('bad input leaves state untouched', () => {
     expect(message).toMatch(/^Error: /)
     expect(message).toContain(text)
     expect(codeLine).toBe(`Code: ${code}`)
-    expect(readFileSync(db, 'utf8')).toBe(seeded)
-    expect(readdirSync(join(root, '.updraft')).sort()).toEqual(['db.json', 'logs'])
+    expect(folderSnapshot(stateFolder)).toEqual(seeded)
   })
 })
 
@@ -133,7 +133,7 @@ describe('bad state files are refused and never rewritten', () => {
   it.each([
     ['{"schema_version": 1, "dags": ', 'STATE_FILE_CORRUPT'],
     ['[]', 'STATE_FILE_CORRUPT'],
-    [JSON.stringify({dags: {}, schema_version: 3}), 'STATE_SCHEMA_TOO_NEW'],
+    [JSON.stringify({dags: {}, schema_version: 4}), 'STATE_SCHEMA_TOO_NEW'],
   ])('%s → %s', (content, code) => {
     const project = tmpProject({'.updraft/db.json': content, 'dags/pipeline.mjs': daily()})
     const result = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01'], {cwd: project})

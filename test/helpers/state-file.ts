@@ -1,10 +1,12 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {readWholeState} from '../../src/core/state/embedded/embedded-store.js'
 import type {StateFile, TaskInstanceRecord} from '../../src/core/state/schema.js'
 
+/** The whole recorded state of the project's store, journals included, as one document. */
 export function readState(root: string): StateFile {
-  return JSON.parse(readFileSync(join(root, '.updraft', 'db.json'), 'utf8')) as StateFile
+  return readWholeState(join(root, '.updraft', 'db.json'))
 }
 
 /** `{logical date: {task: state}}` for one DAG, the shape tests compare against. */
@@ -34,4 +36,10 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 20_000): Pro
       setTimeout(resolve, 50)
     })
   }
+}
+
+/** Every file under `folder` (recursively) with its content: what "the state is untouched" compares. */
+export function folderSnapshot(folder: string): Record<string, string> {
+  const files = readdirSync(folder, {recursive: true, withFileTypes: true}).filter((entry) => entry.isFile())
+  return Object.fromEntries(files.map((entry) => [join(entry.parentPath, entry.name).slice(folder.length + 1), readFileSync(join(entry.parentPath, entry.name), 'utf8')]))
 }

@@ -4,11 +4,9 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {readBackfills} from '../../core/state/readers.js'
+import {readBackfills, openSharedStore} from '../../core/state/readers.js'
 import {UpdraftError} from '../../core/errors.js'
-import {requestCancel} from '../../core/session/backfill-session.js'
 import {REMOTE_STOP_WAIT_MS} from '../../core/executor/bullmq-executor.js'
-import {liveClaimsOf} from '../../core/state/run-claims.js'
 import {findBackfill, recordDocument} from '../../core/state/backfills.js'
 
 /**
@@ -39,9 +37,10 @@ export default class BackfillsCancel extends BaseCommand {
     }
 
     const started = context.clock().getTime()
-    requestCancel(context.dbPath, record.id, `updraft backfills cancel (pid ${context.process.pid} on ${context.process.host})`)
+    const store = await openSharedStore(context)
+    await store.requestCancel(record.id, `updraft backfills cancel (pid ${context.process.pid} on ${context.process.host})`)
     // The backfill gives its runs back only once its children are gone and its state is written.
-    while (liveClaimsOf(context.dbPath, record.dag_id, context.process).some((claim) => claim.pid === record.pid)) {
+    while ((await store.liveClaims(record.dag_id)).some((claim) => claim.pid === record.pid)) {
       if (context.clock().getTime() - started > STOP_WAIT_MS) {
         throw new UpdraftError('BACKFILL_RUNNING', `Expected backfill ${record.id} (pid ${record.pid}) to stop within ${STOP_WAIT_MS / 1000}s of the cancel request, got it still running; it will stop when it next looks.`)
       }

@@ -2,8 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {readBackfills} from '../../core/state/readers.js'
-import {progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
+import {progressNow, readBackfills} from '../../core/state/readers.js'
+import {recordDocument, selectionText} from '../../core/state/backfills.js'
 import {backfillsText} from '../../render/backfills-text.js'
 
 export default class BackfillsList extends BaseCommand {
@@ -21,10 +21,11 @@ export default class BackfillsList extends BaseCommand {
   public async run(): Promise<unknown> {
     const {flags} = await this.parse(BackfillsList)
     const context = commandContext(flags)
-    const {records, stateOf} = await readBackfills(context)
+    const recorded = await readBackfills(context)
+    const {records} = recorded
     const chosen = records.filter((record) => (flags['dag-id'] === undefined || record.dag_id === flags['dag-id']) && (flags.state === undefined || record.state === flags.state))
     if (!this.jsonEnabled()) {
-      const rows = chosen.map((record) => ({progress: progressOf(record, stateOf(record.dag_id)), record, selection: selectionText(record.request)}))
+      const rows = await Promise.all(chosen.map(async (record) => ({progress: await progressNow(record, recorded), record, selection: selectionText(record.request)})))
       this.log(backfillsText(rows, context.clock()))
     }
 

@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, outputWidth} from '../../cli/context.js'
-import {readBackfills, readRecordedDag} from '../../core/state/readers.js'
+import {dagOfRecords, readBackfills} from '../../core/state/readers.js'
 import {backfillRuns, findBackfill, progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
 import {recordLabel} from '../../core/run/run-spec.js'
 import {backfillText} from '../../render/backfills-text.js'
@@ -25,10 +25,10 @@ export default class BackfillsShow extends BaseCommand {
     const context = commandContext(flags)
     const {records, stateOf} = await readBackfills(context)
     const record = findBackfill(records, args.id)
-    const state = stateOf(record.dag_id)
+    const state = await stateOf(record.dag_id)
     const runs = backfillRuns(record, state)
     if (!this.jsonEnabled()) {
-      const recorded = await readRecordedDag(context, record.dag_id)
+      const recorded = await dagOfRecords(context, record.dag_id, async () => true)
       const tasks = recorded.dag?.tasks.map((task) => task.taskId) ?? [...new Set(runs.flatMap((run) => Object.keys(run.task_instances)))]
       const columns = runs.map((run) => ({label: recordLabel(run, recorded.labelOf), task_instances: run.task_instances}))
       this.log(backfillText(record, {progress: progressOf(record, state), selection: selectionText(record.request)}))

@@ -3,7 +3,7 @@ import {commandContext} from '../../cli/context.js'
 import {describeDag} from '../../core/dag/describe.js'
 import {loadDagBag} from '../../core/loader/load-dags.js'
 import {labelerFor} from '../../core/schedule/resolve-dates.js'
-import {lastScheduledRun, nextScheduledRun} from '../../core/scheduler/due-runs.js'
+import {nextScheduledRun} from '../../core/scheduler/due-runs.js'
 import {readBackfills} from '../../core/state/readers.js'
 import {dagListText} from '../../render/dag-text.js'
 
@@ -24,7 +24,7 @@ export default class DagsList extends BaseCommand {
     const recorded = await readBackfills(context)
     const now = context.clock()
     const dags = bag.dags.map((dag) => {
-      const nextDue = nextScheduledRun(dag, lastScheduledRun(recorded.stateOf(dag.dagId)), now)
+      const nextDue = nextScheduledRun(dag, recorded.summaries[dag.dagId]?.last_scheduled ?? null, now)
       return {
         ...describeDag(dag, now, 0),
         // A DAG the scheduler has not seen yet starts as its is_paused_upon_creation says.

@@ -18,7 +18,7 @@ import {
   type TaskInstanceRecord,
   type TaskInstanceState,
 } from '../state/schema.js'
-import type {StateStore} from '../state/store.js'
+import type {RunRange, StateStore} from '../state/store.js'
 import {compileTemplate, type CompiledTemplate, runTemplateValues, type RunTemplateValues, taskTemplateContext, templateEnvironment} from '../template/render.js'
 import {isUpdraftError, stateUnwritable, unreachable, type UpdraftError} from '../errors.js'
 import type {Executor, TaskStateChange} from './executor.js'
@@ -84,14 +84,14 @@ class RunProgress {
 }
 
 /**
- * Runs a plan: records it, then queues each ready task instance on the executor within the max_active_runs
+ * Runs a plan (whose runs lie in `range`): records it, then queues each ready task instance on the executor within the max_active_runs
  * window, records every state change, and only then emits the matching event, so the view never shows a state
  * that a crash could lose. Failures are outcomes (states and reasons), never exceptions. Every change is recorded
  * in the store when this returns; writing the file is left to the caller's close, so that the record of the
  * backfill's outcome goes into the same write.
  */
-export async function applyPlan(dag: Dag, plan: BackfillPlan, store: StateStore, executor: Executor, options: ApplyOptions): Promise<BackfillSummary> {
-  const existing = await store.readDag(dag.dagId)
+export async function applyPlan(dag: Dag, plan: BackfillPlan, range: null | RunRange, store: StateStore, executor: Executor, options: ApplyOptions): Promise<BackfillSummary> {
+  const existing = await store.readRuns(dag.dagId, range)
   return new PlanScheduler(dag, plan, store, executor, options, existing).run()
 }
 

@@ -7,6 +7,7 @@ import {type KeySelection, resolvePartitionKeys} from '../run/selection.js'
 import {toUtcIso} from '../schedule/logical-date.js'
 import {type DateSelection, type ExcludedCounts, resolveLogicalDates} from '../schedule/resolve-dates.js'
 import {type DagState, DONE_STATES, FAILED_STATES, type TaskInstanceState} from '../state/schema.js'
+import type {RunRange} from '../state/store.js'
 
 /** What the user asked a backfill to do, already parsed and validated. */
 export interface BackfillRequest {
@@ -32,6 +33,23 @@ export interface BackfillRequest {
 export interface ExistingRun {
   run_id: string
   task_instances: Record<string, TaskInstanceState>
+}
+
+/**
+ * The logical dates `request` covers, as UTC instants, so that planning reads only the runs it can touch. Null
+ * for a key-only DAG, and for a request the planner will refuse (it then says why, in its own order of checks).
+ */
+export function requestRange(dag: Dag, request: Pick<BackfillRequest, 'dates'>, now: Date): null | RunRange {
+  if (request.dates === null) return null
+  let intervals
+  try {
+    intervals = resolveLogicalDates(dag, request.dates, now).intervals
+  } catch {
+    return null
+  }
+
+  const starts = intervals.map((interval) => toUtcIso(interval.start)).sort()
+  return {from: starts[0] ?? toUtcIso(now), to: starts.at(-1) ?? toUtcIso(now)}
 }
 
 /** The recorded runs of a DAG, reduced to what planning needs. */

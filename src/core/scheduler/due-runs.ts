@@ -1,17 +1,7 @@
 import type {Dag} from '../dag/model.js'
 import {toUtcIso} from '../schedule/logical-date.js'
 import {timetableOf} from '../schedule/resolve-dates.js'
-import type {DagRunRecord, DagState} from '../state/schema.js'
-
-/** The DAG's latest run made by the scheduler, and whether it has finished (success or failed); null before the first. */
-export function lastScheduledRun(state: DagState): null | {finished: boolean; logical_date: string} {
-  let last: DagRunRecord | null = null
-  for (const run of Object.values(state.runs)) {
-    if (run.run_id.startsWith('scheduled__') && run.logical_date !== null && (last === null || run.logical_date > (last.logical_date as string))) last = run
-  }
-
-  return last && {finished: last.state === 'success' || last.state === 'failed', logical_date: last.logical_date as string}
-}
+import type {DagSummary} from '../state/store.js'
 
 /**
  * The logical dates the scheduler starts now (§14), as an inclusive range of UTC ISO instants, or null when none
@@ -19,7 +9,7 @@ export function lastScheduledRun(state: DagState): null | {finished: boolean; lo
  * or at it while it has not finished (one that was stopped is taken up again), or at start_date before the
  * first; without catchup it is only the latest due interval. Complete dates in the range are skipped by the planner.
  */
-export function dueRange(dag: Dag, lastScheduled: ReturnType<typeof lastScheduledRun>, now: Date): null | {from: string; to: string} {
+export function dueRange(dag: Dag, lastScheduled: DagSummary['last_scheduled'], now: Date): null | {from: string; to: string} {
   const latest = latestDueTick(dag, now)
   if (latest === null) return null
   const from = !dag.catchup ? latest : lastScheduled === null ? firstTick(dag) : lastScheduled.finished ? timetableOf(dag).tickAfter(new Date(lastScheduled.logical_date)) : new Date(lastScheduled.logical_date)
@@ -27,7 +17,7 @@ export function dueRange(dag: Dag, lastScheduled: ReturnType<typeof lastSchedule
 }
 
 /** The logical date of the next run the scheduler will start (due already or not), or null when there is none. */
-export function nextScheduledRun(dag: Dag, lastScheduled: ReturnType<typeof lastScheduledRun>, now: Date): null | string {
+export function nextScheduledRun(dag: Dag, lastScheduled: DagSummary['last_scheduled'], now: Date): null | string {
   if (dag.schedule.kind === 'none' || dag.startDate === null) return null
   const timetable = timetableOf(dag)
   let next = lastScheduled === null ? firstTick(dag) : lastScheduled.finished ? timetable.tickAfter(new Date(lastScheduled.logical_date)) : new Date(lastScheduled.logical_date)

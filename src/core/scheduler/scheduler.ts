@@ -8,10 +8,9 @@ import {parseDateTime} from '../schedule/logical-date.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
 import {BackfillSession, type RunSettings, type SessionContext} from '../session/backfill-session.js'
 import {backfillRequestOf, launchBackfill} from '../session/launch.js'
-import {JsonFileStore} from '../state/json-file-store.js'
-import type {RecordedBackfills} from '../state/readers.js'
+import {openSharedStore, type RecordedBackfills} from '../state/readers.js'
 import {StateSnapshots} from '../state/state-snapshots.js'
-import {dueRange, lastScheduledRun} from './due-runs.js'
+import {dueRange} from './due-runs.js'
 
 /** What the scheduler needs from the process that runs it; `clock` is its only source of "now". */
 export interface SchedulerOptions {
@@ -80,7 +79,7 @@ export class Scheduler {
     let {settings} = recorded
     const unseen = bag.dags.filter((dag) => settings[dag.dagId] === undefined)
     if (unseen.length > 0) {
-      settings = await JsonFileStore.updateDagSettings({clock: context.clock, path: context.dbPath, process: context.process}, (current) => {
+      settings = await (await openSharedStore(context)).updateDagSettings((current) => {
         for (const dag of unseen) current[dag.dagId] ??= {is_paused: dag.isPausedUponCreation}
       })
     }
@@ -94,7 +93,7 @@ export class Scheduler {
         await this.poll(dag, sensor, now, recorded)
       }
 
-      const range = dueRange(dag, lastScheduledRun(recorded.stateOf(dag.dagId)), now)
+      const range = dueRange(dag, recorded.summaries[dag.dagId]?.last_scheduled ?? null, now)
       const queue = this.queueOf(dag.dagId)
       if (range !== null && !queue.some((work) => work.kind === 'scheduled')) queue.push({kind: 'scheduled'})
     }
@@ -215,7 +214,7 @@ export class Scheduler {
 
   private async startScheduledRuns(dag: Dag): Promise<void> {
     const {context} = this.options
-    const range = dueRange(dag, lastScheduledRun((await this.snapshots.current()).stateOf(dag.dagId)), context.clock())
+    const range = dueRange(dag, (await this.snapshots.current()).summaries[dag.dagId]?.last_scheduled ?? null, context.clock())
     if (range === null) return
     const request = {
       ...backfillRequestOf(dag, {endDate: parseDateTime(range.to, 'the last due run'), startDate: parseDateTime(range.from, 'the first due run')}, {batchSize: 1}),

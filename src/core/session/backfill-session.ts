@@ -1,4 +1,3 @@
-import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {isDeepStrictEqual} from 'node:util'
 
 import type {Clock} from '../clock.js'
@@ -12,16 +11,16 @@ import type {Executor} from '../executor/executor.js'
 import {LocalExecutor} from '../executor/local-executor.js'
 import {dagHashOf} from '../loader/dag-hash.js'
 import {SpawnServer} from '../executor/spawn-server.js'
-import {type BackfillPlan, type BackfillRequest, type ExistingRun, existingRunsOf, planBackfill, type PlannedRun} from '../planner/plan-backfill.js'
+import {type BackfillPlan, type BackfillRequest, type ExistingRun, existingRunsOf, planBackfill, type PlannedRun, requestRange} from '../planner/plan-backfill.js'
 import {runLabel} from '../run/run-spec.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
 import type {KeySelection} from '../run/selection.js'
 import type {DateSelection} from '../schedule/resolve-dates.js'
-import {claimKeyOf, claimRuns} from '../state/run-claims.js'
 import type {ProcessInfo} from '../state/file-lock.js'
-import {JsonFileStore} from '../state/json-file-store.js'
-import {countsOf} from '../state/backfills.js'
+import {openStore} from '../state/open-store.js'
+import {countsOf, progressOf} from '../state/backfills.js'
 import type {BackfillRecord, BackfillState, DagState, StoredRequest} from '../state/schema.js'
+import {claimKeyOf, type RunRange, type StateStore} from '../state/store.js'
 
 /** What a session needs from the process that starts it, resolved once by its caller. */
 export interface SessionContext {
@@ -80,7 +79,7 @@ export class BackfillSession {
 
   /** Plans a backfill of `dag`; nothing is written. */
   static async plan(dag: Dag, request: BackfillRequest, context: SessionContext): Promise<BackfillSession> {
-    const previewed = existingRunsOf(await readDagState(dag.dagId, context))
+    const previewed = existingRunsOf(await readDagState(dag.dagId, context, requestRange(dag, request, context.clock())))
     return new BackfillSession(dag, request, context, previewed, planBackfill(dag, request, context.clock(), previewed), null)
   }
 
@@ -89,12 +88,13 @@ export class BackfillSession {
    * already cleared and ran is not cleared again: only the runs it had not started yet are.
    */
   static async resume(dag: Dag, record: BackfillRecord, context: SessionContext): Promise<BackfillSession> {
-    const state = await readDagState(dag.dagId, context)
+    const stored = requestOf(record.request)
+    const state = await readDagState(dag.dagId, context, requestRange(dag, stored, context.clock()))
     const startedHere = record.run_ids.filter((runId) => {
       const run = state.runs[runId]
       return run?.start_date !== null && run?.start_date !== undefined && run.start_date >= record.created_at
     })
-    const request = {...requestOf(record.request), resetDone: new Set(startedHere)}
+    const request = {...stored, resetDone: new Set(startedHere)}
     const previewed = existingRunsOf(state)
     return new BackfillSession(dag, request, context, previewed, planBackfill(dag, request, context.clock(), previewed), record)
   }
@@ -110,7 +110,7 @@ export class BackfillSession {
     const executor = await this.executorFor(settings, watch.notice)
     let release: () => void
     try {
-      release = await this.claimRuns()
+      release = await this.claimRuns(await openStore(dbPath, {clock, process, writer: null}))
     } catch (error) {
       await executor.shutdown('drain')
       throw error
@@ -119,15 +119,15 @@ export class BackfillSession {
     this.forceStopRunning = release
     try {
       const writeFailed = new AbortController()
-      const store = await JsonFileStore.open({clock, onFailure: (error) => writeFailed.abort(error), ownDagId: this.dag.dagId, path: dbPath, process})
+      const store = await openStore(dbPath, {clock, onFailure: (error) => writeFailed.abort(error), process, writer: this.dag.dagId})
       const startedAt = clock().getTime()
       try {
-        const existing = existingRunsOf(await store.readDag(this.dag.dagId))
+        const existing = existingRunsOf(await store.readRuns(this.dag.dagId, this.range))
         // Planned again only if another process changed the DAG's runs before the lock was taken.
         const plan = isDeepStrictEqual(existing, this.previewed) ? this.plan : planBackfill(this.dag, this.request, clock(), existing)
         // The scheduler's runs on the DAG's schedule are runs, not backfills: they get no record (§14).
         const record = this.request.runType === 'scheduled' ? null : await this.openRecord(store, plan, settings)
-        const cancel = record && watchForCancel(cancelPathOf(dbPath, record.id))
+        const cancel = record && watchForCancel(store, record.id)
         this.forceStopRunning = () => {
           executor.killNow()
           store.writeJournal()
@@ -135,7 +135,7 @@ export class BackfillSession {
         }
 
         try {
-          const summary = await applyPlan(this.dag, plan, store, executor, {
+          const summary = await applyPlan(this.dag, plan, this.range, store, executor, {
             baseEnv: this.context.baseEnv,
             clock,
             conf: settings.conf,
@@ -153,7 +153,7 @@ export class BackfillSession {
           const outcome = {...summary, backfill_id: record?.id ?? null, cancelled_by: writeFailure ? null : (cancel?.by() ?? null)}
           const state: BackfillState = outcome.cancelled_by ? 'cancelled' : outcome.interrupted ? 'interrupted' : allSucceeded(outcome) ? 'success' : 'failed'
           // Recorded as far as the store still can: a failing task log leaves the journal working.
-          if (record) await this.closeRecord(store, record, state, plan.selected_tasks)
+          if (record) await this.closeRecord(store, record, state, plan)
           if (writeFailure) {
             await store.close().catch(() => {})
             throw await this.stoppedByWriteFailure(plan, writeFailure, record, clock().getTime() - startedAt)
@@ -181,7 +181,7 @@ export class BackfillSession {
   private async stoppedByWriteFailure(plan: BackfillPlan, cause: UpdraftError, record: BackfillRecord | null, wallMs: number): Promise<UpdraftError> {
     let recorded: DagState
     try {
-      recorded = await readDagState(this.dag.dagId, this.context)
+      recorded = await readDagState(this.dag.dagId, this.context, this.range)
     } catch {
       return cause
     }
@@ -194,10 +194,9 @@ export class BackfillSession {
    * Owns the runs the plan covers for as long as the backfill runs (§15): another backfill of the same DAG runs
    * beside it over other runs, and one that overlaps is refused, naming the first run it would share.
    */
-  private async claimRuns(): Promise<() => void> {
-    const {clock, dbPath, process} = this.context
+  private async claimRuns(store: StateStore): Promise<() => void> {
     const runs = this.plan.runs.flatMap((planned) => planned.records.map((record) => ({key: claimKeyOf({logical_date: record.logical_date, partition_key: planned.partition_key}), run_id: record.run_id})))
-    const claimed = await claimRuns(dbPath, this.dag.dagId, runs, process, clock)
+    const claimed = await store.claimRuns(this.dag.dagId, runs)
     if ('release' in claimed) return claimed.release
     const planned = this.plan.runs.find((run) => run.records.some((record) => record.run_id === claimed.run.run_id)) as PlannedRun
     const label = runLabel(planned, labelerFor(this.dag))
@@ -220,7 +219,7 @@ export class BackfillSession {
   }
 
   /** Creates the backfill's record, or returns a resumed one to `running` with a new entry in its history. */
-  private async openRecord(store: JsonFileStore, plan: BackfillPlan, settings: RunSettings): Promise<BackfillRecord> {
+  private async openRecord(store: StateStore, plan: BackfillPlan, settings: RunSettings): Promise<BackfillRecord> {
     const {clock, process} = this.context
     const now = clock().toISOString()
     const runIds = plan.runs.flatMap((run) => run.records.map((record) => record.run_id))
@@ -255,53 +254,51 @@ export class BackfillSession {
     }))
   }
 
-  private async closeRecord(store: JsonFileStore, record: BackfillRecord, state: BackfillState, selectedTasks: readonly string[]): Promise<void> {
+  private async closeRecord(store: StateStore, record: BackfillRecord, state: BackfillState, plan: BackfillPlan): Promise<void> {
     const now = this.context.clock().toISOString()
     const history = record.history.map((attempt, index) => (index === record.history.length - 1 ? {...attempt, finished_at: now, state} : attempt))
-    const counts = countsOf(record.run_ids, await store.readDag(this.dag.dagId), selectedTasks)
-    store.record([{backfill: {...record, counts, finished_at: now, history, state}, dag_id: record.dag_id, type: 'backfill'}])
+    // A resumed record also covers runs of earlier goes, outside this plan's dates.
+    const runs = await store.readRuns(this.dag.dagId, this.resumed ? null : this.range)
+    const counts = countsOf(record.run_ids, runs, plan.selected_tasks)
+    const closed = {...record, counts, finished_at: now, history, state}
+    store.record([{backfill: {...closed, runs_done: progressOf(closed, runs).done}, dag_id: record.dag_id, type: 'backfill'}])
+  }
+
+  /** The logical dates the plan covers: the runs this backfill reads and writes. */
+  private get range(): null | RunRange {
+    const dates = this.plan.runs.flatMap((run) => run.records.flatMap((record) => (record.logical_date === null ? [] : [record.logical_date]))).sort()
+    return dates.length === 0 ? null : {from: dates[0] as string, to: dates.at(-1) as string}
   }
 }
 
-/** Where `backfills cancel` asks a running backfill to stop: beside the state file, which every launcher can reach. */
-export function cancelPathOf(dbPath: string, backfillId: number): string {
-  return `${dbPath}.backfill-${backfillId}.cancel`
+async function readDagState(dagId: string, context: SessionContext, range: null | RunRange): Promise<DagState> {
+  const preview = await openStore(context.dbPath, {clock: context.clock, process: context.process, writer: null})
+  return preview.readRuns(dagId, range)
 }
 
-/** Asks the backfill of record `backfillId` to stop, saying who asked. */
-export function requestCancel(dbPath: string, backfillId: number, by: string): void {
-  writeFileSync(cancelPathOf(dbPath, backfillId), JSON.stringify({by}))
-}
-
-async function readDagState(dagId: string, context: SessionContext): Promise<DagState> {
-  const preview = await JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
-  return preview.readDag(dagId)
-}
-
-/** Polls for a cancel request; its signal aborts with reason CANCEL once one is there. */
-function watchForCancel(path: string): {by: () => null | string; dispose: () => void; signal: AbortSignal} {
+/** Polls the store for a cancel request; its signal aborts with reason CANCEL once one is there. */
+function watchForCancel(store: StateStore, backfillId: number): {by: () => null | string; dispose: () => void; signal: AbortSignal} {
   const controller = new AbortController()
   let by: null | string = null
   const timer = setInterval(() => {
-    if (controller.signal.aborted || !existsSync(path)) return
-    try {
-      by = (JSON.parse(readFileSync(path, 'utf8')) as {by: string}).by
-    } catch {
-      by = 'another process'
-    }
-
-    controller.abort(CANCEL)
+    if (controller.signal.aborted) return
+    store
+      .cancelRequestOf(backfillId)
+      .then((asked) => {
+        if (asked === null || controller.signal.aborted) return
+        by = asked
+        controller.abort(CANCEL)
+      })
+      .catch(() => {
+        // An unreadable request is looked for again at the next poll.
+      })
   }, CANCEL_POLL_MS)
   timer.unref()
   return {
     by: () => by,
     dispose() {
       clearInterval(timer)
-      try {
-        rmSync(path, {force: true})
-      } catch {
-        // A state folder turned unwritable keeps the request; the backfill it names has stopped anyway.
-      }
+      store.cancelRequestOf(backfillId, {clear: true}).catch(() => {})
     },
     signal: controller.signal,
   }

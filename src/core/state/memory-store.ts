@@ -1,27 +1,112 @@
-import {applyChange, type DagState, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
-import type {StateStore} from './store.js'
+import {applyChange, type BackfillRecord, type DagSettings, type DagState, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
+import {type Catalog, type ClaimedRun, type DagSummary, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter} from './store.js'
 
-/** A store that lives in memory, for unit tests. */
-export class MemoryStore implements StateStore {
+/** What several `MemoryStore`s share, as processes share the files of the embedded store. */
+export class MemoryState {
+  readonly cancels = new Map<number, string>()
+  readonly claims = new Map<string, Array<RunClaim & {dagId: string}>>()
   readonly file: StateFile
+  readonly summaries: Record<string, DagSummary> = {}
+  version = 0
 
   constructor(initial: StateFile = {dags: {}, schema_version: SCHEMA_VERSION}) {
     this.file = structuredClone(initial)
+  }
+}
+
+/** The store in memory, for unit tests and the contract suite; each instance acts as one process. */
+export class MemoryStore implements StateStore {
+  constructor(
+    readonly shared: MemoryState = new MemoryState(),
+    private readonly options: StoreOptions = {clock: () => new Date(0), process: {host: 'memory', isAlive: () => true, pid: 1}, writer: null},
+  ) {}
+
+  async claimRuns(dagId: string, runs: readonly ClaimedRun[]): Promise<{owner: RunClaim; run: ClaimedRun} | {release: () => void}> {
+    const live = (this.shared.claims.get(dagId) ?? []).filter((claim) => this.options.process.isAlive(claim.pid))
+    const wanted = new Map(runs.map((run) => [run.key, run]))
+    for (const claim of live) {
+      const taken = claim.runs.find((run) => wanted.has(run.key))
+      if (taken) return {owner: claim, run: wanted.get(taken.key) as ClaimedRun}
+    }
+
+    const claim = {dagId, pid: this.options.process.pid, runs: structuredClone(runs), since: this.options.clock().toISOString()}
+    this.shared.claims.set(dagId, [...live, claim])
+    return {
+      release: () => {
+        this.shared.claims.set(dagId, (this.shared.claims.get(dagId) ?? []).filter((other) => other !== claim))
+      },
+    }
   }
 
   async close(): Promise<void> {}
 
   async flush(): Promise<void> {}
 
-  async readDag(dagId: string): Promise<DagState> {
-    return structuredClone(this.file.dags[dagId] ?? {runs: {}})
+  async requestCancel(backfillId: number, by: string): Promise<void> {
+    this.shared.cancels.set(backfillId, by)
+  }
+
+  async cancelRequestOf(backfillId: number, options: {clear: boolean} = {clear: false}): Promise<null | string> {
+    const by = this.shared.cancels.get(backfillId) ?? null
+    if (options.clear) this.shared.cancels.delete(backfillId)
+    return by
+  }
+
+  async changeSignature(): Promise<string> {
+    return String(this.shared.version)
+  }
+
+  async createBackfill(make: (id: number) => BackfillRecord): Promise<BackfillRecord> {
+    const ids = Object.values(this.shared.file.dags).flatMap((dag) => Object.values(dag.backfills ?? {}).map((record) => record.id))
+    const record = make(Math.max(0, ...ids) + 1)
+    this.record([{backfill: record, dag_id: record.dag_id, type: 'backfill'}])
+    return record
+  }
+
+  async liveClaims(dagId: string): Promise<RunClaim[]> {
+    return (this.shared.claims.get(dagId) ?? []).filter((claim) => this.options.process.isAlive(claim.pid)).map(({dagId: _dagId, ...claim}) => claim)
+  }
+
+  async readCatalog(): Promise<Catalog> {
+    return structuredClone({
+      backfills: Object.values(this.shared.file.dags).flatMap((dag) => Object.values(dag.backfills ?? {})),
+      settings: this.shared.file.dag_settings ?? {},
+      summaries: this.shared.summaries,
+    })
   }
 
   async readDagIds(): Promise<string[]> {
-    return Object.keys(this.file.dags)
+    return Object.keys(this.shared.file.dags).filter((dagId) => Object.keys(this.shared.file.dags[dagId]?.runs ?? {}).length > 0)
+  }
+
+  async readRuns(dagId: string, range: null | RunRange = null): Promise<DagState> {
+    const runs = structuredClone(this.shared.file.dags[dagId]?.runs ?? {})
+    if (range === null) return {runs}
+    return {runs: Object.fromEntries(Object.entries(runs).filter(([, run]) => run.logical_date === null || (run.logical_date >= range.from && run.logical_date <= range.to)))}
   }
 
   record(changes: readonly StateChange[]): void {
-    for (const change of changes) applyChange(this.file, structuredClone(change))
+    for (const change of changes) {
+      if (change.dag_id !== this.options.writer) continue
+      applyChange(this.shared.file, structuredClone(change))
+      const run = change.type === 'backfill' ? undefined : this.shared.file.dags[change.dag_id]?.runs[change.type === 'run' ? change.run.run_id : change.run_id]
+      if (run) this.shared.summaries[change.dag_id] = summaryAfter(this.shared.summaries[change.dag_id] ?? NO_SUMMARY, [run])
+    }
+
+    this.shared.version += 1
   }
+
+  async updateDagSettings(update: (settings: Record<string, DagSettings>) => void): Promise<Record<string, DagSettings>> {
+    const settings = {...this.shared.file.dag_settings}
+    update(settings)
+    this.shared.file.dag_settings = settings
+    this.shared.version += 1
+    return structuredClone(settings)
+  }
+
+  whenDurable(callback: () => void): void {
+    callback()
+  }
+
+  writeJournal(): void {}
 }

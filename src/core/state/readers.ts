@@ -4,81 +4,105 @@ import {isUpdraftError} from '../errors.js'
 import {loadDag} from '../loader/load-dags.js'
 import {dateLabeler, type DateLabeler} from '../schedule/logical-date.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
-import {currentRecord} from './backfills.js'
-import {liveClaimsOf} from './run-claims.js'
+import {currentRecord, progressOf} from './backfills.js'
 import type {ProcessInfo} from './file-lock.js'
-import {JsonFileStore} from './json-file-store.js'
+import {openStore} from './open-store.js'
 import {withoutDeadBackfill} from './queries.js'
 import type {BackfillRecord, DagSettings, DagState} from './schema.js'
+import type {DagSummary, RunRange, StateStore} from './store.js'
 
-/** What a reader of the state file needs: where things are, the clock, and who is asking. */
+/** What a reader of the state needs: where things are, the clock, and who is asking. */
 export interface StateReaderContext {
   clock: Clock
   dagsFolder: string
+  /** The store: a path for the embedded store. */
   dbPath: string
   process: ProcessInfo
 }
 
-/** The state file opened for reading only: it is never created or written. */
-function readOnlyStore(context: StateReaderContext): Promise<JsonFileStore> {
-  return JsonFileStore.open({clock: context.clock, ownDagId: null, path: context.dbPath, process: context.process})
+/**
+ * The store opened without a DAG to write: reading creates, writes or upgrades nothing; what the caller asks
+ * it to change (settings, a cancel request) it changes under the store's lock.
+ */
+export function openSharedStore(context: Omit<StateReaderContext, 'dagsFolder'>): Promise<StateStore> {
+  return openStore(context.dbPath, {clock: context.clock, process: context.process, writer: null})
 }
 
-/** A DAG's recorded runs as they stand now, with how its dates read to a person. */
-export interface RecordedDag {
+/** A DAG with recorded state, and how its dates read to a person. */
+export interface DagOfRecords {
   /** Null when the DAG file is gone but its runs are still recorded. */
   dag: Dag | null
   labelOf: DateLabeler
   /** The DAG's partition keys; none when its file is gone. */
   partitions: string[]
-  state: DagState
   timezone: string
 }
 
+/** A DAG's recorded runs as they stand now, with how its dates read to a person. */
+export interface RecordedDag extends DagOfRecords {
+  state: DagState
+}
+
 /**
- * Reads a DAG's runs for the inspection commands. A DAG that cannot be loaded is an error only when none of its
- * runs are recorded: its file may have been deleted or broken since, and its runs are still worth reading (their
- * dates then read in UTC). Without a live backfill of the DAG, whatever is recorded as in progress is shown as
- * the next backfill will find it.
+ * Loads a DAG whose state is being read. One that cannot be loaded is an error only when nothing of it is
+ * recorded: its file may have been deleted or broken since, and its runs are still worth reading (their dates
+ * then read in UTC).
  */
-export async function readRecordedDag(context: StateReaderContext, dagId: string): Promise<RecordedDag> {
-  const recorded = await (await readOnlyStore(context)).readDag(dagId)
+export async function dagOfRecords(context: Pick<StateReaderContext, 'dagsFolder'>, dagId: string, isRecorded: () => Promise<boolean>): Promise<DagOfRecords> {
   let dag: Dag | null = null
   try {
     dag = await loadDag(context.dagsFolder, dagId)
   } catch (error) {
-    if (!isUpdraftError(error) || Object.keys(recorded.runs).length === 0) throw error
+    if (!isUpdraftError(error) || !(await isRecorded())) throw error
   }
 
-  const owned = new Set(liveClaimsOf(context.dbPath, dagId, context.process).flatMap((claim) => claim.runs.map((run) => run.run_id)))
-  return {
-    dag,
-    labelOf: dag ? labelerFor(dag) : dateLabeler('UTC', false),
-    partitions: dag?.partitions ?? [],
-    state: withoutDeadBackfill(recorded, owned),
-    timezone: dag?.timezone ?? 'UTC',
-  }
+  return {dag, labelOf: dag ? labelerFor(dag) : dateLabeler('UTC', false), partitions: dag?.partitions ?? [], timezone: dag?.timezone ?? 'UTC'}
 }
 
-/** The backfill records of the state file as they read now (newest first), and the runs they refer to. */
+/**
+ * Reads a DAG's runs (those in `range` only, when given) for the inspection commands. Without a live backfill
+ * owning them, runs recorded as in progress are shown as the next backfill will find them.
+ */
+export async function readRecordedDag(context: StateReaderContext, dagId: string, range: null | RunRange = null): Promise<RecordedDag> {
+  const store = await openSharedStore(context)
+  const recorded = await store.readRuns(dagId, range)
+  const described = await dagOfRecords(context, dagId, async () => (await store.readDagIds()).includes(dagId))
+  const owned = new Set((await store.liveClaims(dagId)).flatMap((claim) => claim.runs.map((run) => run.run_id)))
+  return {...described, state: withoutDeadBackfill(recorded, owned)}
+}
+
+/** The backfill records as they read now (newest first); the runs of a DAG are read when first asked for. */
 export interface RecordedBackfills {
   records: BackfillRecord[]
   /** Pause states of DAGs that were paused, unpaused or seen by the scheduler. */
-  settings: Record<string, DagSettings>
-  stateOf(dagId: string): DagState
+  settings: Readonly<Record<string, DagSettings>>
+  stateOf(dagId: string): Promise<DagState>
+  summaries: Readonly<Record<string, DagSummary>>
 }
 
-/** Reads every backfill record; one whose process is gone reads `interrupted` (see `currentRecord`). */
-export async function readBackfills(context: StateReaderContext): Promise<RecordedBackfills> {
-  const store = await readOnlyStore(context)
-  const states = new Map<string, DagState>()
-  for (const dagId of await store.readDagIds()) states.set(dagId, await store.readDag(dagId))
-  const stateOf = (dagId: string) => states.get(dagId) ?? {runs: {}}
-  const livePids = new Map<string, Set<number>>()
-  const liveOn = (dagId: string) => livePids.get(dagId) ?? livePids.set(dagId, new Set(liveClaimsOf(context.dbPath, dagId, context.process).map((claim) => claim.pid))).get(dagId) as Set<number>
-  const records = (await store.readBackfills())
-    .map((record) => currentRecord(record, stateOf(record.dag_id), liveOn(record.dag_id).has(record.pid) ? record.pid : null))
-    .sort((a, b) => b.id - a.id)
-  return {records, settings: store.readDagSettings(), stateOf}
+/** Reads every backfill record; a running one whose process is gone reads `interrupted` (see `currentRecord`). */
+export async function readBackfills(context: Omit<StateReaderContext, 'dagsFolder'>): Promise<RecordedBackfills> {
+  const store = await openSharedStore(context)
+  const catalog = await store.readCatalog()
+  const states = new Map<string, Promise<DagState>>()
+  const stateOf = (dagId: string) => states.get(dagId) ?? states.set(dagId, store.readRuns(dagId)).get(dagId) as Promise<DagState>
+  const records: BackfillRecord[] = []
+  for (const record of catalog.backfills) {
+    if (record.state !== 'running') {
+      records.push(record)
+      continue
+    }
+
+    const live = (await store.liveClaims(record.dag_id)).some((claim) => claim.pid === record.pid)
+    records.push(currentRecord(record, await stateOf(record.dag_id), live ? record.pid : null))
+  }
+
+  records.sort((a, b) => b.id - a.id)
+  return {records, settings: catalog.settings, stateOf, summaries: catalog.summaries}
 }
 
+/** How many of a record's runs have finished: as it last stopped, or as its runs stand while it runs. */
+export async function progressNow(record: BackfillRecord, recorded: Pick<RecordedBackfills, 'stateOf'>): Promise<{done: number; total: number}> {
+  if (record.state !== 'running' && record.runs_done !== undefined) return {done: record.runs_done, total: record.run_ids.length}
+  return progressOf(record, await recorded.stateOf(record.dag_id))
+}

@@ -123,6 +123,8 @@ export interface BackfillRecord {
   request: StoredRequest
   /** The run records it covers, one per date (and key). */
   run_ids: string[]
+  /** How many of them had finished when it last stopped, so listing records reads no runs; absent while it runs. */
+  runs_done?: number
   state: BackfillState
 }
 
@@ -132,14 +134,18 @@ export interface DagState {
   runs: Record<string, DagRunRecord>
 }
 
-export const SCHEMA_VERSION = 2
+/**
+ * 3: the embedded store as a catalog and shards of runs (§15); 2 added partitions and batches to the single
+ * state file that 1 and 2 were.
+ */
+export const SCHEMA_VERSION = 3
 
 /** What is set on a DAG rather than recorded by its runs: whether the scheduler runs it (§14). */
 export interface DagSettings {
   is_paused: boolean
 }
 
-/** The whole state file. */
+/** The whole state: the single file of schema 1 and 2, and what `readWholeState` assembles from a store. */
 export interface StateFile {
   /** Per DAG, once paused or unpaused, or first seen by the scheduler; written under the file's lock. */
   dag_settings?: Record<string, DagSettings>
@@ -189,8 +195,8 @@ export function blankTaskInstance(): TaskInstanceRecord {
 }
 
 /**
- * Brings a state file written by an older release up to this schema, in place. Version 2 added partitions and
- * batches: a run's `partition_key` and a task instance's `batch_run_id`, both null for what older releases wrote.
+ * Brings the runs of a state file written by an older release up to this schema, in place. Version 2 added
+ * partitions and batches: a run's `partition_key` and a task instance's `batch_run_id`, both null before.
  * Filling in only what is missing makes it safe to apply twice, e.g. to a journal replayed on top.
  */
 export function migrateStateFile(file: StateFile): StateFile {
@@ -201,6 +207,5 @@ export function migrateStateFile(file: StateFile): StateFile {
     }
   }
 
-  file.schema_version = SCHEMA_VERSION
   return file
 }

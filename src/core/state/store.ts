@@ -1,19 +1,110 @@
-import type {DagState, StateChange} from './schema.js'
+import type {ProcessInfo} from './file-lock.js'
+import type {BackfillRecord, DagRunRecord, DagSettings, DagState, StateChange} from './schema.js'
+
+/** A span of logical dates (UTC ISO instants, both ends included): a command reads the runs it needs, no more. */
+export interface RunRange {
+  from: string
+  to: string
+}
+
+/** What a DAG's runs say about it, kept beside the records so listing DAGs reads none of their runs. */
+export interface DagSummary {
+  /** The run started last, of any type. */
+  last_run: null | Pick<DagRunRecord, 'logical_date' | 'partition_key' | 'run_id' | 'start_date' | 'state'>
+  /** The latest run the scheduler started (§14), and whether it has finished. */
+  last_scheduled: null | {finished: boolean; logical_date: string}
+}
+
+/** The summary once `runs` (in any order) are recorded over it. */
+export function summaryAfter(summary: DagSummary, runs: Iterable<DagRunRecord>): DagSummary {
+  let {last_run: lastRun, last_scheduled: lastScheduled} = summary
+  for (const run of runs) {
+    if (run.start_date !== null && (lastRun === null || lastRun.run_id === run.run_id || run.start_date > (lastRun.start_date ?? ''))) {
+      lastRun = {logical_date: run.logical_date, partition_key: run.partition_key, run_id: run.run_id, start_date: run.start_date, state: run.state}
+    }
+
+    if (!run.run_id.startsWith('scheduled__') || run.logical_date === null || (lastScheduled !== null && run.logical_date < lastScheduled.logical_date)) continue
+    lastScheduled = {finished: run.state === 'success' || run.state === 'failed', logical_date: run.logical_date}
+  }
+
+  return {last_run: lastRun, last_scheduled: lastScheduled}
+}
+
+export const NO_SUMMARY: DagSummary = {last_run: null, last_scheduled: null}
+
+/** What every DAG shares: settings, backfill records and per-DAG summaries, without any task instance. */
+export interface Catalog {
+  backfills: readonly BackfillRecord[]
+  settings: Readonly<Record<string, DagSettings>>
+  summaries: Readonly<Record<string, DagSummary>>
+}
+
+/** A run as ownership sees it: a date (or partition) of a DAG, whatever type of run records it. */
+export interface ClaimedRun {
+  /** The logical date and partition key: a scheduled and a backfill run of one date are the same run here. */
+  key: string
+  run_id: string
+}
+
+/** What a live process owns of a DAG while its backfill runs. */
+export interface RunClaim {
+  pid: number
+  runs: readonly ClaimedRun[]
+  since: string
+}
+
+/** The key ownership compares: two runs of one date and partition are one run, whichever type recorded them. */
+export function claimKeyOf(run: {logical_date: null | string; partition_key: null | string}): string {
+  return `${run.logical_date ?? ''}\u0000${run.partition_key ?? ''}`
+}
+
+/** How a store is opened: who asks, the clock, and the one DAG it may write (null: only read, or settings). */
+export interface StoreOptions {
+  clock: () => Date
+  /** Called once when a write fails; from then on nothing more is written, and nothing more is called durable. */
+  onFailure?: (error: Error) => void
+  process: ProcessInfo
+  writer: null | string
+}
 
 /**
- * The state of every DAG. Changes are plain data: `record()` applies them in memory and makes them durable (a
- * journal line for the file store) by the end of the current turn of the event loop; `flush()` folds them into
- * the state file.
+ * The only door to state (§15). Reads return data shared with the store: callers read it and never change it.
+ * A store opened with a `writer` records that DAG's runs, task instances and backfill records; every change
+ * reaches durable storage (a journal for the embedded store) by the end of the turn of the event loop it was
+ * recorded in, and `flush()` folds it into the store's documents.
  */
 export interface StateStore {
-  /** Folds recorded changes into the state file and stops background flushing. */
+  /** Claims `runs` of `dagId` for this process unless a live process owns one: then that run and its owner. */
+  claimRuns(dagId: string, runs: readonly ClaimedRun[]): Promise<{owner: RunClaim; run: ClaimedRun} | {release: () => void}>
+  /** Folds recorded changes into the store and stops background flushing. */
   close(): Promise<void>
-  /** Folds recorded changes into the state file now. */
+  /** Asks the backfill of record `backfillId` to stop, saying who asked. */
+  requestCancel(backfillId: number, by: string): Promise<void>
+  /** Who asked the backfill of record `backfillId` to stop, or null; `clear` withdraws the request once heard. */
+  cancelRequestOf(backfillId: number, options?: {clear: boolean}): Promise<null | string>
+  /** A value that changes whenever anything recorded changes: long-lived readers read again only then. */
+  changeSignature(): Promise<string>
+  /** Records a new backfill under the next free id of the whole store, made by `make`. */
+  createBackfill(make: (id: number) => BackfillRecord): Promise<BackfillRecord>
+  /** Folds recorded changes into the store now. */
   flush(): Promise<void>
-  /** The runs of one DAG as last recorded, shared with the store: callers read it and never change it. */
-  readDag(dagId: string): Promise<DagState>
+  /** The claims live processes hold on `dagId`; those of dead processes are not listed. */
+  liveClaims(dagId: string): Promise<RunClaim[]>
+  /** Settings, records and summaries of every DAG. */
+  readCatalog(): Promise<Catalog>
   /** Every DAG id with recorded runs. */
   readDagIds(): Promise<string[]>
-  /** Applies changes in memory and makes them durable by the end of this turn of the event loop. */
+  /** The runs of one DAG, all of them or those whose logical date lies in `range` (plus runs without a date). */
+  readRuns(dagId: string, range?: null | RunRange): Promise<Readonly<DagState>>
+  /** Applies changes and makes them durable by the end of this turn of the event loop. */
   record(changes: readonly StateChange[]): void
+  /** Changes DAG settings under the store's lock; returns them as written. */
+  updateDagSettings(update: (settings: Record<string, DagSettings>) => void): Promise<Record<string, DagSettings>>
+  /**
+   * Runs `callback` once everything recorded so far is durable (at once if it already is), and never if making
+   * it durable fails: what a callback shows can then not be lost to a crash.
+   */
+  whenDurable(callback: () => void): void
+  /** Makes what was recorded durable now, for an exit that cannot wait for the end of the turn. */
+  writeJournal(): void
 }

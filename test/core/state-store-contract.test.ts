@@ -1,0 +1,196 @@
+import {describe, expect, it} from '@jest/globals'
+import {mkdtempSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {EmbeddedStore} from '../../src/core/state/embedded/embedded-store.js'
+import {MemoryState, MemoryStore} from '../../src/core/state/memory-store.js'
+import {type BackfillRecord, blankTaskInstance, type DagRunRecord, type StateChange, type TaskInstanceState} from '../../src/core/state/schema.js'
+import {claimKeyOf, type StateStore} from '../../src/core/state/store.js'
+
+/** One shared state, opened by as many "processes" (pids) as a test needs; a pid in `dead` is gone. */
+interface Backend {
+  dead: Set<number>
+  open(pid: number, writer: null | string): Promise<StateStore>
+}
+
+const clock = () => new Date('2026-01-01T00:00:00.000Z')
+const processOf = (pid: number, dead: Set<number>) => ({host: 'test-host', isAlive: (other: number) => !dead.has(other), pid})
+
+const implementations: Array<[string, () => Backend]> = [
+  [
+    'memory',
+    () => {
+      const shared = new MemoryState()
+      const dead = new Set<number>()
+      return {dead, open: async (pid, writer) => new MemoryStore(shared, {clock, process: processOf(pid, dead), writer})}
+    },
+  ],
+  [
+    'embedded',
+    () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'updraft-store-')), 'db.json')
+      const dead = new Set<number>()
+      return {dead, open: (pid, writer) => EmbeddedStore.open(path, {clock, process: processOf(pid, dead), writer})}
+    },
+  ],
+]
+
+const nextTurn = () =>
+  new Promise((resolve) => {
+    setImmediate(resolve)
+  })
+
+function runOf(dagId: string, day: number, partitionKey: null | string = null): {change: StateChange; run: DagRunRecord} {
+  const logicalDate = partitionKey === null || day > 0 ? new Date(Date.UTC(2024, 0, day)).toISOString() : null
+  const run: DagRunRecord = {
+    conf: {},
+    data_interval_end: logicalDate,
+    data_interval_start: logicalDate,
+    end_date: null,
+    logical_date: logicalDate,
+    partition_key: partitionKey,
+    run_id: `backfill__${logicalDate ?? ''}${partitionKey ? `__${partitionKey}` : ''}`,
+    start_date: logicalDate,
+    state: 'running',
+    task_instances: {extract: blankTaskInstance()},
+  }
+  return {change: {dag_id: dagId, run, type: 'run'}, run}
+}
+
+const tiChange = (dagId: string, runId: string, state: TaskInstanceState): StateChange => ({
+  dag_id: dagId,
+  run_id: runId,
+  task_id: 'extract',
+  ti: {...blankTaskInstance(), state, try_number: 1},
+  type: 'task_instance',
+})
+
+function recordOf(id: number, dagId: string, runIds: string[]): BackfillRecord {
+  return {
+    counts: {},
+    created_at: clock().toISOString(),
+    dag_id: dagId,
+    finished_at: null,
+    history: [],
+    host: 'test-host',
+    id,
+    pid: 7001,
+    request: {batch_size: 1, conf: {}, dates: null, disable_retry: false, ignore_dependencies: false, keys: {kind: 'range'}, mark_success: false, max_active_runs: 16, rerun_failed_tasks: false, reset_dagruns: false, run_backwards: false, task_regex: null},
+    run_ids: runIds,
+    state: 'running',
+  }
+}
+
+const statesOf = async (store: StateStore, dagId: string) =>
+  Object.fromEntries(Object.values((await store.readRuns(dagId)).runs).map((run) => [run.run_id.slice(10, 20), run.task_instances.extract?.state]))
+
+describe.each(implementations)('the %s store keeps the StateStore contract', (_name, backendOf) => {
+  it('reads back runs, task instances, records and settings as recorded, and only the runs of a range', async () => {
+    const backend = backendOf()
+    const writer = await backend.open(7001, 'sales')
+    const days = [1, 2, 31, 32, 60].map((day) => runOf('sales', day))
+    writer.record(days.map((day) => day.change))
+    writer.record([tiChange('sales', days[1]?.run.run_id as string, 'success')])
+    const record = await writer.createBackfill((id) => recordOf(id, 'sales', days.map((day) => day.run.run_id)))
+    writer.record([{backfill: {...record, state: 'success'}, dag_id: 'sales', type: 'backfill'}])
+    await writer.updateDagSettings((settings) => {
+      settings.sales = {is_paused: true}
+    })
+    await writer.close()
+
+    const reader = await backend.open(7002, null)
+    expect(await statesOf(reader, 'sales')).toEqual({'2024-01-01': 'none', '2024-01-02': 'success', '2024-01-31': 'none', '2024-02-01': 'none', '2024-02-29': 'none'})
+    const january = await reader.readRuns('sales', {from: '2024-01-02T00:00:00.000Z', to: '2024-01-31T00:00:00.000Z'})
+    expect(Object.values(january.runs).map((run) => run.logical_date?.slice(0, 10)).sort()).toEqual(['2024-01-02', '2024-01-31'])
+    const catalog = await reader.readCatalog()
+    expect(catalog.backfills.map((backfill) => [backfill.id, backfill.state])).toEqual([[1, 'success']])
+    expect(catalog.settings).toEqual({sales: {is_paused: true}})
+    expect(await reader.readDagIds()).toEqual(['sales'])
+    expect(await reader.readRuns('nothing')).toEqual({runs: {}})
+  })
+
+  it('keeps what a writer recorded when it dies before flushing, and a later writer of the DAG carries on from it', async () => {
+    const backend = backendOf()
+    const crashed = await backend.open(7001, 'sales')
+    const {change, run} = runOf('sales', 1)
+    crashed.record([change, tiChange('sales', run.run_id, 'running')])
+    crashed.record([tiChange('sales', run.run_id, 'success')])
+    // By the end of the turn it is durable; the process then dies without a flush or a close.
+    await nextTurn()
+    backend.dead.add(7001)
+
+    expect(await statesOf(await backend.open(7002, null), 'sales')).toEqual({'2024-01-01': 'success'})
+    const next = await backend.open(7003, 'sales')
+    const second = runOf('sales', 2)
+    next.record([second.change])
+    await next.close()
+    expect(await statesOf(await backend.open(7004, null), 'sales')).toEqual({'2024-01-01': 'success', '2024-01-02': 'none'})
+  })
+
+  it('records two DAGs, and disjoint runs of one DAG, from several processes at once without losing any', async () => {
+    const backend = backendOf()
+    const writers = await Promise.all([backend.open(7001, 'sales'), backend.open(7002, 'ingest'), backend.open(7003, 'sales')])
+    const [salesA, ingest, salesB] = writers as [StateStore, StateStore, StateStore]
+    for (let day = 1; day <= 40; day++) {
+      const writer = day % 2 === 0 ? salesA : salesB
+      const {change, run} = runOf('sales', day)
+      writer.record([change])
+      ingest.record([runOf('ingest', day).change])
+      if (day % 7 === 0) await Promise.all(writers.map((store) => store.flush()))
+      writer.record([tiChange('sales', run.run_id, 'success')])
+    }
+
+    await Promise.all([salesA.createBackfill((id) => recordOf(id, 'sales', [])), ingest.createBackfill((id) => recordOf(id, 'ingest', [])), salesB.createBackfill((id) => recordOf(id, 'sales', []))])
+    await Promise.all(writers.map((store) => store.close()))
+    const reader = await backend.open(7004, null)
+    const sales = await statesOf(reader, 'sales')
+    expect(Object.keys(sales)).toHaveLength(40)
+    expect(new Set(Object.values(sales))).toEqual(new Set(['success']))
+    expect(Object.keys((await reader.readRuns('ingest')).runs)).toHaveLength(40)
+    expect((await reader.readCatalog()).backfills.map((record) => record.id).sort()).toEqual([1, 2, 3])
+  })
+
+  it('lets one of two claimants of a run win, refuses the other naming the owner, and hands a dead owner’s runs over', async () => {
+    const backend = backendOf()
+    const [first, second] = await Promise.all([backend.open(7001, null), backend.open(7002, null)])
+    const runs = (days: number[]) => days.map((day) => runOf('sales', day).run).map((run) => ({key: claimKeyOf(run), run_id: run.run_id}))
+    const results = await Promise.all([(first as StateStore).claimRuns('sales', runs([1, 2, 3])), (second as StateStore).claimRuns('sales', runs([3, 4]))])
+    const won = results.filter((result) => 'release' in result)
+    const lost = results.filter((result) => 'owner' in result)
+    expect(won).toHaveLength(1)
+    expect(lost).toHaveLength(1)
+    const loser = lost[0] as {owner: {pid: number}; run: {run_id: string}}
+    expect(loser.run.run_id).toBe(runOf('sales', 3).run.run_id)
+    expect([7001, 7002]).toContain(loser.owner.pid)
+
+    const third = await backend.open(7003, null)
+    expect('release' in (await third.claimRuns('sales', runs([9])))).toBe(true)
+    expect((await third.liveClaims('sales')).map((claim) => claim.pid).sort()).toEqual([loser.owner.pid, 7003].sort())
+    backend.dead.add(loser.owner.pid)
+    expect('release' in (await third.claimRuns('sales', runs([1, 2, 3, 4])))).toBe(true)
+  })
+
+  it('passes cancel requests between processes, and reads the same whatever a reader does to what it got', async () => {
+    const backend = backendOf()
+    const writer = await backend.open(7001, 'sales')
+    writer.record([runOf('sales', 1).change])
+    await writer.close()
+    const reader = await backend.open(7002, null)
+    const before = await reader.changeSignature()
+    await reader.requestCancel(4, 'a test')
+    expect(await writer.cancelRequestOf(4)).toBe('a test')
+    expect(await writer.cancelRequestOf(4, {clear: true})).toBe('a test')
+    expect(await writer.cancelRequestOf(4)).toBeNull()
+
+    const read = await reader.readRuns('sales')
+    const copy = structuredClone(read)
+    ;(Object.values(read.runs)[0] as DagRunRecord).state = 'failed'
+    expect(await (await backend.open(7003, null)).readRuns('sales')).toEqual(copy)
+
+    const later = await backend.open(7004, 'sales')
+    later.record([runOf('sales', 2).change])
+    await later.close()
+    expect(await reader.changeSignature()).not.toBe(before)
+  })
+})
