@@ -247,7 +247,8 @@ const smallCommands = {
   'dags list-runs small': ['dags', 'list-runs', 'small', '--json'],
   'tasks states-for-dag-run small': ['tasks', 'states-for-dag-run', 'small', '2023-06-01', '--json'],
   'dags list': ['dags', 'list', '--json'],
-  'backfills list': ['backfills', 'list', '--json'],
+  'backfills list': ['backfills', 'list'],
+  'backfills list --dag-id small --json': ['backfills', 'list', '--dag-id', 'small', '--json'],
 }
 function storeWithHistory() {
   const empty = freshDb('p10_empty')

@@ -1,8 +1,11 @@
 import type {BackfillRecord} from '../core/state/schema.js'
+
+/** What a record shows a person, listed or whole. */
+type RecordShown = Omit<BackfillRecord, 'run_ids'>
 import {dim, formatDuration, paintState, table} from './format.js'
 
 /** One line per record for `backfills list`. */
-export function backfillsText(rows: ReadonlyArray<{progress: {done: number; total: number}; record: BackfillRecord; selection: string}>, now: Date): string {
+export function backfillsText(rows: ReadonlyArray<{progress: {done: number; total: number}; record: RecordShown; selection: string}>, now: Date): string {
   if (rows.length === 0) return dim('No backfills recorded.')
   return table(
     ['id', 'dag', 'selection', 'state', 'done', 'started', 'duration'],
@@ -19,7 +22,7 @@ export function backfillsText(rows: ReadonlyArray<{progress: {done: number; tota
 }
 
 /** The head of `backfills show`: what was asked, where it runs, how far it got. */
-export function backfillText(record: BackfillRecord, details: {progress: {done: number; total: number}; selection: string}): string {
+export function backfillText(record: RecordShown, details: {progress: {done: number; total: number}; selection: string}): string {
   const counts = Object.entries(record.counts)
     .map(([state, count]) => `${count} ${paintState(state)}`)
     .join(', ')

@@ -3,7 +3,7 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import type {AddressInfo} from 'node:net'
 
 import {isUpdraftError, UpdraftError} from '../core/errors.js'
-import {findBackfill, backfillRuns, recordDocument} from '../core/state/backfills.js'
+import {backfillRuns, recordDocument} from '../core/state/backfills.js'
 import type {RecordedBackfills, StateReaderContext} from '../core/state/readers.js'
 import {backfillPage, errorPage, indexPage, notFoundPage} from './pages.js'
 import {StateSnapshots} from '../core/state/state-snapshots.js'
@@ -66,7 +66,8 @@ export async function startWebServer(context: StateReaderContext, options: {host
     }
 
     if (path === '/api/backfills') {
-      sendJson(response, 200, (await snapshots.current()).records.map((record) => recordDocument(record)))
+      const backfills = await snapshots.current()
+      sendJson(response, 200, await Promise.all(backfills.records.map(async (record) => recordDocument(await backfills.whole(record)))))
       return
     }
 
@@ -75,7 +76,7 @@ export async function startWebServer(context: StateReaderContext, options: {host
       const [, id, part] = api as unknown as [string, string, string | undefined]
       const backfills = await snapshots.current()
       if (part === undefined) {
-        const record = findBackfill(backfills.records, id)
+        const record = await backfills.find(id)
         sendJson(response, 200, {...recordDocument(record), runs: backfillRuns(record, await backfills.stateOf(record.dag_id))})
       } else if (part === '/live') {
         await streamLive(request, response, id, backfills)
@@ -120,7 +121,7 @@ export async function startWebServer(context: StateReaderContext, options: {host
         lastSnapshot = backfills
         const record = backfills.records.find((candidate) => candidate.id === view.record.id)
         if (!record) return
-        const text = JSON.stringify(await views.live(backfills, record, view.tasks, view.timezone))
+        const text = JSON.stringify(await views.live(backfills, await backfills.whole(record), view.tasks, view.timezone))
         if (text === lastSent) return
         lastSent = text
         response.write(`event: live\ndata: ${text}\n\n`)

@@ -7,7 +7,7 @@ import {recordLabel} from '../core/run/run-spec.js'
 import {dateLabeler} from '../core/schedule/logical-date.js'
 import {labelerFor} from '../core/schedule/resolve-dates.js'
 import {nextScheduledRun} from '../core/scheduler/due-runs.js'
-import {backfillRuns, countsOf, findBackfill, progressOf, recordDocument, selectionText} from '../core/state/backfills.js'
+import {backfillRuns, countsOf, progressOf, recordDocument, selectionText} from '../core/state/backfills.js'
 import {findTaskInstance, logPathOf} from '../core/state/queries.js'
 import {progressNow, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
 import type {BackfillRecord, DagRunState, TaskInstanceState} from '../core/state/schema.js'
@@ -122,7 +122,7 @@ export class WebViews {
   }
 
   async backfill(backfills: RecordedBackfills, id: string): Promise<BackfillView> {
-    const record = findBackfill(backfills.records, id)
+    const record = await backfills.find(id)
     const dag = await this.dagOf(record.dag_id)
     const labelOf = dag ? labelerFor(dag) : dateLabeler('UTC', true)
     const runs = backfillRuns(record, await backfills.stateOf(record.dag_id))
@@ -175,7 +175,7 @@ export class WebViews {
   }
 
   private async findTaskInstance(backfills: RecordedBackfills, id: string, runId: string, taskId: string) {
-    const record = findBackfill(backfills.records, id)
+    const record = await backfills.find(id)
     if (!record.run_ids.includes(runId)) throw new UpdraftError('RUN_NOT_FOUND', `Expected a run of backfill ${record.id}, got "${runId}".`)
     const run = (await backfills.stateOf(record.dag_id)).runs[runId]
     if (!run) return {record, run: {logical_date: null, partition_key: null, run_id: runId}, ti: null}

@@ -48,7 +48,7 @@ export default class BackfillsCancel extends BaseCommand {
       await sleep(50)
     }
 
-    const stopped = findBackfill((await readBackfills(context)).records, args.id)
+    const stopped = await (await readBackfills(context)).find(args.id)
     if (!this.jsonEnabled()) this.log(`Cancelled backfill ${stopped.id} of ${stopped.dag_id} in ${context.clock().getTime() - started} ms; it reads ${stopped.state}.`)
     return recordDocument(stopped)
   }

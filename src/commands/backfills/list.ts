@@ -29,6 +29,6 @@ export default class BackfillsList extends BaseCommand {
       this.log(backfillsText(rows, context.clock()))
     }
 
-    return chosen.map((record) => recordDocument(record))
+    return Promise.all(chosen.map(async (record) => recordDocument(await recorded.whole(record))))
   }
 }

@@ -9,7 +9,6 @@ import {executorFlags, executorOf, positiveIntegerFlag} from '../../cli/flags.js
 import {runInForeground} from '../../cli/run-session.js'
 import {loadDag} from '../../core/loader/load-dags.js'
 import {assertResumable, BackfillSession, settingsOf} from '../../core/session/backfill-session.js'
-import {findBackfill} from '../../core/state/backfills.js'
 
 export default class BackfillsResume extends BaseCommand {
   static override args = {
@@ -30,7 +29,7 @@ export default class BackfillsResume extends BaseCommand {
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(BackfillsResume)
     const context = commandContext(flags)
-    const record = findBackfill((await readBackfills(context)).records, args.id)
+    const record = await (await readBackfills(context)).find(args.id)
     assertResumable(record)
     const dag = await loadDag(context.dagsFolder, record.dag_id)
     this.warnAbout([dag])

@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, outputWidth} from '../../cli/context.js'
 import {dagOfRecords, readBackfills} from '../../core/state/readers.js'
-import {backfillRuns, findBackfill, progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
+import {backfillRuns, progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
 import {recordLabel} from '../../core/run/run-spec.js'
 import {backfillText} from '../../render/backfills-text.js'
 import {colourEnabled} from '../../render/format.js'
@@ -23,8 +23,8 @@ export default class BackfillsShow extends BaseCommand {
   public async run(): Promise<unknown> {
     const {args, flags} = await this.parse(BackfillsShow)
     const context = commandContext(flags)
-    const {records, stateOf} = await readBackfills(context)
-    const record = findBackfill(records, args.id)
+    const {find, stateOf} = await readBackfills(context)
+    const record = await find(args.id)
     const state = await stateOf(record.dag_id)
     const runs = backfillRuns(record, state)
     if (!this.jsonEnabled()) {

@@ -46,7 +46,7 @@ export function progressOf(record: BackfillRecord, state: DagState): {done: numb
 }
 
 /** The record with this id, or an error naming the ids there are. */
-export function findBackfill(records: readonly BackfillRecord[], reference: string): BackfillRecord {
+export function findBackfill<T extends Pick<BackfillRecord, 'id'>>(records: readonly T[], reference: string): T {
   const id = Number(reference)
   const found = Number.isInteger(id) ? records.find((record) => record.id === id) : undefined
   if (found) return found

@@ -1,5 +1,5 @@
 import {applyChange, type BackfillRecord, type DagSettings, type DagState, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
-import {type Catalog, type ClaimedRun, type DagSummary, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter} from './store.js'
+import {type Catalog, type ClaimedRun, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter} from './store.js'
 
 /** What several `MemoryStore`s share, as processes share the files of the embedded store. */
 export class MemoryState {
@@ -57,8 +57,7 @@ export class MemoryStore implements StateStore {
   }
 
   async createBackfill(make: (id: number) => BackfillRecord): Promise<BackfillRecord> {
-    const ids = Object.values(this.shared.file.dags).flatMap((dag) => Object.values(dag.backfills ?? {}).map((record) => record.id))
-    const record = make(Math.max(0, ...ids) + 1)
+    const record = make(Math.max(0, ...this.records().map((recorded) => recorded.id)) + 1)
     this.record([{backfill: record, dag_id: record.dag_id, type: 'backfill'}])
     return record
   }
@@ -67,9 +66,13 @@ export class MemoryStore implements StateStore {
     return (this.shared.claims.get(dagId) ?? []).filter((claim) => this.options.process.isAlive(claim.pid)).map(({dagId: _dagId, ...claim}) => claim)
   }
 
+  async readBackfillRunIds(backfillId: number): Promise<string[]> {
+    return structuredClone(this.records().find((record) => record.id === backfillId)?.run_ids ?? [])
+  }
+
   async readCatalog(): Promise<Catalog> {
     return structuredClone({
-      backfills: Object.values(this.shared.file.dags).flatMap((dag) => Object.values(dag.backfills ?? {})),
+      backfills: this.records().map((record) => listedBackfillOf(record)),
       settings: this.shared.file.dag_settings ?? {},
       summaries: this.shared.summaries,
     })
@@ -109,4 +112,8 @@ export class MemoryStore implements StateStore {
   }
 
   writeJournal(): void {}
+
+  private records(): BackfillRecord[] {
+    return Object.values(this.shared.file.dags).flatMap((dag) => Object.values(dag.backfills ?? {}))
+  }
 }

@@ -4,12 +4,12 @@ import {isUpdraftError} from '../errors.js'
 import {loadDag} from '../loader/load-dags.js'
 import {dateLabeler, type DateLabeler} from '../schedule/logical-date.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
-import {currentRecord, progressOf} from './backfills.js'
+import {currentRecord, findBackfill, progressOf} from './backfills.js'
 import type {ProcessInfo} from './file-lock.js'
 import {openStore} from './open-store.js'
 import {withoutDeadBackfill} from './queries.js'
 import type {BackfillRecord, DagSettings, DagState} from './schema.js'
-import type {DagSummary, RunRange, StateStore} from './store.js'
+import {type DagSummary, type ListedBackfill, listedBackfillOf, type RunRange, type StateStore, wholeBackfillOf} from './store.js'
 
 /** What a reader of the state needs: where things are, the clock, and who is asking. */
 export interface StateReaderContext {
@@ -71,9 +71,16 @@ export async function readRecordedDag(context: StateReaderContext, dagId: string
   return {...described, state: withoutDeadBackfill(recorded, owned)}
 }
 
-/** The backfill records as they read now (newest first); the runs of a DAG are read when first asked for. */
+/**
+ * The backfill records as they read now (newest first), listed without their run ids; a record's run ids and a
+ * DAG's runs are read when first asked for.
+ */
 export interface RecordedBackfills {
-  records: BackfillRecord[]
+  /** The whole record with this id (`backfills show 3`), or `BACKFILL_NOT_FOUND`. */
+  find(reference: string): Promise<BackfillRecord>
+  records: ListedBackfill[]
+  /** The whole record of a listed one. */
+  whole(record: ListedBackfill): Promise<BackfillRecord>
   /** Pause states of DAGs that were paused, unpaused or seen by the scheduler. */
   settings: Readonly<Record<string, DagSettings>>
   stateOf(dagId: string): Promise<DagState>
@@ -86,7 +93,10 @@ export async function readBackfills(context: Omit<StateReaderContext, 'dagsFolde
   const catalog = await store.readCatalog()
   const states = new Map<string, Promise<DagState>>()
   const stateOf = (dagId: string) => states.get(dagId) ?? states.set(dagId, store.readRuns(dagId)).get(dagId) as Promise<DagState>
-  const records: BackfillRecord[] = []
+  const runIds = new Map<number, Promise<string[]>>()
+  const runIdsOf = (id: number) => runIds.get(id) ?? runIds.set(id, store.readBackfillRunIds(id)).get(id) as Promise<string[]>
+  const whole = async (record: ListedBackfill) => wholeBackfillOf(record, await runIdsOf(record.id))
+  const records: ListedBackfill[] = []
   for (const record of catalog.backfills) {
     if (record.state !== 'running') {
       records.push(record)
@@ -94,15 +104,15 @@ export async function readBackfills(context: Omit<StateReaderContext, 'dagsFolde
     }
 
     const live = (await store.liveClaims(record.dag_id)).some((claim) => claim.pid === record.pid)
-    records.push(currentRecord(record, await stateOf(record.dag_id), live ? record.pid : null))
+    records.push(listedBackfillOf(currentRecord(await whole(record), await stateOf(record.dag_id), live ? record.pid : null)))
   }
 
   records.sort((a, b) => b.id - a.id)
-  return {records, settings: catalog.settings, stateOf, summaries: catalog.summaries}
+  return {find: async (reference) => whole(findBackfill(records, reference)), records, settings: catalog.settings, stateOf, summaries: catalog.summaries, whole}
 }
 
 /** How many of a record's runs have finished: as it last stopped, or as its runs stand while it runs. */
-export async function progressNow(record: BackfillRecord, recorded: Pick<RecordedBackfills, 'stateOf'>): Promise<{done: number; total: number}> {
-  if (record.state !== 'running' && record.runs_done !== undefined) return {done: record.runs_done, total: record.run_ids.length}
-  return progressOf(record, await recorded.stateOf(record.dag_id))
+export async function progressNow(record: ListedBackfill, recorded: Pick<RecordedBackfills, 'stateOf' | 'whole'>): Promise<{done: number; total: number}> {
+  if (record.state !== 'running' && record.runs_done !== undefined) return {done: record.runs_done, total: record.runs_total}
+  return progressOf(await recorded.whole(record), await recorded.stateOf(record.dag_id))
 }

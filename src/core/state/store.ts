@@ -32,9 +32,27 @@ export function summaryAfter(summary: DagSummary, runs: Iterable<DagRunRecord>):
 
 export const NO_SUMMARY: DagSummary = {last_run: null, last_scheduled: null}
 
+/**
+ * A backfill record as the catalog lists it: without its run ids (a year of hourly runs is 8,760 of them), which
+ * `readBackfillRunIds` reads for the one record that needs them, so listing records costs the same whatever
+ * they cover.
+ */
+export type ListedBackfill = Omit<BackfillRecord, 'run_ids'> & {runs_total: number}
+
+export function listedBackfillOf(record: BackfillRecord): ListedBackfill {
+  const {run_ids: runIds, ...listed} = record
+  return {...listed, runs_total: runIds.length}
+}
+
+/** The whole record of a listed one, given its run ids. */
+export function wholeBackfillOf(listed: ListedBackfill, runIds: string[]): BackfillRecord {
+  const {runs_total: _total, ...record} = listed
+  return {...record, run_ids: runIds}
+}
+
 /** What every DAG shares: settings, backfill records and per-DAG summaries, without any task instance. */
 export interface Catalog {
-  backfills: readonly BackfillRecord[]
+  backfills: readonly ListedBackfill[]
   settings: Readonly<Record<string, DagSettings>>
   summaries: Readonly<Record<string, DagSummary>>
 }
@@ -90,6 +108,8 @@ export interface StateStore {
   flush(): Promise<void>
   /** The claims live processes hold on `dagId`; those of dead processes are not listed. */
   liveClaims(dagId: string): Promise<RunClaim[]>
+  /** The run ids of backfill `backfillId`, in the order it covers them; none for an unknown id. */
+  readBackfillRunIds(backfillId: number): Promise<string[]>
   /** Settings, records and summaries of every DAG. */
   readCatalog(): Promise<Catalog>
   /** Every DAG id with recorded runs. */

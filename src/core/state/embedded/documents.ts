@@ -5,16 +5,21 @@ import {LowSync} from 'lowdb'
 import {JSONFileSync} from 'lowdb/node'
 
 import {UpdraftError} from '../../errors.js'
-import {type BackfillRecord, type DagRunRecord, type DagSettings, SCHEMA_VERSION, type StateFile} from '../schema.js'
-import type {DagSummary} from '../store.js'
+import {type DagRunRecord, type DagSettings, SCHEMA_VERSION, type StateFile} from '../schema.js'
+import type {DagSummary, ListedBackfill} from '../store.js'
 
 /** The catalog document: everything but runs, small enough for every command to read whole. */
 export interface CatalogDocument {
-  backfills: Record<string, BackfillRecord>
+  backfills: Record<string, ListedBackfill>
   dag_settings: Record<string, DagSettings>
   /** Per DAG with runs, what `dags list` and the scheduler need without reading them. */
   dags: Record<string, DagSummary>
   schema_version: number
+}
+
+/** The run ids of one backfill record, kept out of the catalog. */
+export interface RunIdsDocument {
+  run_ids: string[]
 }
 
 /** A shard: the runs of one DAG whose logical dates fall in one period, keyed by run id. */

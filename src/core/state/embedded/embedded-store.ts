@@ -4,9 +4,9 @@ import {isDeepStrictEqual} from 'node:util'
 import {stateUnwritable, UpdraftError} from '../../errors.js'
 import {progressOf} from '../backfills.js'
 import {applyChange, type BackfillRecord, type DagRunRecord, type DagSettings, type DagState, migrateStateFile, SCHEMA_VERSION, type StateChange, type StateFile} from '../schema.js'
-import {type Catalog, type ClaimedRun, type DagSummary, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter} from '../store.js'
+import {type Catalog, type ClaimedRun, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter, wholeBackfillOf} from '../store.js'
 import {acquireLock, claimRuns, liveClaimsOf} from './claims.js'
-import {type CatalogDocument, emptyCatalog, periodOf, periodsBetween, readCatalogOrLegacy, readDocument, type ShardDocument, writeDocument} from './documents.js'
+import {type CatalogDocument, emptyCatalog, periodOf, periodsBetween, readCatalogOrLegacy, readDocument, type RunIdsDocument, type ShardDocument, writeDocument} from './documents.js'
 import {StoreFiles} from './files.js'
 
 const FLUSH_INTERVAL_MS = 5000
@@ -26,6 +26,8 @@ export class EmbeddedStore implements StateStore {
   private legacy: null | StateFile = null
   /** The runs of the writer's DAG this process read or recorded. */
   private readonly own: DagState = {runs: {}}
+  /** The ranges of the writer's DAG read so far (null: all of it). */
+  private readonly ownRanges: Array<null | RunRange> = []
   private readonly touchedRuns = new Set<string>()
   private readonly touchedRecords = new Map<number, BackfillRecord>()
   private closed = false
@@ -91,12 +93,17 @@ export class EmbeddedStore implements StateStore {
 
   async readRuns(dagId: string, range: null | RunRange = null): Promise<DagState> {
     if (this.legacy) return {runs: inRange(this.legacy.dags[dagId]?.runs ?? {}, range)}
+    // The writer's runs are claimed, so nobody else changes them: a range it read once it holds from then on.
+    const isOwn = dagId === this.options.writer
+    if (isOwn && this.ownRanges.some((read) => read === null || (range !== null && read.from <= range.from && read.to >= range.to))) return {runs: inRange(this.own.runs, range)}
     const runs: Record<string, DagRunRecord> = {}
     const periods = new Set(this.files.periodsOf(dagId))
     const wanted = range === null ? [...periods] : [...periodsBetween(range.from, range.to), 'keys'].filter((period) => periods.has(period))
     for (const period of wanted) Object.assign(runs, readDocument<ShardDocument>(this.files.shard(dagId, period), {runs: {}}).runs)
     const state: StateFile = {dags: {[dagId]: {runs}}, schema_version: SCHEMA_VERSION}
-    for (const journal of this.files.journals(dagId)) {
+    // The writer's own journal repeats what it holds in memory, and is the longest of all.
+    const replayed = this.files.journals(dagId).filter((journal) => !isOwn || journal.pid !== this.options.process.pid)
+    for (const journal of replayed) {
       replayJournal(journal.path, (change) => {
         if (change.type === 'backfill' || (change.type === 'run' && !isInRange(change.run.logical_date, range))) return
         applyChange(state, change)
@@ -104,7 +111,8 @@ export class EmbeddedStore implements StateStore {
     }
 
     const read = state.dags[dagId] as DagState
-    if (dagId !== this.options.writer) return {runs: inRange(read.runs, range)}
+    if (!isOwn) return {runs: inRange(read.runs, range)}
+    this.ownRanges.push(range)
     // What this process recorded is newer than anything on disk, and its later changes apply to these runs.
     for (const [runId, run] of Object.entries(read.runs)) this.own.runs[runId] ??= run
     return {runs: inRange(this.own.runs, range)}
@@ -128,12 +136,26 @@ export class EmbeddedStore implements StateStore {
     // kill -9 is only there): only their lines are parsed.
     for (const journal of this.files.journals()) {
       replayJournal(journal.path, (change) => {
-        if (change.type === 'backfill') catalog.backfills[String(change.backfill.id)] = change.backfill
+        if (change.type === 'backfill') catalog.backfills[String(change.backfill.id)] = listedBackfillOf(change.backfill)
       }, '"type":"backfill"')
     }
 
-    for (const record of this.touchedRecords.values()) catalog.backfills[String(record.id)] = record
+    for (const record of this.touchedRecords.values()) catalog.backfills[String(record.id)] = listedBackfillOf(record)
     return {backfills: Object.values(catalog.backfills), settings: catalog.dag_settings, summaries: catalog.dags}
+  }
+
+  async readBackfillRunIds(backfillId: number): Promise<string[]> {
+    if (this.legacy) return Object.values(this.legacy.dags).find((dag) => dag.backfills?.[String(backfillId)])?.backfills?.[String(backfillId)]?.run_ids ?? []
+    const touched = this.touchedRecords.get(backfillId)
+    if (touched) return touched.run_ids
+    let journaled: null | string[] = null
+    for (const journal of this.files.journals()) {
+      replayJournal(journal.path, (change) => {
+        if (change.type === 'backfill' && change.backfill.id === backfillId) journaled = change.backfill.run_ids
+      }, '"type":"backfill"')
+    }
+
+    return journaled ?? readDocument<RunIdsDocument>(this.files.runIdsOf(backfillId), {run_ids: []}).run_ids
   }
 
   record(changes: readonly StateChange[]): void {
@@ -205,7 +227,7 @@ export class EmbeddedStore implements StateStore {
       }
 
       created = make(Math.max(0, ...ids) + 1)
-      catalog.backfills[String(created.id)] = created
+      this.putRecord(catalog, created)
     })
     const record = created as BackfillRecord
     this.record([{backfill: record, dag_id: record.dag_id, type: 'backfill'}])
@@ -385,7 +407,7 @@ export class EmbeddedStore implements StateStore {
       // The catalog is rewritten only when what it says changed: most flushes of a long backfill change only runs.
       if (records.size > 0 || this.summary === null || !isDeepStrictEqual(summaryAfter(this.summary, changedRuns), this.summary)) {
         await this.rewriteCatalog('write the catalog', (catalog) => {
-          for (const record of records.values()) catalog.backfills[String(record.id)] = record
+          for (const record of records.values()) this.putRecord(catalog, record)
           this.summary = summaryAfter(catalog.dags[dagId] ?? NO_SUMMARY, changedRuns)
           catalog.dags[dagId] = this.summary
         })
@@ -428,6 +450,15 @@ export class EmbeddedStore implements StateStore {
     }
   }
 
+  /**
+   * Puts a record in the catalog, its run ids in a document of their own, written only when they changed (a
+   * resume adds runs; nothing else changes them) and before the catalog that counts them.
+   */
+  private putRecord(catalog: CatalogDocument, record: BackfillRecord): void {
+    if (catalog.backfills[String(record.id)]?.runs_total !== record.run_ids.length) writeDocument(this.files.runIdsOf(record.id), {run_ids: record.run_ids} satisfies RunIdsDocument)
+    catalog.backfills[String(record.id)] = listedBackfillOf(record)
+  }
+
   /** Upgrades a store of an older schema, unless another writer just did. */
   private async upgrade(): Promise<void> {
     await this.rewriteCatalog(`upgrade the state in ${this.files.catalog} to schema_version ${SCHEMA_VERSION}`, () => {})
@@ -447,6 +478,7 @@ export class EmbeddedStore implements StateStore {
     migrateStateFile(file)
     const catalog = catalogDocumentOf(file)
     for (const [dagId, dag] of Object.entries(file.dags)) {
+      for (const record of Object.values(dag.backfills ?? {})) writeDocument(this.files.runIdsOf(record.id), {run_ids: record.run_ids} satisfies RunIdsDocument)
       const shards = new Map<string, Record<string, DagRunRecord>>()
       for (const run of Object.values(dag.runs)) {
         const period = periodOf(run.logical_date)
@@ -477,7 +509,7 @@ function catalogDocumentOf(file: StateFile): CatalogDocument {
   catalog.dag_settings = {...file.dag_settings}
   for (const [dagId, dag] of Object.entries(file.dags)) {
     for (const record of Object.values(dag.backfills ?? {})) {
-      catalog.backfills[String(record.id)] = record.state === 'running' ? record : {...record, runs_done: progressOf(record, dag).done}
+      catalog.backfills[String(record.id)] = listedBackfillOf(record.state === 'running' ? record : {...record, runs_done: progressOf(record, dag).done})
     }
 
     catalog.dags[dagId] = summaryAfter(NO_SUMMARY, Object.values(dag.runs))
@@ -586,9 +618,9 @@ export function readWholeState(path: string): StateFile {
     whole.dags[dagId] = {runs}
   }
 
-  for (const record of Object.values(catalog.backfills)) {
-    const {runs_done: _done, ...plain} = record
-    ;((whole.dags[record.dag_id] ??= {runs: {}}).backfills ??= {})[String(record.id)] = plain
+  for (const listed of Object.values(catalog.backfills)) {
+    const {runs_done: _done, ...record} = wholeBackfillOf(listed, readDocument<RunIdsDocument>(files.runIdsOf(listed.id), {run_ids: []}).run_ids)
+    ;((whole.dags[record.dag_id] ??= {runs: {}}).backfills ??= {})[String(record.id)] = record
   }
 
   for (const journal of files.journals()) replayJournal(journal.path, (change) => applyChange(whole, change))

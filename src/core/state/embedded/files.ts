@@ -7,6 +7,7 @@ import {basename, dirname, join} from 'node:path'
  *
  * - `db.json`: the catalog (schema version, DAG settings, backfill records, per-DAG summaries);
  * - `db.json.runs/<dag>/<period>.json`: a DAG's runs in shards by period (see `periodOf`);
+ * - `db.json.backfills/<id>.json`: the run ids of a backfill record, which the catalog lists without them;
  * - `db.json.<dag>.journal-<pid>` (and `.flushing` while folded in): what a writer recorded since its last flush;
  * - `db.json.<dag>.claim-<pid>-<n>`: runs a live backfill owns; `db.json.<dag>.claims.lock` guards claiming;
  * - `db.json.lock`, `db.json.<dag>.lock`: write locks of the catalog and of a DAG's shards;
@@ -27,6 +28,10 @@ export class StoreFiles {
 
   get shardsRoot(): string {
     return `${this.catalog}.runs`
+  }
+
+  runIdsOf(backfillId: number): string {
+    return join(`${this.catalog}.backfills`, `${backfillId}.json`)
   }
 
   backupOf(schemaVersion: number): string {
