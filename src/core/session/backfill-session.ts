@@ -108,7 +108,7 @@ export class BackfillSession {
     const {clock, dbPath, process} = this.context
     // Reached before anything is locked or written: an unreachable Redis leaves the state as it was.
     const executor = await this.executorFor(settings, watch.notice)
-    let release: () => void
+    let release: () => Promise<void>
     try {
       release = await this.claimRuns(await openStore(dbPath, {clock, process, writer: null}))
     } catch (error) {
@@ -116,7 +116,9 @@ export class BackfillSession {
       throw error
     }
 
-    this.forceStopRunning = release
+    this.forceStopRunning = () => {
+      release().catch(() => {})
+    }
     try {
       const writeFailed = new AbortController()
       const store = await openStore(dbPath, {clock, onFailure: (error) => writeFailed.abort(error), process, writer: this.dag.dagId})
@@ -131,7 +133,7 @@ export class BackfillSession {
         this.forceStopRunning = () => {
           executor.killNow()
           store.writeJournal()
-          release()
+          release().catch(() => {})
         }
 
         try {
@@ -170,7 +172,7 @@ export class BackfillSession {
         })
       }
     } finally {
-      release()
+      await release()
     }
   }
 
@@ -194,7 +196,7 @@ export class BackfillSession {
    * Owns the runs the plan covers for as long as the backfill runs (§15): another backfill of the same DAG runs
    * beside it over other runs, and one that overlaps is refused, naming the first run it would share.
    */
-  private async claimRuns(store: StateStore): Promise<() => void> {
+  private async claimRuns(store: StateStore): Promise<() => Promise<void>> {
     const runs = this.plan.runs.flatMap((planned) => planned.records.map((record) => ({key: claimKeyOf({logical_date: record.logical_date, partition_key: planned.partition_key}), run_id: record.run_id})))
     const claimed = await store.claimRuns(this.dag.dagId, runs)
     if ('release' in claimed) return claimed.release

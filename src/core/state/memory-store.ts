@@ -1,5 +1,5 @@
 import {applyChange, type BackfillRecord, type DagSettings, type DagState, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
-import {type Catalog, type ClaimedRun, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter} from './store.js'
+import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter} from './store.js'
 
 /** What several `MemoryStore`s share, as processes share the files of the embedded store. */
 export class MemoryState {
@@ -21,7 +21,7 @@ export class MemoryStore implements StateStore {
     private readonly options: StoreOptions = {clock: () => new Date(0), process: {host: 'memory', isAlive: () => true, pid: 1}, writer: null},
   ) {}
 
-  async claimRuns(dagId: string, runs: readonly ClaimedRun[]): Promise<{owner: RunClaim; run: ClaimedRun} | {release: () => void}> {
+  async claimRuns(dagId: string, runs: readonly ClaimedRun[]): Promise<ClaimResult> {
     const live = (this.shared.claims.get(dagId) ?? []).filter((claim) => this.options.process.isAlive(claim.pid))
     const wanted = new Map(runs.map((run) => [run.key, run]))
     for (const claim of live) {
@@ -32,7 +32,7 @@ export class MemoryStore implements StateStore {
     const claim = {dagId, pid: this.options.process.pid, runs: structuredClone(runs), since: this.options.clock().toISOString()}
     this.shared.claims.set(dagId, [...live, claim])
     return {
-      release: () => {
+      release: async () => {
         this.shared.claims.set(dagId, (this.shared.claims.get(dagId) ?? []).filter((other) => other !== claim))
       },
     }

@@ -64,6 +64,9 @@ export interface ClaimedRun {
   run_id: string
 }
 
+/** A claim made (`release` gives the runs back), or the first wanted run a live process owns, and its owner. */
+export type ClaimResult = {owner: RunClaim; run: ClaimedRun} | {release: () => Promise<void>}
+
 /** What a live process owns of a DAG while its backfill runs. */
 export interface RunClaim {
   pid: number
@@ -93,7 +96,7 @@ export interface StoreOptions {
  */
 export interface StateStore {
   /** Claims `runs` of `dagId` for this process unless a live process owns one: then that run and its owner. */
-  claimRuns(dagId: string, runs: readonly ClaimedRun[]): Promise<{owner: RunClaim; run: ClaimedRun} | {release: () => void}>
+  claimRuns(dagId: string, runs: readonly ClaimedRun[]): Promise<ClaimResult>
   /** Folds recorded changes into the store and stops background flushing. */
   close(): Promise<void>
   /** Asks the backfill of record `backfillId` to stop, saying who asked. */

@@ -2,7 +2,7 @@ import {readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 
 import {stateUnwritable, UpdraftError} from '../../errors.js'
 import {type ProcessInfo, tryLock} from '../file-lock.js'
-import type {ClaimedRun, RunClaim} from '../store.js'
+import type {ClaimedRun, ClaimResult, RunClaim} from '../store.js'
 import type {StoreFiles} from './files.js'
 
 const MUTEX_WAIT_MS = 10_000
@@ -14,7 +14,7 @@ let claimsMade = 0
  * returned, and nothing is claimed. Claims of dead processes are removed on the way, so their runs are taken
  * over. Claims are compared and written under a short per-DAG mutex, so two claimants of one run cannot both win.
  */
-export async function claimRuns(files: StoreFiles, dagId: string, runs: readonly ClaimedRun[], owner: ProcessInfo, now: () => Date): Promise<{owner: RunClaim; run: ClaimedRun} | {release: () => void}> {
+export async function claimRuns(files: StoreFiles, dagId: string, runs: readonly ClaimedRun[], owner: ProcessInfo, now: () => Date): Promise<ClaimResult> {
   const releaseMutex = await acquireLock(files.claimsLock(dagId), owner, now, MUTEX_WAIT_MS)
   try {
     for (const {path, pid} of files.claimsOf(dagId)) if (!owner.isAlive(pid)) rmSync(path, {force: true})
@@ -29,7 +29,7 @@ export async function claimRuns(files: StoreFiles, dagId: string, runs: readonly
     writeFileSync(temporary, JSON.stringify({pid: owner.pid, runs, since: now().toISOString()} satisfies RunClaim))
     renameSync(temporary, path)
     return {
-      release() {
+      async release() {
         try {
           rmSync(path, {force: true})
         } catch {

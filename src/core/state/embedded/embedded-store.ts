@@ -4,9 +4,10 @@ import {isDeepStrictEqual} from 'node:util'
 import {stateUnwritable, UpdraftError} from '../../errors.js'
 import {progressOf} from '../backfills.js'
 import {applyChange, type BackfillRecord, type DagRunRecord, type DagSettings, type DagState, migrateStateFile, SCHEMA_VERSION, type StateChange, type StateFile} from '../schema.js'
-import {type Catalog, type ClaimedRun, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter, wholeBackfillOf} from '../store.js'
+import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter, wholeBackfillOf} from '../store.js'
 import {acquireLock, claimRuns, liveClaimsOf} from './claims.js'
 import {type CatalogDocument, emptyCatalog, periodOf, periodsBetween, readCatalogOrLegacy, readDocument, type RunIdsDocument, type ShardDocument, writeDocument} from './documents.js'
+import {inRange, isInRange, WriterRuns} from '../writer-runs.js'
 import {StoreFiles} from './files.js'
 
 const FLUSH_INTERVAL_MS = 5000
@@ -25,10 +26,7 @@ export class EmbeddedStore implements StateStore {
   /** The whole state of an older schema, read but not upgraded (a reader leaves it as it is). */
   private legacy: null | StateFile = null
   /** The runs of the writer's DAG this process read or recorded. */
-  private readonly own: DagState = {runs: {}}
-  /** The ranges of the writer's DAG read so far (null: all of it). */
-  private readonly ownRanges: Array<null | RunRange> = []
-  private readonly touchedRuns = new Set<string>()
+  private readonly own: null | WriterRuns
   private readonly touchedRecords = new Map<number, BackfillRecord>()
   private closed = false
   private journalFd: null | number = null
@@ -46,6 +44,7 @@ export class EmbeddedStore implements StateStore {
 
   private constructor(path: string, private readonly options: StoreOptions) {
     this.files = new StoreFiles(path)
+    this.own = options.writer === null ? null : new WriterRuns(options.writer)
   }
 
   /** Opens the store at `path` (never creating it unless it writes); a writer folds in what dead writers left. */
@@ -93,16 +92,16 @@ export class EmbeddedStore implements StateStore {
 
   async readRuns(dagId: string, range: null | RunRange = null): Promise<DagState> {
     if (this.legacy) return {runs: inRange(this.legacy.dags[dagId]?.runs ?? {}, range)}
-    // The writer's runs are claimed, so nobody else changes them: a range it read once it holds from then on.
-    const isOwn = dagId === this.options.writer
-    if (isOwn && this.ownRanges.some((read) => read === null || (range !== null && read.from <= range.from && read.to >= range.to))) return {runs: inRange(this.own.runs, range)}
+    const own = dagId === this.options.writer ? this.own : null
+    const cached = own?.cached(range)
+    if (cached) return cached
     const runs: Record<string, DagRunRecord> = {}
     const periods = new Set(this.files.periodsOf(dagId))
     const wanted = range === null ? [...periods] : [...periodsBetween(range.from, range.to), 'keys'].filter((period) => periods.has(period))
     for (const period of wanted) Object.assign(runs, readDocument<ShardDocument>(this.files.shard(dagId, period), {runs: {}}).runs)
     const state: StateFile = {dags: {[dagId]: {runs}}, schema_version: SCHEMA_VERSION}
     // The writer's own journal repeats what it holds in memory, and is the longest of all.
-    const replayed = this.files.journals(dagId).filter((journal) => !isOwn || journal.pid !== this.options.process.pid)
+    const replayed = this.files.journals(dagId).filter((journal) => own === null || journal.pid !== this.options.process.pid)
     for (const journal of replayed) {
       replayJournal(journal.path, (change) => {
         if (change.type === 'backfill' || (change.type === 'run' && !isInRange(change.run.logical_date, range))) return
@@ -111,11 +110,7 @@ export class EmbeddedStore implements StateStore {
     }
 
     const read = state.dags[dagId] as DagState
-    if (!isOwn) return {runs: inRange(read.runs, range)}
-    this.ownRanges.push(range)
-    // What this process recorded is newer than anything on disk, and its later changes apply to these runs.
-    for (const [runId, run] of Object.entries(read.runs)) this.own.runs[runId] ??= run
-    return {runs: inRange(this.own.runs, range)}
+    return own ? own.merge(read.runs, range) : {runs: inRange(read.runs, range)}
   }
 
   async readDagIds(): Promise<string[]> {
@@ -164,10 +159,7 @@ export class EmbeddedStore implements StateStore {
     for (const change of changes) {
       if (change.dag_id !== ownDagId) continue
       if (change.type === 'backfill') this.touchedRecords.set(change.backfill.id, change.backfill)
-      else {
-        applyToDag(this.own, change)
-        this.touchedRuns.add(change.type === 'run' ? change.run.run_id : change.run_id)
-      }
+      else this.own?.apply(change)
 
       if (!this.failure && !isTransient(change)) this.unjournaled.push(change)
     }
@@ -244,7 +236,7 @@ export class EmbeddedStore implements StateStore {
     return written
   }
 
-  async claimRuns(dagId: string, runs: readonly ClaimedRun[]): Promise<{owner: RunClaim; run: ClaimedRun} | {release: () => void}> {
+  async claimRuns(dagId: string, runs: readonly ClaimedRun[]): Promise<ClaimResult> {
     this.ensureDirectory()
     return claimRuns(this.files, dagId, runs, this.options.process, this.options.clock)
   }
@@ -393,14 +385,11 @@ export class EmbeddedStore implements StateStore {
         }
       }
 
-      for (const runId of this.touchedRuns) {
-        const run = this.own.runs[runId]
-        if (!run) continue
-        shardOf(periodOf(run.logical_date)).runs[runId] = run
+      for (const run of this.own?.takeTouched() ?? []) {
+        shardOf(periodOf(run.logical_date)).runs[run.run_id] = run
         changedRuns.push(run)
       }
 
-      this.touchedRuns.clear()
       this.touchedRecords.clear()
       this.dirty = false
       for (const [period, shard] of shards) writeDocument(this.files.shard(dagId, period), shard)
@@ -527,19 +516,6 @@ function catalogOfLegacy(file: StateFile): Catalog {
 function legacyState(files: StoreFiles, file: StateFile): StateFile {
   for (const journal of files.journals()) replayJournal(journal.path, (change) => applyChange(file, change))
   return migrateStateFile(file)
-}
-
-function isInRange(logicalDate: null | string, range: null | RunRange): boolean {
-  return range === null || logicalDate === null || (logicalDate >= range.from && logicalDate <= range.to)
-}
-
-function inRange(runs: Record<string, DagRunRecord>, range: null | RunRange): Record<string, DagRunRecord> {
-  if (range === null) return runs
-  return Object.fromEntries(Object.entries(runs).filter(([, run]) => isInRange(run.logical_date, range)))
-}
-
-function applyToDag(dag: DagState, change: StateChange): void {
-  applyChange({dags: {[change.dag_id]: dag}, schema_version: SCHEMA_VERSION}, change)
 }
 
 /**
