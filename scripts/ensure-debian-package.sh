@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: ensure-debian-package.sh COMMAND PACKAGE WHAT-NEEDS-IT
-# Some tests drive real system programs (redis-server for the workers, chromium for the web page). Installs the
-# Debian package when its command is missing and we are root; otherwise says exactly what to install.
+# Some tests drive real system programs (redis-server for the workers, chromium for the web page, PostgreSQL for
+# the shared store). Installs the Debian package when its command is missing and we are root; otherwise says
+# exactly what to install.
 set -euo pipefail
 command_name=$1 package=$2 needed_by=$3
 if command -v "$command_name" >/dev/null 2>&1; then exit 0; fi

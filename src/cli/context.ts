@@ -3,6 +3,7 @@ import {dirname, join, resolve} from 'node:path'
 
 import type {Clock} from '../core/clock.js'
 import type {ProcessInfo} from '../core/state/file-lock.js'
+import {isDatabaseUrl} from '../core/state/open-store.js'
 
 /** What a command needs from the process, resolved once: absolute paths, the clock, the environment. */
 export interface CommandContext {
@@ -10,15 +11,17 @@ export interface CommandContext {
   baseEnv: Record<string, string>
   clock: Clock
   dagsFolder: string
+  /** The embedded store's catalog path, or a database URL. */
   dbPath: string
-  /** Per-try task logs live next to the state file. */
+  /** Per-try task logs: next to the embedded store's catalog, or in ./.updraft/logs with a database. */
   logsDir: string
   process: ProcessInfo
 }
 
 /** Resolves flag values (oclif already applied flag > env > default) against the working directory. */
 export function commandContext(flags: {'dags-folder'?: string | undefined; db?: string | undefined}): CommandContext {
-  const dbPath = resolve(process.cwd(), flags.db ?? '.updraft/db.json')
+  const db = flags.db ?? '.updraft/db.json'
+  const dbPath = isDatabaseUrl(db) ? db : resolve(process.cwd(), db)
   const baseEnv: Record<string, string> = {}
   for (const [name, value] of Object.entries(process.env)) if (value !== undefined) baseEnv[name] = value
   return {
@@ -26,7 +29,7 @@ export function commandContext(flags: {'dags-folder'?: string | undefined; db?: 
     clock: () => new Date(),
     dagsFolder: resolve(process.cwd(), flags['dags-folder'] ?? 'dags'),
     dbPath,
-    logsDir: join(dirname(dbPath), 'logs'),
+    logsDir: isDatabaseUrl(db) ? resolve(process.cwd(), '.updraft', 'logs') : join(dirname(dbPath), 'logs'),
     process: {host: hostname(), isAlive: isProcessAlive, pid: process.pid},
   }
 }

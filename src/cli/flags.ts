@@ -106,12 +106,12 @@ export const dagsFolderFlag = Flags.custom<string>({
   summary: 'Folder of DAG files (default ./dags).',
 })
 
-/** The state file: flag > UPDRAFT_DB > ./.updraft/db.json. */
+/** The state store: flag > UPDRAFT_DB > ./.updraft/db.json. */
 export const dbFlag = Flags.custom<string>({
   default: '.updraft/db.json',
   env: 'UPDRAFT_DB',
-  helpValue: 'PATH',
-  summary: 'State file (default ./.updraft/db.json).',
+  helpValue: 'PATH|URL',
+  summary: 'State store: the embedded store\'s file (default ./.updraft/db.json) or a postgresql:// URL.',
 })
 
 /** Which dates (and, on a partitioned DAG, keys) a command covers: Airflow's date flags and Dagster's spellings. */

@@ -4,6 +4,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {describeStore} from '../core/state/open-store.js'
 import {commandContext} from '../cli/context.js'
 import {executorFlags, executorOf, positiveIntegerFlag} from '../cli/flags.js'
 import {abortOnSignals, SIGNAL_EXIT_CODES} from '../cli/signals.js'
@@ -46,7 +47,7 @@ export default class SchedulerCommand extends BaseCommand {
       if (flags.once) {
         await scheduler.evaluate({allSensors: true})
       } else {
-        this.log(`Scheduler started on ${context.dagsFolder} (state ${context.dbPath}); Ctrl-C or SIGTERM to stop.`)
+        this.log(`Scheduler started on ${context.dagsFolder} (state ${describeStore(context.dbPath)}); Ctrl-C or SIGTERM to stop.`)
         while (!signal.aborted) {
           // A DAG folder or state file that cannot be read right now is reported; the scheduler keeps going.
           await scheduler.evaluate().catch((error: unknown) => process.stderr.write(`${context.clock().toISOString()} ${(error as Error).message}\n`))

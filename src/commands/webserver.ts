@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {describeStore} from '../core/state/open-store.js'
 import {commandContext} from '../cli/context.js'
 import {UpdraftError} from '../core/errors.js'
 import {startWebServer} from '../web/server.js'
@@ -33,7 +34,7 @@ export default class Webserver extends BaseCommand {
     }
 
     const server = await startWebServer(context, {host: flags.host, port: flags.port})
-    this.log(`Serving ${server.url} (read-only: ${context.dbPath}); Ctrl-C to stop.`)
+    this.log(`Serving ${server.url} (read-only: ${describeStore(context.dbPath)}); Ctrl-C to stop.`)
     await new Promise<void>((resolve) => {
       const stop = () => resolve()
       process.once('SIGINT', stop)

@@ -1,4 +1,4 @@
-import {describe, expect, it} from '@jest/globals'
+import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
 import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -6,7 +6,9 @@ import {join} from 'node:path'
 import {EmbeddedStore} from '../../src/core/state/embedded/embedded-store.js'
 import {MemoryState, MemoryStore} from '../../src/core/state/memory-store.js'
 import {type BackfillRecord, blankTaskInstance, type DagRunRecord, type StateChange, type TaskInstanceState} from '../../src/core/state/schema.js'
+import {PostgresStore} from '../../src/core/state/postgres/postgres-store.js'
 import {claimKeyOf, type StateStore} from '../../src/core/state/store.js'
+import {startPostgres} from '../helpers/postgres-server.js'
 
 /** One shared state, opened by as many "processes" (pids) as a test needs; a pid in `dead` is gone. */
 interface Backend {
@@ -34,12 +36,21 @@ const implementations: Array<[string, () => Backend]> = [
       return {dead, open: (pid, writer) => EmbeddedStore.open(path, {clock, process: processOf(pid, dead), writer})}
     },
   ],
+  [
+    'PostgreSQL',
+    () => {
+      const url = (postgres as Awaited<ReturnType<typeof startPostgres>>).newDatabase()
+      const dead = new Set<number>()
+      return {dead, open: (pid, writer) => PostgresStore.open(url, {clock, process: processOf(pid, dead), writer})}
+    },
+  ],
 ]
 
-const nextTurn = () =>
-  new Promise((resolve) => {
-    setImmediate(resolve)
-  })
+let postgres: Awaited<ReturnType<typeof startPostgres>> | undefined
+beforeAll(async () => {
+  postgres = await startPostgres()
+})
+afterAll(() => postgres?.stop())
 
 function runOf(dagId: string, day: number, partitionKey: null | string = null): {change: StateChange; run: DagRunRecord} {
   const logicalDate = partitionKey === null || day > 0 ? new Date(Date.UTC(2024, 0, day)).toISOString() : null
@@ -119,8 +130,10 @@ describe.each(implementations)('the %s store keeps the StateStore contract', (_n
     const {change, run} = runOf('sales', 1)
     crashed.record([change, tiChange('sales', run.run_id, 'running')])
     crashed.record([tiChange('sales', run.run_id, 'success')])
-    // By the end of the turn it is durable; the process then dies without a flush or a close.
-    await nextTurn()
+    // Once durable, the process dies without a flush or a close.
+    await new Promise<void>((resolve) => {
+      crashed.whenDurable(resolve)
+    })
     backend.dead.add(7001)
 
     expect(await statesOf(await backend.open(7002, null), 'sales')).toEqual({'2024-01-01': 'success'})
@@ -131,7 +144,9 @@ describe.each(implementations)('the %s store keeps the StateStore contract', (_n
     await next.flush()
     // A resume covers more runs under the same record.
     next.record([{backfill: {...record, run_ids: [run.run_id, second.run.run_id]}, dag_id: 'sales', type: 'backfill'}])
-    await nextTurn()
+    await new Promise<void>((resolve) => {
+      next.whenDurable(resolve)
+    })
     expect(await (await backend.open(7005, null)).readBackfillRunIds(record.id)).toEqual([run.run_id, second.run.run_id])
     await next.close()
     const reader = await backend.open(7004, null)

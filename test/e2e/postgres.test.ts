@@ -1,0 +1,132 @@
+import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {alive, reapAfterAll} from '../helpers/processes.js'
+import {startPostgres} from '../helpers/postgres-server.js'
+import {runCli, startCli} from '../helpers/run-cli.js'
+import {waitFor} from '../helpers/state-file.js'
+import {tmpProject} from '../helpers/tmp-project.js'
+
+// Five tasks in Europe/Berlin; aggregate fails on one date, so its downstream is upstream_failed there.
+const month = `export default {schedule_interval: '@daily', start_date: '2024-01-01', timezone: 'Europe/Berlin',
+  tasks: [
+    {task_id: 'extract', bash_command: 'true'},
+    {task_id: 'clean', bash_command: 'true', upstream: ['extract']},
+    {task_id: 'aggregate', bash_command: 'test {{ ds }} != 2024-01-17', upstream: ['extract']},
+    {task_id: 'load', bash_command: 'true', upstream: ['clean', 'aggregate']},
+    {task_id: 'notify', bash_command: 'true', upstream: ['load']},
+  ]}`
+// Each try appends its date to a file of the project it runs in, and waits for a file the test writes.
+const gated = `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 2,
+  tasks: [{task_id: 'work', bash_command: 'echo {{ ds }} >> ../tries.txt; while [ ! -e ../go ]; do sleep 0.05; done'}]}`
+
+let postgres: Awaited<ReturnType<typeof startPostgres>>
+beforeAll(async () => {
+  postgres = await startPostgres()
+})
+afterAll(() => postgres.stop())
+const started = reapAfterAll()
+
+/** A working directory of its own, as another machine would have: only the DAG files are the same. */
+const machine = (dag: string, source: string) => tmpProject({[`dags/${dag}.mjs`]: source})
+const cli = (root: string, db: string, ...args: string[]) => runCli([...args, '--db', db], {cwd: root})
+const json = (root: string, db: string, ...args: string[]) => JSON.parse(cli(root, db, ...args, '--json').stdout)
+const lines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean) : [])
+/** What two stores must agree on: everything but the instants and pids that differ from run to run. */
+const comparable = (value: unknown): unknown =>
+  JSON.parse(JSON.stringify(value), (key, inner) => (['start_date', 'end_date', 'duration_ms', 'created_at', 'finished_at', 'pid', 'host', 'log_path', 'started_at', 'since', 'fileloc'].includes(key) ? '…' : inner))
+
+describe('state in PostgreSQL (§16)', () => {
+  it('shows the same runs, task instances and records as the embedded store, and writes no state file', () => {
+    const db = postgres.newDatabase()
+    const onDatabase = machine('month', month)
+    const onFolder = machine('month', month)
+    for (const [root, store] of [[onDatabase, db], [onFolder, join(onFolder, '.updraft', 'db.json')]] as const) {
+      const result = cli(root, store, 'dags', 'backfill', 'month', '-s', '2024-01-01', '-e', '2024-01-31', '--json')
+      expect(result.code).toBe(1)
+    }
+
+    for (const command of [['dags', 'list-runs', 'month'], ['tasks', 'states-for-dag-run', 'month', '2024-01-17'], ['backfills', 'list'], ['backfills', 'show', '1'], ['dags', 'list']]) {
+      const fromDatabase = json(onDatabase, db, ...command)
+      expect(comparable(fromDatabase)).toEqual(comparable(json(onFolder, join(onFolder, '.updraft', 'db.json'), ...command)))
+    }
+
+    expect(json(onDatabase, db, 'backfills', 'show', '1').counts).toEqual({failed: 1, success: 152, upstream_failed: 2})
+    // The task logs stay where the tasks ran; no state is kept beside them.
+    expect(existsSync(join(onDatabase, '.updraft', 'logs', 'month'))).toBe(true)
+    expect(existsSync(join(onDatabase, '.updraft', 'db.json'))).toBe(false)
+    const log = cli(onDatabase, db, 'tasks', 'logs', 'month', 'aggregate', '2024-01-17')
+    expect(log.code).toBe(0)
+  })
+
+  it('lets two machines backfill disjoint dates of one DAG at once, refuses an overlap, and takes over from one killed with -9', async () => {
+    const db = postgres.newDatabase()
+    const [first, second, third] = [machine('gated', gated), machine('gated', gated), machine('gated', gated)]
+    const january = startCli(['dags', 'backfill', 'gated', '-s', '2024-01-01', '-e', '2024-01-04', '--db', db], {cwd: first})
+    const february = startCli(['dags', 'backfill', 'gated', '-s', '2024-02-01', '-e', '2024-02-02', '--db', db], {cwd: second})
+    started.push(january.child.pid as number, february.child.pid as number)
+    await waitFor(() => lines(join(first, 'tries.txt')).length === 2 && lines(join(second, 'tries.txt')).length === 2)
+
+    const overlap = cli(third, db, 'dags', 'backfill', 'gated', '-s', '2024-01-04', '-e', '2024-01-05')
+    expect(overlap.code).toBe(1)
+    expect(overlap.stderr).toContain('BACKFILL_LOCKED')
+    expect(overlap.stderr).toContain('2024-01-04')
+    expect(overlap.stderr).toContain(`pid ${january.child.pid}`)
+    expect(lines(join(third, 'tries.txt'))).toEqual([])
+
+    january.child.kill('SIGKILL')
+    await january.done
+    writeFileSync(join(second, 'go'), '')
+    const finished = await february.done
+    expect(finished.code).toBe(0)
+
+    // The same host sees at once that the owner is gone: its runs are taken over without waiting for the lease.
+    writeFileSync(join(third, 'go'), '')
+    const resumed = cli(third, db, 'dags', 'backfill', 'gated', '-s', '2024-01-01', '-e', '2024-01-05', '--json')
+    expect(resumed.code).toBe(0)
+    const {runs} = json(third, db, 'dags', 'list-runs', 'gated')
+    expect(runs.map((run: {logical_date: string; state: string}) => [run.logical_date.slice(0, 10), run.state]).sort()).toEqual(
+      ['2024-01-01', '2024-01-02', '2024-01-03', '2024-01-04', '2024-01-05', '2024-02-01', '2024-02-02'].map((day) => [day, 'success']),
+    )
+    // The two dates the killed backfill had started ran again (try 2); none ran twice at once.
+    expect(lines(join(third, 'tries.txt')).sort()).toEqual(['2024-01-01', '2024-01-02', '2024-01-03', '2024-01-04', '2024-01-05'])
+    const tryOf = (day: string) => json(third, db, 'tasks', 'states-for-dag-run', 'gated', day).task_instances[0].try_number
+    expect([tryOf('2024-01-01'), tryOf('2024-01-03')]).toEqual([2, 1])
+    expect(alive(january.child.pid as number)).toBe(false)
+  })
+
+  it('cancels a backfill from another machine', async () => {
+    const db = postgres.newDatabase()
+    const [runner, other] = [machine('gated', gated), machine('gated', gated)]
+    const running = startCli(['dags', 'backfill', 'gated', '-s', '2024-01-01', '-e', '2024-01-03', '--db', db], {cwd: runner})
+    started.push(running.child.pid as number)
+    await waitFor(() => lines(join(runner, 'tries.txt')).length === 2)
+    const cancel = cli(other, db, 'backfills', 'cancel', '1')
+    expect(cancel.stderr).toBe('')
+    expect(cancel.code).toBe(0)
+    expect((await running.done).code).toBe(1)
+    expect(json(other, db, 'backfills', 'show', '1').state).toBe('cancelled')
+  })
+
+  it('refuses a database it cannot reach in one line naming host, port and database, never the password', () => {
+    const root = machine('month', month)
+    const cases = [
+      `postgresql://updraft:s3cret@localhost:1/nowhere`,
+      postgres.url('no_such_database').replace('updraft@', 'updraft:s3cret@'),
+      'postgres://updraft:s3cret@[not a host/x',
+    ]
+    for (const db of cases) {
+      const begun = Date.now()
+      const result = cli(root, db, 'dags', 'list-runs', 'month')
+      expect(Date.now() - begun).toBeLessThan(5000 + 2000)
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain('STATE_DB_UNREACHABLE')
+      expect(result.stderr).not.toContain('s3cret')
+    }
+
+    const missing = cli(root, cases[1] as string, 'dags', 'list-runs', 'month')
+    expect(missing.stderr).toMatch(/database no_such_database/)
+    expect(cli(root, cases[0] as string, 'dags', 'list-runs', 'month').stderr).toMatch(/host localhost, port 1, database nowhere/)
+  })
+})
