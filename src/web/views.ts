@@ -1,5 +1,3 @@
-import {readFile} from 'node:fs/promises'
-
 import {isUpdraftError, UpdraftError} from '../core/errors.js'
 import type {Dag} from '../core/dag/model.js'
 import {loadDag, loadDagBag} from '../core/loader/load-dags.js'
@@ -9,7 +7,7 @@ import {labelerFor} from '../core/schedule/resolve-dates.js'
 import {nextScheduledRun} from '../core/scheduler/due-runs.js'
 import {backfillRuns, countsOf, progressOf, recordDocument, selectionText} from '../core/state/backfills.js'
 import {findTaskInstance, logPathOf} from '../core/state/queries.js'
-import {progressNow, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
+import {progressNow, readTryLog, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
 import type {BackfillRecord, DagRunState, TaskInstanceState} from '../core/state/schema.js'
 import {STATE_LETTERS} from '../core/state/state-letters.js'
 
@@ -191,11 +189,7 @@ export class WebViews {
       throw error
     }
 
-    try {
-      return await readFile(path, 'utf8')
-    } catch {
-      return null
-    }
+    return readTryLog(this.context, path)
   }
 
   /** The DAG's definition, or null when its file is gone or broken: its records still show, in UTC. */

@@ -1,5 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {alive, reapAfterAll} from '../helpers/processes.js'
@@ -107,6 +107,24 @@ describe('state in PostgreSQL (§16)', () => {
     expect(cancel.code).toBe(0)
     expect((await running.done).code).toBe(1)
     expect(json(other, db, 'backfills', 'show', '1').state).toBe('cancelled')
+  })
+
+  it('keeps the end of each try\'s log, so another machine reads it when the file is not there', () => {
+    const db = postgres.newDatabase()
+    const chatty = `export default {schedule_interval: '@daily', start_date: '2024-01-01',
+      tasks: [{task_id: 'talk', bash_command: 'echo start of {{ ds }}; seq 1 300000; echo end of {{ ds }}'}]}`
+    const [ran, elsewhere] = [machine('chatty', chatty), machine('chatty', chatty)]
+    expect(cli(ran, db, 'dags', 'backfill', 'chatty', '-s', '2024-01-01').code).toBe(0)
+    const local = cli(ran, db, 'tasks', 'logs', 'chatty', 'talk', '2024-01-01')
+    expect(local.stdout.startsWith('start of 2024-01-01\n1\n')).toBe(true)
+    rmSync(join(ran, '.updraft'), {force: true, recursive: true})
+
+    const remote = cli(elsewhere, db, 'tasks', 'logs', 'chatty', 'talk', '2024-01-01')
+    expect(remote.code).toBe(0)
+    const cut = Buffer.byteLength(local.stdout) - 1024 * 1024
+    expect(remote.stdout.split('\n')[0]).toBe(`[updraft: the first ${cut} bytes of this log were cut; the last ${1024 * 1024} are kept]`)
+    expect(remote.stdout.endsWith('299999\n300000\nend of 2024-01-01\n')).toBe(true)
+    expect(Buffer.byteLength(remote.stdout)).toBeLessThan(1024 * 1024 + 200)
   })
 
   it('refuses a database it cannot reach in one line naming host, port and database, never the password', () => {

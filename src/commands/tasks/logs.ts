@@ -1,10 +1,8 @@
-import {readFile} from 'node:fs/promises'
-
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {readRecordedDag} from '../../core/state/readers.js'
+import {readRecordedDag, readTryLog} from '../../core/state/readers.js'
 import {partitionFlag, positiveIntegerFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {findRun, findTaskInstance, logPathOf} from '../../core/state/queries.js'
@@ -34,12 +32,8 @@ export default class TasksLogs extends BaseCommand {
     const run = findRun(recorded, args.dag_id, {partitionKey: flags.partition ?? null, run: args.run})
     const ti = findTaskInstance(run, args.task_id)
     const path = logPathOf(ti, args.task_id, flags.try ?? null)
-    let content: string
-    try {
-      content = await readFile(path, 'utf8')
-    } catch (error) {
-      throw new UpdraftError('TASK_NOT_FOUND', `Expected the log file ${path} to exist, got ${(error as NodeJS.ErrnoException).code}.`)
-    }
+    const content = await readTryLog(context, path)
+    if (content === null) throw new UpdraftError('TASK_NOT_FOUND', `Expected the log file ${path} to exist on this machine or in the state store, got neither.`)
 
     if (!this.jsonEnabled()) process.stdout.write(content)
     return {dag_id: args.dag_id, log: content, log_path: path, run_id: run.run_id, task_id: args.task_id}

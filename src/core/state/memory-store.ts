@@ -1,3 +1,4 @@
+import {readLocalLog} from './local-log.js'
 import {applyChange, type BackfillRecord, type DagSettings, type DagState, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
 import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter} from './store.js'
 
@@ -64,6 +65,10 @@ export class MemoryStore implements StateStore {
 
   async liveClaims(dagId: string): Promise<RunClaim[]> {
     return (this.shared.claims.get(dagId) ?? []).filter((claim) => this.options.process.isAlive(claim.pid)).map(({dagId: _dagId, ...claim}) => claim)
+  }
+
+  readLog(path: string): Promise<null | string> {
+    return readLocalLog(path)
   }
 
   async readBackfillRunIds(backfillId: number): Promise<string[]> {

@@ -28,6 +28,11 @@ export function openSharedStore(context: Omit<StateReaderContext, 'dagsFolder'>)
   return openStore(context.dbPath, {clock: context.clock, process: context.process, writer: null})
 }
 
+/** A try's log recorded at `path`, from this machine or, for a store that keeps logs, from the store. */
+export async function readTryLog(context: Omit<StateReaderContext, 'dagsFolder'>, path: string): Promise<null | string> {
+  return (await openSharedStore(context)).readLog(path)
+}
+
 /** A DAG with recorded state, and how its dates read to a person. */
 export interface DagOfRecords {
   /** Null when the DAG file is gone but its runs are still recorded. */

@@ -111,6 +111,8 @@ export interface StateStore {
   flush(): Promise<void>
   /** The claims live processes hold on `dagId`; those of dead processes are not listed. */
   liveClaims(dagId: string): Promise<RunClaim[]>
+  /** A try's log as recorded at `path`: the file when it is on this machine, else the store's copy, if it keeps one. */
+  readLog(path: string): Promise<null | string>
   /** The run ids of backfill `backfillId`, in the order it covers them; none for an unknown id. */
   readBackfillRunIds(backfillId: number): Promise<string[]>
   /** Settings, records and summaries of every DAG. */

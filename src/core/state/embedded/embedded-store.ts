@@ -7,6 +7,7 @@ import {applyChange, type BackfillRecord, type DagRunRecord, type DagSettings, t
 import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter, wholeBackfillOf} from '../store.js'
 import {acquireLock, claimRuns, liveClaimsOf} from './claims.js'
 import {type CatalogDocument, emptyCatalog, periodOf, periodsBetween, readCatalogOrLegacy, readDocument, type RunIdsDocument, type ShardDocument, writeDocument} from './documents.js'
+import {readLocalLog} from '../local-log.js'
 import {inRange, isInRange, WriterRuns} from '../writer-runs.js'
 import {StoreFiles} from './files.js'
 
@@ -137,6 +138,10 @@ export class EmbeddedStore implements StateStore {
 
     for (const record of this.touchedRecords.values()) catalog.backfills[String(record.id)] = listedBackfillOf(record)
     return {backfills: Object.values(catalog.backfills), settings: catalog.dag_settings, summaries: catalog.dags}
+  }
+
+  readLog(path: string): Promise<null | string> {
+    return readLocalLog(path)
   }
 
   async readBackfillRunIds(backfillId: number): Promise<string[]> {

@@ -38,4 +38,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE updraft_cancels (backfill_id bigint PRIMARY KEY, requested_by text NOT NULL);
   CREATE SEQUENCE updraft_changes;
   `,
+  // Task logs, so a try's output reads from any machine: the tail of each try's log, by the path it was recorded under.
+  `
+  CREATE TABLE updraft_logs (path text PRIMARY KEY, text text NOT NULL);
+  `,
 ]

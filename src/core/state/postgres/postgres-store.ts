@@ -1,7 +1,8 @@
 import pg from 'pg'
 
 import {UpdraftError} from '../../errors.js'
-import type {BackfillRecord, DagRunRecord, DagSettings, DagState, StateChange} from '../schema.js'
+import {logTail, readLocalLog} from '../local-log.js'
+import type {BackfillRecord, DagRunRecord, DagSettings, DagState, StateChange, TaskInstanceRecord} from '../schema.js'
 import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, type ListedBackfill, listedBackfillOf, type RunClaim, type RunRange, type StateStore, type StoreOptions} from '../store.js'
 import {describeStore} from '../open-store.js'
 import {WriterRuns} from '../writer-runs.js'
@@ -12,6 +13,8 @@ const LEASE_SECONDS = 30
 const LEASE_RENEW_MS = 10_000
 const CONNECT_TIMEOUT_MS = 5000
 const QUERY_TIMEOUT_MS = 20_000
+/** How much of a try's log the database keeps: its end, where the error is. */
+const LOG_TAIL_BYTES = 1024 * 1024
 /** Serialises migrations and ownership changes between coordinators: `pg_advisory_xact_lock(LOCK_SPACE, n)`. */
 const LOCK_SPACE = 0x75_70_64
 const MIGRATION_LOCK = 1
@@ -108,6 +111,9 @@ interface StoredRun {
 export class PostgresStore implements StateStore {
   private readonly own: null | WriterRuns
   private readonly touchedRecords = new Map<number, BackfillRecord>()
+  private readonly logs = new Map<string, string>()
+  private readonly capturedLogs = new Set<string>()
+  private readonly capturing = new Set<Promise<void>>()
   private recorded = 0
   private durable = 0
   private writing: null | Promise<void> = null
@@ -207,12 +213,17 @@ export class PostgresStore implements StateStore {
   }
 
   async flush(): Promise<void> {
+    await Promise.all(this.capturing)
     while (this.durable < this.recorded && !this.failure) {
       this.startWrite()
       await this.writing?.catch(() => {})
     }
 
     if (this.failure) throw this.failure
+  }
+
+  async readLog(path: string): Promise<null | string> {
+    return (await readLocalLog(path)) ?? (await this.query<{text: string}>('SELECT text FROM updraft_logs WHERE path = $1', [path])).rows[0]?.text ?? null
   }
 
   async readBackfillRunIds(backfillId: number): Promise<string[]> {
@@ -277,9 +288,29 @@ export class PostgresStore implements StateStore {
       if (change.dag_id !== this.options.writer) continue
       if (change.type === 'backfill') this.touchedRecords.set(change.backfill.id, change.backfill)
       else this.own?.apply(change)
+      if (change.type === 'task_instance') this.captureLog(change.ti)
       this.recorded += 1
     }
 
+    this.queueWrite()
+  }
+
+  /** Keeps the tail of a try's log once the try is over, for readers on other machines. */
+  private captureLog(ti: TaskInstanceRecord): void {
+    const path = ti.log_path
+    if (path === null || ti.state === 'running' || ti.state === 'queued' || this.capturedLogs.has(path)) return
+    this.capturedLogs.add(path)
+    const capture = logTail(path, LOG_TAIL_BYTES).then((text) => {
+      this.capturing.delete(capture)
+      if (text === null || this.failure) return
+      this.logs.set(path, text)
+      this.recorded += 1
+      this.queueWrite()
+    })
+    this.capturing.add(capture)
+  }
+
+  private queueWrite(): void {
     if (this.writeQueued) return
     this.writeQueued = true
     setImmediate(() => {
@@ -324,6 +355,8 @@ export class PostgresStore implements StateStore {
     const records = [...this.touchedRecords.values()]
     const stored: StoredRun[] = runs.map((run) => ({dag_id: this.options.writer as string, logical_date: run.logical_date, run, run_id: run.run_id, scheduled: run.run_id.startsWith('scheduled__'), start_date: run.start_date}))
     const rows = records.map((record) => ({dag_id: record.dag_id, id: record.id, record: listedBackfillOf(record), run_ids: record.run_ids}))
+    const logs = [...this.logs].map(([path, text]) => ({path, text}))
+    this.logs.clear()
     this.writing = this.query(
       `WITH input AS (
          SELECT * FROM json_to_recordset($1::json) AS x(dag_id text, run_id text, logical_date text, start_date text, scheduled boolean, run json)
@@ -335,9 +368,12 @@ export class PostgresStore implements StateStore {
          ON CONFLICT (id) DO UPDATE SET record = excluded.record, run_ids = excluded.run_ids
        ), dags AS (
          INSERT INTO updraft_dags (dag_id) SELECT DISTINCT dag_id FROM input ON CONFLICT DO NOTHING
+       ), logs AS (
+         INSERT INTO updraft_logs (path, text) SELECT path, text FROM json_to_recordset($3::json) AS z(path text, text text)
+         ON CONFLICT (path) DO UPDATE SET text = excluded.text
        )
        SELECT nextval('updraft_changes')`,
-      [JSON.stringify(stored), JSON.stringify(rows)],
+      [JSON.stringify(stored), JSON.stringify(rows), JSON.stringify(logs)],
     ).then(
       () => {
         for (const record of records) if (this.touchedRecords.get(record.id) === record) this.touchedRecords.delete(record.id)
@@ -351,6 +387,7 @@ export class PostgresStore implements StateStore {
       (error: unknown) => {
         this.writing = null
         this.own?.touchAgain(runs)
+        for (const {path, text} of logs) if (!this.logs.has(path)) this.logs.set(path, text)
         this.fail(error instanceof UpdraftError ? error : unreachable(this.url, error))
         throw this.failure
       },
