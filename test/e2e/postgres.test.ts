@@ -21,6 +21,9 @@ const month = `export default {schedule_interval: '@daily', start_date: '2024-01
 const gated = `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 2,
   tasks: [{task_id: 'work', bash_command: 'echo {{ ds }} >> ../tries.txt; while [ ! -e ../go ]; do sleep 0.05; done'}]}`
 
+/** Tests that run the CLI a few dozen times: generous, so a busy machine does not fail them. */
+const MANY_COMMANDS_MS = 120_000
+
 let postgres: Awaited<ReturnType<typeof startPostgres>>
 beforeAll(async () => {
   postgres = await startPostgres()
@@ -58,7 +61,7 @@ describe('state in PostgreSQL (§16)', () => {
     expect(existsSync(join(onDatabase, '.updraft', 'db.json'))).toBe(false)
     const log = cli(onDatabase, db, 'tasks', 'logs', 'month', 'aggregate', '2024-01-17')
     expect(log.code).toBe(0)
-  })
+   }, MANY_COMMANDS_MS)
 
   it('lets two machines backfill disjoint dates of one DAG at once, refuses an overlap, and takes over from one killed with -9', async () => {
     const db = postgres.newDatabase()
@@ -126,6 +129,36 @@ describe('state in PostgreSQL (§16)', () => {
     expect(remote.stdout.endsWith('299999\n300000\nend of 2024-01-01\n')).toBe(true)
     expect(Buffer.byteLength(remote.stdout)).toBeLessThan(1024 * 1024 + 200)
   })
+
+  it('copies a whole state to PostgreSQL and back with db copy, and every command reads the same', () => {
+    const db = postgres.newDatabase()
+    const root = machine('month', month)
+    const original = join(root, '.updraft', 'db.json')
+    const back = join(root, 'back', 'db.json')
+    expect(cli(root, original, 'dags', 'backfill', 'month', '-s', '2024-01-01', '-e', '2024-01-20').code).toBe(1)
+    expect(cli(root, original, 'dags', 'backfill', 'month', '-s', '2024-01-17', '-t', '^aggregate$', '--rerun-failed-tasks').code).toBe(1)
+    expect(cli(root, original, 'dags', 'pause', 'month').code).toBe(0)
+
+    const there = runCli(['db', 'copy', '.updraft/db.json', db, '--json'], {cwd: root})
+    expect(there.code).toBe(0)
+    expect(JSON.parse(there.stdout)).toMatchObject({backfills: 2, dags: 1, runs: 20, settings: 1})
+    expect(runCli(['db', 'copy', db, back], {cwd: root}).code).toBe(0)
+    const commands = [['dags', 'list-runs', 'month'], ['tasks', 'states-for-dag-run', 'month', '2024-01-17'], ['backfills', 'list'], ['backfills', 'show', '2'], ['dags', 'list'], ['dags', 'show', 'month']]
+    for (const command of commands) {
+      for (const format of [[], ['--json']]) {
+        const expected = cli(root, original, ...command, ...format).stdout
+        expect(cli(root, db, ...command, ...format).stdout).toBe(expected)
+        expect(cli(root, back, ...command, ...format).stdout).toBe(expected)
+      }
+    }
+
+    const again = runCli(['db', 'copy', '.updraft/db.json', db], {cwd: root})
+    expect([again.code, again.stderr]).toEqual([1, expect.stringContaining('DB_COPY_TARGET_NOT_EMPTY')])
+    const same = runCli(['db', 'copy', '.updraft/db.json', original], {cwd: root})
+    expect([same.code, same.stderr]).toEqual([2, expect.stringContaining('USAGE')])
+    const empty = runCli(['db', 'copy', 'nothing/db.json', postgres.newDatabase()], {cwd: root})
+    expect([empty.code, empty.stderr]).toEqual([1, expect.stringContaining('DB_COPY_SOURCE_EMPTY')])
+   }, MANY_COMMANDS_MS)
 
   it('refuses a database it cannot reach in one line naming host, port and database, never the password', () => {
     const root = machine('month', month)

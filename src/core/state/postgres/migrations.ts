@@ -20,7 +20,6 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX updraft_runs_by_date ON updraft_runs (dag_id, logical_date);
   CREATE INDEX updraft_runs_by_start ON updraft_runs (dag_id, start_date) WHERE start_date IS NOT NULL;
   CREATE INDEX updraft_runs_scheduled ON updraft_runs (dag_id, logical_date) WHERE scheduled;
-  CREATE SEQUENCE updraft_backfill_ids;
   CREATE TABLE updraft_backfills (id bigint PRIMARY KEY, dag_id text NOT NULL, record json NOT NULL, run_ids json NOT NULL);
   CREATE TABLE updraft_dag_settings (dag_id text PRIMARY KEY, settings json NOT NULL);
   CREATE TABLE updraft_claims (

@@ -18,6 +18,7 @@ const LOG_TAIL_BYTES = 1024 * 1024
 /** Serialises migrations and ownership changes between coordinators: `pg_advisory_xact_lock(LOCK_SPACE, n)`. */
 const LOCK_SPACE = 0x75_70_64
 const MIGRATION_LOCK = 1
+const BACKFILL_ID_LOCK = 2
 
 function unreachable(url: string, error: unknown): UpdraftError {
   const reason = (error as Error)?.message?.replaceAll(/postgres(?:ql)?:\/\/\S+/g, '(url)') ?? String(error)
@@ -204,11 +205,16 @@ export class PostgresStore implements StateStore {
     return `${row?.last_value}:${row?.is_called}`
   }
 
+  /** The next id is one more than the last, as in the embedded store, taken and written under one lock. */
   async createBackfill(make: (id: number) => BackfillRecord): Promise<BackfillRecord> {
-    const id = Number((await this.query<{id: string}>("SELECT nextval('updraft_backfill_ids') AS id")).rows[0]?.id)
-    const record = make(id)
+    const record = await this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_SPACE, BACKFILL_ID_LOCK])
+      const last = Number((await client.query<{id: null | string}>('SELECT max(id) AS id FROM updraft_backfills')).rows[0]?.id ?? 0)
+      const created = make(last + 1)
+      await client.query('INSERT INTO updraft_backfills (id, dag_id, record, run_ids) VALUES ($1, $2, $3, $4)', [created.id, created.dag_id, JSON.stringify(listedBackfillOf(created)), JSON.stringify(created.run_ids)])
+      return created
+    })
     this.record([{backfill: record, dag_id: record.dag_id, type: 'backfill'}])
-    await this.flush()
     return record
   }
 
