@@ -59,6 +59,7 @@ export default class SchedulerCommand extends BaseCommand {
       if (flags.once && !signal.aborted) scheduler.reportUnstarted()
     } finally {
       signals.dispose()
+      await scheduler.close()
     }
 
     if (signal.aborted) {

@@ -158,7 +158,10 @@ export async function startWebServer(context: StateReaderContext, options: {host
   })
   const address = server.address() as AddressInfo
   return {
-    close: () => closeServer(server, streams),
+    close: async () => {
+      await closeServer(server, streams)
+      await snapshots.close()
+    },
     url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
   }
 }

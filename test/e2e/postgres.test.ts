@@ -2,6 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
 import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {launchChromium, startWebserver} from '../helpers/browser.js'
 import {alive, reapAfterAll} from '../helpers/processes.js'
 import {startPostgres} from '../helpers/postgres-server.js'
 import {runCli, startCli} from '../helpers/run-cli.js'
@@ -159,6 +160,40 @@ describe('state in PostgreSQL (§16)', () => {
     const empty = runCli(['db', 'copy', 'nothing/db.json', postgres.newDatabase()], {cwd: root})
     expect([empty.code, empty.stderr]).toEqual([1, expect.stringContaining('DB_COPY_SOURCE_EMPTY')])
    }, MANY_COMMANDS_MS)
+
+  it('serves the web page from another machine, its boxes turning green as the backfill runs', async () => {
+    const db = postgres.newDatabase()
+    const stepwise = `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 1,
+      tasks: [{task_id: 'step', bash_command: 'while [ ! -e ../go-{{ ds }} ]; do sleep 0.05; done'}]}`
+    const [runner, viewer] = [machine('stepwise', stepwise), machine('stepwise', stepwise)]
+    const backfill = startCli(['dags', 'backfill', 'stepwise', '-s', '2024-01-01', '-e', '2024-01-03', '--db', db], {cwd: runner})
+    started.push(backfill.child.pid as number)
+    await waitFor(() => cli(viewer, db, 'backfills', 'list').stdout.includes('running'))
+    const server = await startWebserver(viewer, ['--db', db])
+    started.push(server.child.pid as number)
+    const browser = await launchChromium()
+    try {
+      const page = await browser.newPage()
+      await page.goto(`${server.url}/backfills/1`)
+      await page.waitForSelector('#grid .c')
+      await page.evaluate(() => {
+        ;(window as unknown as {sameDocument: boolean}).sameDocument = true
+      })
+      for (const [index, day] of ['2024-01-01', '2024-01-02', '2024-01-03'].entries()) {
+        writeFileSync(join(runner, `go-${day}`), '')
+        await page.waitForFunction((done) => [...document.querySelectorAll('#grid .c')].filter((cell) => cell.getAttribute('data-state') === 'success').length === done, index + 1, {timeout: 10_000})
+      }
+
+      expect((await backfill.done).code).toBe(0)
+      await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'success', undefined, {timeout: 10_000})
+      expect(await page.evaluate(() => (window as unknown as {sameDocument?: boolean}).sameDocument)).toBe(true)
+    } finally {
+      await browser.close()
+      server.child.kill('SIGTERM')
+    }
+
+    expect((await server.done).code).toBe(0)
+  }, MANY_COMMANDS_MS)
 
   it('refuses a database it cannot reach in one line naming host, port and database, never the password', () => {
     const root = machine('month', month)

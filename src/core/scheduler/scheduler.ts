@@ -101,6 +101,11 @@ export class Scheduler {
     this.startWhatCan()
   }
 
+  /** Lets go of the state store once the scheduler is done. */
+  close(): Promise<void> {
+    return this.snapshots.close()
+  }
+
   /** Resolves once nothing is queued or running. */
   async idle(): Promise<void> {
     while (this.active.size > 0) await Promise.all(this.active.values())

@@ -18,6 +18,13 @@ export class StateSnapshots {
     private readonly options: {runningRefreshMs: number} = {runningRefreshMs: 2000},
   ) {}
 
+  /** Lets go of the store (a database's listening connection, for one). */
+  async close(): Promise<void> {
+    const store = this.store
+    this.store = null
+    await (await store?.catch(() => null))?.close()
+  }
+
   /** The state as it reads now, reusing the last reading while nothing changed. */
   async current(): Promise<RecordedBackfills> {
     this.pending ??= this.refresh().finally(() => {

@@ -19,6 +19,8 @@ const LOG_TAIL_BYTES = 1024 * 1024
 const LOCK_SPACE = 0x75_70_64
 const MIGRATION_LOCK = 1
 const BACKFILL_ID_LOCK = 2
+/** Ends every statement that changes state: a new change number, and a notice to listeners once it commits. */
+const CHANGED = "SELECT nextval('updraft_changes'), pg_notify('updraft_changes', '')"
 
 function unreachable(url: string, error: unknown): UpdraftError {
   const reason = (error as Error)?.message?.replaceAll(/postgres(?:ql)?:\/\/\S+/g, '(url)') ?? String(error)
@@ -123,6 +125,7 @@ export class PostgresStore implements StateStore {
   private failure: null | UpdraftError = null
   private readonly owners = new Set<string>()
   private leaseTimer: NodeJS.Timeout | undefined
+  private listener: null | {client: pg.Client; notices: number; ready: boolean} = null
   private static claimsMade = 0
 
   private constructor(
@@ -188,11 +191,14 @@ export class PostgresStore implements StateStore {
   async close(): Promise<void> {
     await this.flush()
     if (this.owners.size === 0) clearInterval(this.leaseTimer)
+    const listening = this.listener?.client
+    this.listener = null
+    await listening?.end().catch(() => {})
   }
 
   async requestCancel(backfillId: number, by: string): Promise<void> {
     await this.query('INSERT INTO updraft_cancels (backfill_id, requested_by) VALUES ($1, $2) ON CONFLICT (backfill_id) DO UPDATE SET requested_by = excluded.requested_by', [backfillId, by])
-    await this.query("SELECT nextval('updraft_changes')")
+    await this.query(CHANGED)
   }
 
   async cancelRequestOf(backfillId: number, options: {clear: boolean} = {clear: false}): Promise<null | string> {
@@ -200,9 +206,40 @@ export class PostgresStore implements StateStore {
     return (await this.query<{requested_by: string}>(sql, [backfillId])).rows[0]?.requested_by ?? null
   }
 
+  /**
+   * Long-lived readers (the web server, the scheduler) ask often: after the first call this is answered from
+   * LISTEN/NOTIFY without a round trip. Without a listening connection it asks the database.
+   */
   async changeSignature(): Promise<string> {
+    if (this.listener?.ready) return `notified:${this.listener.notices}`
+    this.listen()
     const row = (await this.query<{is_called: boolean; last_value: string}>('SELECT last_value, is_called FROM updraft_changes')).rows[0]
     return `${row?.last_value}:${row?.is_called}`
+  }
+
+  /** A connection of its own that hears every committed change; when it is lost, the next call opens another. */
+  private listen(): void {
+    if (this.listener) return
+    const client = new pg.Client({connectionString: this.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS})
+    const listener = {client, notices: 0, ready: false}
+    this.listener = listener
+    const drop = () => {
+      if (this.listener === listener) this.listener = null
+      client.end().catch(() => {})
+    }
+
+    client.on('error', drop)
+    client.on('end', drop)
+    client.on('notification', () => {
+      listener.notices += 1
+    })
+    client
+      .connect()
+      .then(() => client.query('LISTEN updraft_changes'))
+      .then(() => {
+        listener.ready = true
+      })
+      .catch(drop)
   }
 
   /** The next id is one more than the last, as in the embedded store, taken and written under one lock. */
@@ -335,7 +372,7 @@ export class PostgresStore implements StateStore {
          ON CONFLICT (dag_id) DO UPDATE SET settings = excluded.settings`,
         [JSON.stringify(settings)],
       )
-      await client.query("SELECT nextval('updraft_changes')")
+      await client.query(CHANGED)
       return settings
     })
   }
@@ -378,7 +415,7 @@ export class PostgresStore implements StateStore {
          INSERT INTO updraft_logs (path, text) SELECT path, text FROM json_to_recordset($3::json) AS z(path text, text text)
          ON CONFLICT (path) DO UPDATE SET text = excluded.text
        )
-       SELECT nextval('updraft_changes')`,
+       ${CHANGED}`,
       [JSON.stringify(stored), JSON.stringify(rows), JSON.stringify(logs)],
     ).then(
       () => {
