@@ -195,6 +195,34 @@ describe('state in PostgreSQL (§16)', () => {
     expect((await server.done).code).toBe(0)
   }, MANY_COMMANDS_MS)
 
+  it('stops a backfill that loses its database as Ctrl-C would, keeping what it recorded before', async () => {
+    const own = await startPostgres()
+    try {
+      const db = own.newDatabase()
+      const root = machine('gated', gated)
+      const backfill = startCli(['dags', 'backfill', 'gated', '-s', '2024-01-01', '-e', '2024-01-04', '--db', db], {cwd: root})
+      started.push(backfill.child.pid as number)
+      await waitFor(() => lines(join(root, 'tries.txt')).length === 2)
+      own.goAway()
+      const stopped = await backfill.done
+      expect(stopped.code).toBe(1)
+      expect(stopped.stderr).toContain('STATE_DB_UNREACHABLE')
+      expect(stopped.stderr).not.toMatch(/^\s+at /m)
+
+      own.returnAgain()
+      // What it recorded reads as the next backfill will find it: started, cut short, nothing left running.
+      const {runs} = json(root, db, 'dags', 'list-runs', 'gated')
+      expect(runs.length).toBeGreaterThan(0)
+      expect(runs.map((run: {state: string}) => run.state)).not.toContain('running')
+      expect(json(root, db, 'backfills', 'show', '1').state).toBe('interrupted')
+      // The next backfill runs the two dates again that the lost one had started, and the two it had not.
+      writeFileSync(join(root, 'go'), '')
+      expect(cli(root, db, 'dags', 'backfill', 'gated', '-s', '2024-01-01', '-e', '2024-01-04').code).toBe(0)
+    } finally {
+      own.stop()
+    }
+  }, MANY_COMMANDS_MS)
+
   it('refuses a database it cannot reach in one line naming host, port and database, never the password', () => {
     const root = machine('month', month)
     const cases = [

@@ -22,7 +22,7 @@ function serverBinaries(): string {
  * A throwaway PostgreSQL on a unix socket in a temp dir (no TCP port), trusting its one superuser `updraft`.
  * PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user.
  */
-export async function startPostgres(): Promise<{newDatabase: () => string; stop: () => void; url: (database: string) => string}> {
+export async function startPostgres(): Promise<{goAway: () => void; newDatabase: () => string; returnAgain: () => void; stop: () => void; url: (database: string) => string}> {
   const bindir = serverBinaries()
   const dir = mkdtempSync(join(tmpdir(), 'updraft-pg-'))
   const asRoot = process.getuid?.() === 0
@@ -41,15 +41,19 @@ export async function startPostgres(): Promise<{newDatabase: () => string; stop:
   const data = join(dir, 'data')
   const port = 20_000 + Math.floor(Math.random() * 20_000)
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'updraft', '--no-sync'])
-  run('pg_ctl', ['-D', data, '-o', `-k ${dir} -h '' -p ${port} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`, '-l', join(dir, 'server.log'), '-w', 'start'])
+  const start = () => run('pg_ctl', ['-D', data, '-o', `-k ${dir} -h '' -p ${port} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`, '-l', join(dir, 'server.log'), '-w', 'start'])
+  start()
   const url = (database: string) => `postgresql://updraft@localhost:${port}/${database}?host=${encodeURIComponent(dir)}`
   let created = 0
   return {
+    /** The server stops at once, as a crashed or unreachable one would; `returnAgain` starts it on the same data. */
+    goAway: () => run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']),
     newDatabase() {
       const name = `updraft_${process.pid}_${++created}`
       execFileSync('psql', ['-h', dir, '-p', String(port), '-U', 'updraft', '-d', 'postgres', '-q', '-c', `CREATE DATABASE ${name}`])
       return url(name)
     },
+    returnAgain: start,
     stop() {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop'])

@@ -463,11 +463,17 @@ export class PostgresStore implements StateStore {
     if (dead.length > 0) await client.query('DELETE FROM updraft_claims WHERE owner = ANY($1)', [dead])
   }
 
+  /**
+   * A query that fails because the database is gone also fails a writer, even when nothing was being written
+   * (a backfill whose tasks run for an hour only polls for a cancel): its backfill stops as on Ctrl-C.
+   */
   private async query<Row extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
     try {
       return await this.pool.query<Row>(sql, values)
     } catch (error) {
-      throw error instanceof UpdraftError ? error : unreachable(this.url, error)
+      const failure = error instanceof UpdraftError ? error : unreachable(this.url, error)
+      if (this.options.writer !== null && failure.code === 'STATE_DB_UNREACHABLE' && !(error instanceof pg.DatabaseError)) this.fail(failure)
+      throw failure
     }
   }
 
