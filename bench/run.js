@@ -250,28 +250,28 @@ const smallCommands = {
   'backfills list': ['backfills', 'list'],
   'backfills list --dag-id small --json': ['backfills', 'list', '--dag-id', 'small', '--json'],
 }
-function storeWithHistory() {
-  const empty = freshDb('p10_empty')
-  const big = freshDb('p10_big')
+function storeWithHistory(storeOf) {
+  const empty = storeOf('p10_empty')
+  const big = storeOf('p10_big')
   for (const db of [empty, big]) execFileSync(...cli('dags', 'backfill', 'small', '-s', '2023-01-01', '-e', '2023-12-31', '--dags-folder', dags, '--db', db, '--json'), {cwd: work, env, maxBuffer: 1 << 30})
   const years = historyDags.map((dagId) => measure(...backfill(dagId, '2023-12-31T23:00', big)))
   return {big, empty, years}
 }
 
-const results = {}
-if (!only || only.includes('P10')) {
-  const {big, empty, years} = storeWithHistory()
+/** P10 on one kind of store: `storeOf(name)` gives an empty store of that kind. */
+function historyIndependence(name, storeOf) {
+  const {big, empty, years} = storeWithHistory(storeOf)
   const ratio = (a, b) => Number((a / b).toFixed(2))
   const first = years[0]
   const worst = years.slice(1).reduce((slowest, year) => (year.wallMs > slowest.wallMs ? year : slowest))
-  results.P10 = {
+  const result = {
     target: 'each command on the small DAG ≤ 1.25 × the empty store (wall and peak RSS); a year of history written ≤ 1.3 × the first',
     workload: '10 DAGs × 8,760 hourly runs × 10 tasks (876,000 TIs) of history beside a 3-task daily DAG with a year of runs',
     years_written_ms: years.map((year) => Math.round(year.wallMs)),
     year_ratio: ratio(worst.wallMs, first.wallMs),
     commands: {},
   }
-  console.log(`P10  writing each hourly year: ${results.P10.years_written_ms.join(', ')} ms; slowest after the first ${results.P10.year_ratio} × the first`)
+  console.log(`${name.padEnd(5)} writing each hourly year: ${result.years_written_ms.join(', ')} ms; slowest after the first ${result.year_ratio} × the first`)
   for (const [label, args] of Object.entries(smallCommands)) {
     const samples = {big: [], empty: []}
     for (let index = 0; index < repeat; index++) {
@@ -281,9 +281,60 @@ if (!only || only.includes('P10')) {
     const wall = (which) => median(samples[which].map((sample) => sample.wallMs))
     const rss = (which) => median(samples[which].map((sample) => sample.rssMb))
     const row = {big_ms: Math.round(wall('big')), empty_ms: Math.round(wall('empty')), rss_ratio: ratio(rss('big'), rss('empty')), wall_ratio: ratio(wall('big'), wall('empty'))}
-    results.P10.commands[label] = row
-    console.log(`P10  ${label.padEnd(42)} ${String(row.empty_ms).padStart(5)} → ${String(row.big_ms).padStart(5)} ms (× ${row.wall_ratio}), peak RSS × ${row.rss_ratio}`)
+    result.commands[label] = row
+    console.log(`${name.padEnd(5)} ${label.padEnd(42)} ${String(row.empty_ms).padStart(5)} → ${String(row.big_ms).padStart(5)} ms (× ${row.wall_ratio}), peak RSS × ${row.rss_ratio}`)
   }
+
+  return result
+}
+
+/**
+ * A throwaway PostgreSQL on a unix socket in the bench folder (as the postgres user when root, which PostgreSQL
+ * requires); `run` gets a function that creates an empty database and returns its URL.
+ */
+function withPostgres(run) {
+  const bindir = ['/usr/lib/postgresql'].flatMap((folder) => (existsSync(folder) ? readdirSync(folder).sort((a, b) => Number(b) - Number(a)).map((version) => join(folder, version, 'bin')) : []))[0]
+  const folder = mkdtempSync(join(tmpdir(), 'updraft-bench-pg-'))
+  const asPostgres = (program, args) => (process.getuid() === 0 ? execFileSync('runuser', ['-u', 'postgres', '--', join(bindir, program), ...args]) : execFileSync(join(bindir, program), args))
+  if (process.getuid() === 0) execFileSync('chown', ['postgres:postgres', folder])
+  asPostgres('initdb', ['-D', join(folder, 'data'), '-A', 'trust', '-U', 'updraft', '--no-sync'])
+  asPostgres('pg_ctl', ['-D', join(folder, 'data'), '-o', `-k ${folder} -h '' -p 5433`, '-l', join(folder, 'log'), '-w', 'start'])
+  let made = 0
+  const database = () => {
+    const name = `bench_${++made}`
+    execFileSync('psql', ['-h', folder, '-p', '5433', '-U', 'updraft', '-d', 'postgres', '-qc', `CREATE DATABASE ${name}`])
+    return `postgresql://updraft@localhost:5433/${name}?host=${encodeURIComponent(folder)}`
+  }
+
+  try {
+    return run(database)
+  } finally {
+    asPostgres('pg_ctl', ['-D', join(folder, 'data'), '-m', 'immediate', 'stop'])
+    rmSync(folder, {force: true, recursive: true})
+  }
+}
+
+const results = {}
+if (!only || only.includes('P10')) results.P10 = historyIndependence('P10', freshDb)
+if (!only || only.includes('P11')) {
+  // P1 and P1b on PostgreSQL, measured alternately with the embedded store; then P10 on PostgreSQL.
+  withPostgres((database) => {
+    for (const [label, dagId, end] of [['P1', 'noop_daily', '2023-12-31'], ['P1b', 'noop_hourly', '2023-12-31T23:00']]) {
+      const samples = {embedded: [], postgres: []}
+      for (let index = 0; index < repeat; index++) {
+        samples.embedded.push(measure(...backfill(dagId, end, freshDb(`p11_${label}`))))
+        samples.postgres.push(measure(...backfill(dagId, end, database())))
+      }
+
+      const wall = (which) => median(samples[which].map((sample) => sample.wallMs))
+      const rss = (which) => median(samples[which].map((sample) => sample.rssMb))
+      const row = {embedded_ms: Math.round(wall('embedded')), embedded_rss_mb: Math.round(rss('embedded')), postgres_ms: Math.round(wall('postgres')), postgres_rss_mb: Math.round(rss('postgres')), ratio: Number((wall('postgres') / wall('embedded')).toFixed(2))}
+      results[`P11 ${label}`] = {target: 'PostgreSQL ≤ 1.5 × the embedded store', ...row}
+      console.log(`P11  ${label.padEnd(4)} embedded ${row.embedded_ms} ms ${row.embedded_rss_mb} MB, PostgreSQL ${row.postgres_ms} ms ${row.postgres_rss_mb} MB (× ${row.ratio})`)
+    }
+
+    results['P10 PostgreSQL'] = historyIndependence('P10pg', database)
+  })
 }
 
 for (const [name, spec] of Object.entries(cases)) {
