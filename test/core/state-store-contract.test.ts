@@ -3,6 +3,8 @@ import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import pg from 'pg'
+
 import {EmbeddedStore} from '../../src/core/state/embedded/embedded-store.js'
 import {MemoryState, MemoryStore} from '../../src/core/state/memory-store.js'
 import {type BackfillRecord, blankTaskInstance, type DagRunRecord, type StateChange, type TaskInstanceState} from '../../src/core/state/schema.js'
@@ -219,5 +221,29 @@ describe.each(implementations)('the %s store keeps the StateStore contract', (_n
     later.record([runOf('sales', 2).change])
     await later.close()
     expect(await reader.changeSignature()).not.toBe(before)
+  })
+})
+
+describe('the PostgreSQL store across machines', () => {
+  const onHost = (host: string, pid: number) => ({host, isAlive: (other: number) => other === pid, pid})
+
+  it('takes over the runs of a coordinator on another machine only once its lease has lapsed', async () => {
+    const url = (postgres as Awaited<ReturnType<typeof startPostgres>>).newDatabase()
+    const runs = [runOf('sales', 1).run].map((run) => ({key: claimKeyOf(run), run_id: run.run_id}))
+    const elsewhere = await PostgresStore.open(url, {clock, process: onHost('machine-a', 7001), writer: null})
+    expect('release' in (await elsewhere.claimRuns('sales', runs))).toBe(true)
+
+    // From machine b, pid 7001 is nobody's business: only the lease says whether machine a still runs it.
+    const here = await PostgresStore.open(url, {clock, process: onHost('machine-b', 7002), writer: null})
+    const refused = await here.claimRuns('sales', runs)
+    expect('owner' in refused && refused.owner.pid).toBe(7001)
+    expect((await here.liveClaims('sales')).map((claim) => claim.pid)).toEqual([7001])
+
+    const database = new pg.Client({connectionString: url})
+    await database.connect()
+    await database.query("UPDATE updraft_claims SET lease_until = now() - interval '1 second'")
+    await database.end()
+    expect(await here.liveClaims('sales')).toEqual([])
+    expect('release' in (await here.claimRuns('sales', runs))).toBe(true)
   })
 })

@@ -5,6 +5,7 @@ import {join} from 'node:path'
 import {launchChromium, startWebserver} from '../helpers/browser.js'
 import {alive, reapAfterAll} from '../helpers/processes.js'
 import {startPostgres} from '../helpers/postgres-server.js'
+import {startRedis} from '../helpers/redis-server.js'
 import {runCli, startCli} from '../helpers/run-cli.js'
 import {waitFor} from '../helpers/state-file.js'
 import {tmpProject} from '../helpers/tmp-project.js'
@@ -63,6 +64,46 @@ describe('state in PostgreSQL (§16)', () => {
     const log = cli(onDatabase, db, 'tasks', 'logs', 'month', 'aggregate', '2024-01-17')
     expect(log.code).toBe(0)
    }, MANY_COMMANDS_MS)
+
+  it('keeps partitions, batches, scheduled runs and tries on workers as the embedded store does', async () => {
+    const db = postgres.newDatabase()
+    const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString().slice(0, 10)
+    const files = {
+      // Only `daily` is for the scheduler; the others start paused.
+      'dags/grid.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01', partitions: ['eu', 'us'], is_paused_upon_creation: true,
+        tasks: [{task_id: 'load', bash_command: 'test {{ partition_key }}-{{ ds }} != us-2024-01-02'}]}`,
+      'dags/batched.mjs': `export default {schedule_interval: '@hourly', start_date: '2024-01-01', is_paused_upon_creation: true,
+        tasks: [{task_id: 'sum', callable: () => {}}]}`,
+      'dags/daily.mjs': `export default {schedule_interval: '@daily', start_date: '${daysAgo(2)}', tasks: [{task_id: 'report', bash_command: 'true'}]}`,
+      'dags/remote.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01', is_paused_upon_creation: true, tasks: [{task_id: 'echo', bash_command: 'echo remote {{ ds }}'}]}`,
+    }
+    const [onDatabase, onFolder] = [tmpProject(files), tmpProject(files)]
+    const redis = await startRedis()
+    const worker = startCli(['worker', '--queue', 'pg', '--redis-url', redis.url], {cwd: onDatabase})
+    started.push(worker.child.pid as number)
+    try {
+      for (const [root, store] of [[onDatabase, db], [onFolder, join(onFolder, '.updraft', 'db.json')]] as const) {
+        expect(cli(root, store, 'dags', 'backfill', 'grid', '-s', '2024-01-01', '-e', '2024-01-03').code).toBe(1)
+        expect(cli(root, store, 'dags', 'backfill', 'batched', '-s', '2024-01-01', '-e', '2024-01-01T23:00', '--batch-size', '6').code).toBe(0)
+        expect(cli(root, store, 'scheduler', '--once').code).toBe(0)
+      }
+
+      const remote = cli(onDatabase, db, 'dags', 'backfill', 'remote', '-s', '2024-01-01', '-e', '2024-01-02', '--executor', 'bullmq', '--queue', 'pg', '--redis-url', redis.url)
+      expect(remote.code).toBe(0)
+      expect(json(onDatabase, db, 'dags', 'list-runs', 'remote').runs.map((run: {state: string}) => run.state)).toEqual(['success', 'success'])
+      expect(cli(onDatabase, db, 'tasks', 'logs', 'remote', 'echo', '2024-01-02').stdout).toBe('remote 2024-01-02\n')
+    } finally {
+      worker.child.kill('SIGTERM')
+      await worker.done
+      redis.stop()
+    }
+
+    for (const command of [['dags', 'list-runs', 'grid'], ['dags', 'list-runs', 'batched'], ['dags', 'list-runs', 'daily'], ['tasks', 'states-for-dag-run', 'grid', '2024-01-02', '--partition', 'us'], ['backfills', 'list', '--dag-id', 'grid'], ['backfills', 'list', '--dag-id', 'batched']]) {
+      expect(comparable(json(onDatabase, db, ...command))).toEqual(comparable(json(onFolder, join(onFolder, '.updraft', 'db.json'), ...command)))
+    }
+
+    expect(json(onDatabase, db, 'dags', 'list-runs', 'daily').runs.map((run: {run_id: string}) => run.run_id)).toEqual([2, 1].map((days) => `scheduled__${daysAgo(days)}T00:00:00+00:00`))
+  }, MANY_COMMANDS_MS)
 
   it('lets two machines backfill disjoint dates of one DAG at once, refuses an overlap, and takes over from one killed with -9', async () => {
     const db = postgres.newDatabase()
