@@ -1,4 +1,4 @@
-import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from '@jest/globals'
 import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -43,12 +43,22 @@ const implementations: Array<[string, () => Backend]> = [
     () => {
       const url = (postgres as Awaited<ReturnType<typeof startPostgres>>).newDatabase()
       const dead = new Set<number>()
-      return {dead, open: (pid, writer) => PostgresStore.open(url, {clock, process: processOf(pid, dead), writer})}
+      return {dead, open: (pid, writer) => track(PostgresStore.open(url, {clock, process: processOf(pid, dead), writer}))}
     },
   ],
 ]
 
 let postgres: Awaited<ReturnType<typeof startPostgres>> | undefined
+/** Stores a test opened on PostgreSQL, closed after it so no lease timer outlives the test. */
+const opened: StateStore[] = []
+async function track(store: Promise<StateStore>): Promise<StateStore> {
+  opened.push(await store)
+  return store
+}
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close().catch(() => {})))
+})
 beforeAll(async () => {
   postgres = await startPostgres()
 })
@@ -230,11 +240,11 @@ describe('the PostgreSQL store across machines', () => {
   it('takes over the runs of a coordinator on another machine only once its lease has lapsed', async () => {
     const url = (postgres as Awaited<ReturnType<typeof startPostgres>>).newDatabase()
     const runs = [runOf('sales', 1).run].map((run) => ({key: claimKeyOf(run), run_id: run.run_id}))
-    const elsewhere = await PostgresStore.open(url, {clock, process: onHost('machine-a', 7001), writer: null})
+    const elsewhere = await track(PostgresStore.open(url, {clock, process: onHost('machine-a', 7001), writer: null}))
     expect('release' in (await elsewhere.claimRuns('sales', runs))).toBe(true)
 
     // From machine b, pid 7001 is nobody's business: only the lease says whether machine a still runs it.
-    const here = await PostgresStore.open(url, {clock, process: onHost('machine-b', 7002), writer: null})
+    const here = await track(PostgresStore.open(url, {clock, process: onHost('machine-b', 7002), writer: null}))
     const refused = await here.claimRuns('sales', runs)
     expect('owner' in refused && refused.owner.pid).toBe(7001)
     expect((await here.liveClaims('sales')).map((claim) => claim.pid)).toEqual([7001])

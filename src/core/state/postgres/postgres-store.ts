@@ -188,9 +188,10 @@ export class PostgresStore implements StateStore {
     return [...claims.values()]
   }
 
+  /** A closed store renews no lease: claims it still holds lapse, unless given back first. */
   async close(): Promise<void> {
+    clearInterval(this.leaseTimer)
     await this.flush()
-    if (this.owners.size === 0) clearInterval(this.leaseTimer)
     const listening = this.listener?.client
     this.listener = null
     await listening?.end().catch(() => {})
