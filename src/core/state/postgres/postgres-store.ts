@@ -11,7 +11,8 @@ import {MIGRATIONS} from './migrations.js'
 /** A claim lapses this long after its owner last renewed it: a coordinator on another machine that died. */
 const LEASE_SECONDS = 30
 const LEASE_RENEW_MS = 10_000
-const CONNECT_TIMEOUT_MS = 5000
+/** An unreachable server is reported within 5 s of the command starting. */
+const CONNECT_TIMEOUT_MS = 4000
 const QUERY_TIMEOUT_MS = 20_000
 /** How much of a try's log the database keeps: its end, where the error is. */
 const LOG_TAIL_BYTES = 1024 * 1024
@@ -168,7 +169,7 @@ export class PostgresStore implements StateStore {
     return {
       release: async () => {
         this.owners.delete(owner)
-        if (this.owners.size === 0) clearInterval(this.leaseTimer)
+        if (this.owners.size === 0) this.stopRenewing()
         await this.pool.query('DELETE FROM updraft_claims WHERE owner = $1', [owner]).catch(() => {
           // The database is gone: the claim lapses with its lease, or at once for a coordinator on this host.
         })
@@ -190,7 +191,7 @@ export class PostgresStore implements StateStore {
 
   /** A closed store renews no lease: claims it still holds lapse, unless given back first. */
   async close(): Promise<void> {
-    clearInterval(this.leaseTimer)
+    this.stopRenewing()
     await this.flush()
     const listening = this.listener?.client
     this.listener = null
@@ -454,6 +455,11 @@ export class PostgresStore implements StateStore {
       this.pool.query('UPDATE updraft_claims SET lease_until = now() + make_interval(secs => $2) WHERE owner = ANY($1)', [[...this.owners], LEASE_SECONDS]).catch(() => {})
     }, LEASE_RENEW_MS)
     this.leaseTimer.unref()
+  }
+
+  private stopRenewing(): void {
+    clearInterval(this.leaseTimer)
+    this.leaseTimer = undefined
   }
 
   /** Claims whose lease lapsed, and those of processes on this host that are gone, own nothing. */
