@@ -5,20 +5,13 @@ import {join} from 'node:path'
 import {alive} from '../helpers/processes.js'
 import {runCli, startCli} from '../helpers/run-cli.js'
 import {readState, waitFor} from '../helpers/state-file.js'
+import {failingMonth} from '../helpers/sample-dags.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
 const cli = (root: string, ...args: string[]) => runCli(args, {cwd: root})
 const json = (root: string, ...args: string[]) => JSON.parse(cli(root, ...args, '--json').stdout)
 
-// Five tasks; aggregate fails on one date, so its downstream is upstream_failed there.
-const month = `export default {schedule_interval: '@daily', start_date: '2024-01-01', timezone: 'Europe/Berlin',
-  tasks: [
-    {task_id: 'extract', bash_command: 'true'},
-    {task_id: 'clean', bash_command: 'true', upstream: ['extract']},
-    {task_id: 'aggregate', bash_command: 'test {{ ds }} != 2024-01-17', upstream: ['extract']},
-    {task_id: 'load', bash_command: 'true', upstream: ['clean', 'aggregate']},
-    {task_id: 'notify', bash_command: 'true', upstream: ['load']},
-  ]}`
+const month = failingMonth
 // Each try records its shell's pid, so a test can see that a stop leaves none behind.
 const slow = (seconds: number) => `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 1,
   tasks: [{task_id: 'nap', bash_command: 'mkdir -p ../pids; echo $$ > ../pids/{{ ds }}; echo {{ ds }} >> ../tries.txt; sleep ${seconds}'}]}`

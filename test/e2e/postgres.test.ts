@@ -8,17 +8,10 @@ import {startPostgres} from '../helpers/postgres-server.js'
 import {startRedis} from '../helpers/redis-server.js'
 import {runCli, startCli} from '../helpers/run-cli.js'
 import {waitFor} from '../helpers/state-file.js'
+import {failingMonth} from '../helpers/sample-dags.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
-// Five tasks in Europe/Berlin; aggregate fails on one date, so its downstream is upstream_failed there.
-const month = `export default {schedule_interval: '@daily', start_date: '2024-01-01', timezone: 'Europe/Berlin',
-  tasks: [
-    {task_id: 'extract', bash_command: 'true'},
-    {task_id: 'clean', bash_command: 'true', upstream: ['extract']},
-    {task_id: 'aggregate', bash_command: 'test {{ ds }} != 2024-01-17', upstream: ['extract']},
-    {task_id: 'load', bash_command: 'true', upstream: ['clean', 'aggregate']},
-    {task_id: 'notify', bash_command: 'true', upstream: ['load']},
-  ]}`
+const month = failingMonth
 // Each try appends its date to a file of the project it runs in, and waits for a file the test writes.
 const gated = `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 2,
   tasks: [{task_id: 'work', bash_command: 'echo {{ ds }} >> ../tries.txt; while [ ! -e ../go ]; do sleep 0.05; done'}]}`
