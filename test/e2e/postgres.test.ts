@@ -1,4 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
+import {spawnSync} from 'node:child_process'
 import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -6,7 +7,7 @@ import {launchChromium, startWebserver} from '../helpers/browser.js'
 import {alive, reapAfterAll} from '../helpers/processes.js'
 import {startPostgres} from '../helpers/postgres-server.js'
 import {startRedis} from '../helpers/redis-server.js'
-import {runCli, startCli} from '../helpers/run-cli.js'
+import {BIN, runCli, startCli} from '../helpers/run-cli.js'
 import {waitFor} from '../helpers/state-file.js'
 import {failingMonth} from '../helpers/sample-dags.js'
 import {tmpProject} from '../helpers/tmp-project.js'
@@ -256,6 +257,25 @@ describe('state in PostgreSQL (§16)', () => {
       own.stop()
     }
   }, MANY_COMMANDS_MS)
+
+  it('never loads pg for a command on the embedded store', () => {
+    const root = machine('month', month)
+    // A module hook that refuses to resolve pg: a command that loads it fails.
+    writeFileSync(join(root, 'hooks.mjs'), `export async function resolve(specifier, context, next) {
+      if (specifier === 'pg' || specifier.startsWith('pg/')) throw new Error('pg was loaded')
+      return next(specifier, context)
+    }`)
+    writeFileSync(join(root, 'no-pg.mjs'), "import {register} from 'node:module'\nregister('./hooks.mjs', import.meta.url)\n")
+    const withoutPg = (...args: string[]) => spawnSync(process.execPath, ['--import', './no-pg.mjs', BIN, ...args], {cwd: root, encoding: 'utf8', env: {...process.env, CI: 'true', NO_COLOR: '1'}})
+    for (const command of [['dags', 'backfill', 'month', '-s', '2024-01-01', '-e', '2024-01-03'], ['dags', 'list-runs', 'month'], ['backfills', 'show', '1'], ['dags', 'list']]) {
+      const result = withoutPg(...command)
+      expect([result.status, result.stderr]).toEqual([0, ''])
+    }
+
+    const onDatabase = withoutPg('dags', 'list-runs', 'month', '--db', postgres.newDatabase())
+    expect(onDatabase.status).not.toBe(0)
+    expect(onDatabase.stderr).toContain('pg was loaded')
+  })
 
   it('refuses a database it cannot reach in one line naming host, port and database, never the password', () => {
     const root = machine('month', month)
