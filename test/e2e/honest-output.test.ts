@@ -122,3 +122,13 @@ describe('values from outside reaching a shell', () => {
     expect(result.stderr).not.toContain('{{ ds }}')
   })
 })
+
+describe('updraft --help', () => {
+  it('describes each topic as a whole, not by one of its commands', () => {
+    const help = runCli(['--help'], {cwd: tmpProject()}).stdout
+    const topics = help.slice(help.indexOf('TOPICS'), help.indexOf('COMMANDS'))
+    expect(topics).toMatch(/backfills\s+List, show, cancel and resume recorded backfills\./)
+    expect(topics).not.toContain('Stop a running backfill')
+    expect(topics).toMatch(/db\s+Move the state between stores\./)
+  })
+})
