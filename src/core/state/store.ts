@@ -90,9 +90,10 @@ export interface StoreOptions {
 
 /**
  * The only door to state (§15). Reads return data shared with the store: callers read it and never change it.
- * A store opened with a `writer` records that DAG's runs, task instances and backfill records; every change
- * reaches durable storage (a journal for the embedded store) by the end of the turn of the event loop it was
- * recorded in, and `flush()` folds it into the store's documents.
+ * A store opened with a `writer` records that DAG's runs, task instances and backfill records. Every change is
+ * sent to durable storage at the end of the turn of the event loop it was recorded in (the embedded store's
+ * journal, written by then; a PostgreSQL statement, durable once it commits): `whenDurable` says when it is.
+ * `flush()` folds changes into the store's documents and waits for what is in flight.
  */
 export interface StateStore {
   /** Claims `runs` of `dagId` for this process unless a live process owns one: then that run and its owner. */
@@ -121,7 +122,7 @@ export interface StateStore {
   readDagIds(): Promise<string[]>
   /** The runs of one DAG, all of them or those whose logical date lies in `range` (plus runs without a date). */
   readRuns(dagId: string, range?: null | RunRange): Promise<Readonly<DagState>>
-  /** Applies changes and makes them durable by the end of this turn of the event loop. */
+  /** Applies changes and sends them to durable storage at the end of this turn of the event loop. */
   record(changes: readonly StateChange[]): void
   /** Changes DAG settings under the store's lock; returns them as written. */
   updateDagSettings(update: (settings: Record<string, DagSettings>) => void): Promise<Record<string, DagSettings>>
