@@ -27,9 +27,9 @@ export async function startPostgres(): Promise<{goAway: () => void; newDatabase:
   const dir = mkdtempSync(join(tmpdir(), 'updraft-pg-'))
   const asRoot = process.getuid?.() === 0
   if (asRoot) {
-    const ids = execFileSync('id', ['-u', 'postgres'], {encoding: 'utf8'}).trim()
+    const uid = execFileSync('id', ['-u', 'postgres'], {encoding: 'utf8'}).trim()
     const gid = execFileSync('id', ['-g', 'postgres'], {encoding: 'utf8'}).trim()
-    chownSync(dir, Number(ids), Number(gid))
+    chownSync(dir, Number(uid), Number(gid))
   }
 
   const run = (program: string, args: string[]) => {
