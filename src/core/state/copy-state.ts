@@ -1,6 +1,6 @@
 import {UpdraftError} from '../errors.js'
 import type {StateChange} from './schema.js'
-import type {StateStore} from './store.js'
+import {type StateStore, wholeBackfillOf} from './store.js'
 
 /** What a copy moved. */
 export interface CopiedState {
@@ -42,8 +42,7 @@ export async function copyState(source: StateStore, target: StateStore, open: (w
     }
 
     for (const listed of sourceCatalog.backfills.filter((record) => record.dag_id === dagId)) {
-      const {runs_total: _total, ...record} = listed
-      writer.record([{backfill: {...structuredClone(record), run_ids: await source.readBackfillRunIds(listed.id)}, dag_id: dagId, type: 'backfill'}])
+      writer.record([{backfill: wholeBackfillOf(structuredClone(listed), await source.readBackfillRunIds(listed.id)), dag_id: dagId, type: 'backfill'}])
       copied.backfills += 1
     }
 

@@ -1,4 +1,5 @@
 import {readLocalLog} from './local-log.js'
+import {inRange} from './writer-runs.js'
 import {applyChange, type BackfillRecord, type DagSettings, type DagState, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
 import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter} from './store.js'
 
@@ -88,9 +89,7 @@ export class MemoryStore implements StateStore {
   }
 
   async readRuns(dagId: string, range: null | RunRange = null): Promise<DagState> {
-    const runs = structuredClone(this.shared.file.dags[dagId]?.runs ?? {})
-    if (range === null) return {runs}
-    return {runs: Object.fromEntries(Object.entries(runs).filter(([, run]) => run.logical_date === null || (run.logical_date >= range.from && run.logical_date <= range.to)))}
+    return {runs: inRange(structuredClone(this.shared.file.dags[dagId]?.runs ?? {}), range)}
   }
 
   record(changes: readonly StateChange[]): void {

@@ -15,7 +15,7 @@ import {type DagSummary, type ListedBackfill, listedBackfillOf, type RunRange, t
 export interface StateReaderContext {
   clock: Clock
   dagsFolder: string
-  /** The store: a path for the embedded store. */
+  /** The store: the embedded store's catalog path, or a database URL. */
   dbPath: string
   process: ProcessInfo
 }

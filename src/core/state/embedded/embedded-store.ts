@@ -128,15 +128,7 @@ export class EmbeddedStore implements StateStore {
     }
 
     const catalog = found.kind === 'catalog' ? found.catalog : emptyCatalog()
-    // Records change in journals before a flush writes them into the catalog (a record closed just before a
-    // kill -9 is only there): only their lines are parsed.
-    for (const journal of this.files.journals()) {
-      replayJournal(journal.path, (change) => {
-        if (change.type === 'backfill') catalog.backfills[String(change.backfill.id)] = listedBackfillOf(change.backfill)
-      }, '"type":"backfill"')
-    }
-
-    for (const record of this.touchedRecords.values()) catalog.backfills[String(record.id)] = listedBackfillOf(record)
+    for (const record of [...this.journaledRecords(), ...this.touchedRecords.values()]) catalog.backfills[String(record.id)] = listedBackfillOf(record)
     return {backfills: Object.values(catalog.backfills), settings: catalog.dag_settings, summaries: catalog.dags}
   }
 
@@ -148,14 +140,8 @@ export class EmbeddedStore implements StateStore {
     if (this.legacy) return Object.values(this.legacy.dags).find((dag) => dag.backfills?.[String(backfillId)])?.backfills?.[String(backfillId)]?.run_ids ?? []
     const touched = this.touchedRecords.get(backfillId)
     if (touched) return touched.run_ids
-    let journaled: null | string[] = null
-    for (const journal of this.files.journals()) {
-      replayJournal(journal.path, (change) => {
-        if (change.type === 'backfill' && change.backfill.id === backfillId) journaled = change.backfill.run_ids
-      }, '"type":"backfill"')
-    }
-
-    return journaled ?? readDocument<RunIdsDocument>(this.files.runIdsOf(backfillId), {run_ids: []}).run_ids
+    const journaled = this.journaledRecords().filter((record) => record.id === backfillId).at(-1)
+    return journaled?.run_ids ?? readDocument<RunIdsDocument>(this.files.runIdsOf(backfillId), {run_ids: []}).run_ids
   }
 
   record(changes: readonly StateChange[]): void {
@@ -216,13 +202,7 @@ export class EmbeddedStore implements StateStore {
     let created: BackfillRecord | undefined
     await this.rewriteCatalog('record a new backfill', (catalog) => {
       // Ids count over the whole store, and records a dead writer left only in its journal count too.
-      const ids = [...Object.values(catalog.backfills), ...this.touchedRecords.values()].map((record) => record.id)
-      for (const journal of this.files.journals()) {
-        replayJournal(journal.path, (change) => {
-          if (change.type === 'backfill') ids.push(change.backfill.id)
-        }, '"type":"backfill"')
-      }
-
+      const ids = [...Object.values(catalog.backfills), ...this.touchedRecords.values(), ...this.journaledRecords()].map((record) => record.id)
       created = make(Math.max(0, ...ids) + 1)
       this.putRecord(catalog, created)
     })
@@ -292,6 +272,21 @@ export class EmbeddedStore implements StateStore {
         }
       })
       .join('|')
+  }
+
+  /**
+   * Records as the journals have them, oldest first: they change there before a flush writes them into the
+   * catalog (a record closed just before a kill -9 is only there). Only their lines are parsed.
+   */
+  private journaledRecords(): BackfillRecord[] {
+    const records: BackfillRecord[] = []
+    for (const journal of this.files.journals()) {
+      replayJournal(journal.path, (change) => {
+        if (change.type === 'backfill') records.push(change.backfill)
+      }, '"type":"backfill"')
+    }
+
+    return records
   }
 
   /** The first write failure; later ones follow from it and are not reported again. */
