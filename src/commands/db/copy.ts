@@ -14,7 +14,7 @@ export default class DbCopy extends BaseCommand {
     to: Args.string({description: 'An empty store to copy into, of either kind.', required: true}),
   }
 
-  static override description = 'Copies every run and task instance, every backfill record under its id, and the DAG settings. Task log files stay where they are. Stop backfills and the scheduler on FROM first.'
+  static override description = 'Copies every run and task instance, every backfill record under its id, the DAG settings and the pools. Task log files stay where they are. Stop backfills and the scheduler on FROM first.'
 
   static override enableJsonFlag = true
 
@@ -34,7 +34,7 @@ export default class DbCopy extends BaseCommand {
     const open = (db: string, writer: null | string) => openStore(db, {clock, process: processInfo, writer})
     const copied = await copyState(await open(from, null), await open(to, null), (writer) => open(to, writer), {from: describeStore(from), to: describeStore(to)})
     if (!this.jsonEnabled()) {
-      this.log(`Copied ${copied.runs} run(s) of ${copied.dags} DAG(s), ${copied.backfills} backfill record(s) and the settings of ${copied.settings} DAG(s) from ${describeStore(from)} to ${describeStore(to)} in ${clock().getTime() - started} ms.`)
+      this.log(`Copied ${copied.runs} run(s) of ${copied.dags} DAG(s), ${copied.backfills} backfill record(s), the settings of ${copied.settings} DAG(s) and ${copied.pools} pool(s) from ${describeStore(from)} to ${describeStore(to)} in ${clock().getTime() - started} ms.`)
     }
 
     return {...copied, from: describeStore(from), to: describeStore(to)}

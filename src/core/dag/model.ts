@@ -35,9 +35,21 @@ export type TaskCallable = (context: TaskContext) => unknown
 export interface TaskDefaults {
   depends_on_past?: boolean
   execution_timeout?: DurationInput
+  /** Running tries of this task across all runs of the DAG at once (§17); unlimited by default. */
+  max_active_tis_per_dag?: number
+  /** The pool whose slots a try holds from queued until it ends (§17); `default_pool` by default. */
+  pool?: string
+  pool_slots?: number
+  priority_weight?: number
   retries?: number
   retry_delay?: DurationInput
+  weight_rule?: WeightRule
 }
+
+/** How a task's priority adds up (Airflow's weight_rule): with all its downstream weights, its upstream ones, or alone. */
+export type WeightRule = 'absolute' | 'downstream' | 'upstream'
+
+export const DEFAULT_POOL = 'default_pool'
 
 /** One task as written in a DAG file: exactly one of `bash_command` or `callable`. */
 export interface TaskDefinition extends TaskDefaults {
@@ -100,6 +112,8 @@ export interface DagDefinition {
   /** Whether the scheduler finds the DAG paused the first time it sees it (default false). */
   is_paused_upon_creation?: boolean
   max_active_runs?: number
+  /** Running task instances of one run at once (§17); unlimited by default. */
+  max_active_tasks?: number
   params?: Record<string, unknown>
   /** Static partition keys, in the order their runs go (§9). */
   partitions?: string[]
@@ -127,6 +141,12 @@ export interface Task {
   dependsOnPast: boolean
   env: Record<string, string>
   executionTimeoutMs: null | number
+  /** Null: no cap. */
+  maxActiveTisPerDag: null | number
+  pool: string
+  poolSlots: number
+  /** The weight after `weight_rule`: what orders ready task instances waiting for a pool. */
+  priorityWeight: number
   retries: number
   retryDelayMs: number
   taskId: string
@@ -145,6 +165,8 @@ export interface Dag {
   fileloc: string
   isPausedUponCreation: boolean
   maxActiveRuns: number
+  /** Null: no cap. */
+  maxActiveTasks: null | number
   params: Record<string, unknown>
   /** Static partition keys in declared order; empty without partitions. */
   partitions: string[]

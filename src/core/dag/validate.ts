@@ -5,7 +5,7 @@ import {durationToMs} from '../schedule/duration.js'
 import {isValidTimeZone, parseDateTime, toInstant, toUtcIso} from '../schedule/logical-date.js'
 import {parseSchedule} from '../schedule/timetable.js'
 import {topologicalOrder} from './graph.js'
-import {type Dag, type DagDefinition, DEFAULT_MAX_ACTIVE_RUNS, type Sensor, type SensorDefinition, type SensorPoll, type Task, type TaskCallable, type TaskDefaults} from './model.js'
+import {type Dag, type DagDefinition, DEFAULT_MAX_ACTIVE_RUNS, type Sensor, type SensorDefinition, type SensorPoll, type Task, type TaskCallable, type TaskDefaults, DEFAULT_POOL, type WeightRule} from './model.js'
 
 const DAG_KEYS = [
   'backfill_policy',
@@ -16,6 +16,7 @@ const DAG_KEYS = [
   'end_date',
   'is_paused_upon_creation',
   'max_active_runs',
+  'max_active_tasks',
   'params',
   'partitions',
   'schedule',
@@ -27,13 +28,15 @@ const DAG_KEYS = [
   'timezone',
 ] as const satisfies ReadonlyArray<keyof DagDefinition>
 
-const DEFAULT_ARG_KEYS = ['depends_on_past', 'execution_timeout', 'retries', 'retry_delay'] as const satisfies ReadonlyArray<keyof TaskDefaults>
+const DEFAULT_ARG_KEYS = ['depends_on_past', 'execution_timeout', 'max_active_tis_per_dag', 'pool', 'pool_slots', 'priority_weight', 'retries', 'retry_delay', 'weight_rule'] as const satisfies ReadonlyArray<keyof TaskDefaults>
 
 const TASK_KEYS = [...DEFAULT_ARG_KEYS, 'bash_command', 'callable', 'doc', 'env', 'task_id', 'upstream'] as const
 
 const SENSOR_KEYS = ['every', 'poll', 'sensor_id'] as const satisfies ReadonlyArray<keyof SensorDefinition>
 
 const ID_PATTERN = /^[\w.-]+$/
+/** Airflow's pool names: what `pools set` accepts, so a DAG can name any pool a user can make. */
+export const POOL_NAME_PATTERN = /^[\w.-]{1,256}$/
 
 /** Turns the default export of a DAG file into a validated DAG, or throws naming the file and the problem. */
 export function validateDag(raw: unknown, fileloc: string, defaultDagId: string): Dag {
@@ -80,6 +83,11 @@ export function validateDag(raw: unknown, fileloc: string, defaultDagId: string)
     fail('DAG_INVALID_VALUE', `expected max_active_runs to be a positive integer, got ${describe(maxActiveRuns)}`)
   }
 
+  const maxActiveTasks = definition.max_active_tasks ?? null
+  if (maxActiveTasks !== null && (!Number.isInteger(maxActiveTasks) || (maxActiveTasks as number) < 1)) {
+    fail('DAG_INVALID_VALUE', `expected max_active_tasks to be a positive integer, got ${describe(maxActiveTasks)}`)
+  }
+
   const params = definition.params ?? {}
   if (!isRecord(params)) fail('DAG_INVALID_VALUE', `expected params to be an object, got ${describe(params)}`)
   const defaults = definition.default_args ?? {}
@@ -94,9 +102,9 @@ export function validateDag(raw: unknown, fileloc: string, defaultDagId: string)
     fail('DAG_INVALID_VALUE', `expected tasks to be a non-empty array, got ${describe(definition.tasks)}`)
   }
 
-  const tasks = (definition.tasks as unknown[]).map((task, index) =>
-    validateTask(task, index, defaults as Record<string, unknown>, fail),
-  )
+  const validated = (definition.tasks as unknown[]).map((task, index) => validateTask(task, index, defaults as Record<string, unknown>, fail))
+  const weightRules = new Map(validated.map((task) => [task.taskId, task.weightRule]))
+  const tasks: Task[] = validated.map(({weightRule: _rule, ...task}) => task)
   const seen = new Set<string>()
   for (const task of tasks) {
     if (seen.has(task.taskId)) fail('DAG_DUPLICATE_TASK', `duplicate task_id "${task.taskId}"`)
@@ -130,12 +138,13 @@ export function validateDag(raw: unknown, fileloc: string, defaultDagId: string)
     fileloc,
     isPausedUponCreation: definition.is_paused_upon_creation === true,
     maxActiveRuns: maxActiveRuns as number,
+    maxActiveTasks: maxActiveTasks as null | number,
     params: params as Record<string, unknown>,
     partitions,
     schedule,
     sensors: sensorsOf(definition.sensors, fail),
     startDate,
-    tasks: (ordered as {order: string[]}).order.map((id) => byId.get(id) as Task),
+    tasks: withPriorityWeights((ordered as {order: string[]}).order.map((id) => byId.get(id) as Task), weightRules),
     timezone: zone,
     warnings: tasks.flatMap((task) => unquotedOutsideValues(task, fileloc)),
   }
@@ -212,7 +221,40 @@ function unquotedOutsideValues(task: Task, fileloc: string): string[] {
 
 type Fail = (code: ErrorCode, problem: string, suggestions?: string[]) => never
 
-function validateTask(raw: unknown, index: number, defaults: Record<string, unknown>, fail: Fail): Task {
+/**
+ * Each task's effective priority (Airflow's weight rules): `downstream` adds the weights of every task below it,
+ * so a backfill finishes whole runs before starting new ones; `upstream` adds those above, so it goes wide first.
+ */
+function withPriorityWeights(tasks: Task[], rules: ReadonlyMap<string, WeightRule>): Task[] {
+  const byId = new Map(tasks.map((task) => [task.taskId, task]))
+  const downstream = new Map<string, string[]>(tasks.map((task) => [task.taskId, []]))
+  for (const task of tasks) for (const up of task.upstream) downstream.get(up)?.push(task.taskId)
+  const reachable = (start: string, next: (id: string) => readonly string[]): Set<string> => {
+    const seen = new Set<string>()
+    const stack = [...next(start)]
+    while (stack.length > 0) {
+      const id = stack.pop() as string
+      if (seen.has(id)) continue
+      seen.add(id)
+      stack.push(...next(id))
+    }
+
+    return seen
+  }
+
+  return tasks.map((task) => {
+    const rule = rules.get(task.taskId) ?? 'downstream'
+    if (rule === 'absolute') return task
+    const others = reachable(task.taskId, (id) => (rule === 'downstream' ? (downstream.get(id) ?? []) : (byId.get(id)?.upstream ?? [])))
+    let weight = task.priorityWeight
+    for (const id of others) weight += byId.get(id)?.priorityWeight ?? 0
+    return {...task, priorityWeight: weight}
+  })
+}
+
+const WEIGHT_RULES: readonly WeightRule[] = ['absolute', 'downstream', 'upstream']
+
+function validateTask(raw: unknown, index: number, defaults: Record<string, unknown>, fail: Fail): Task & {weightRule: WeightRule} {
   if (!isRecord(raw)) fail('DAG_INVALID_TASK', `expected tasks[${index}] to be an object, got ${describe(raw)}`)
   const task = raw as Record<string, unknown>
   const where = typeof task.task_id === 'string' ? `task "${task.task_id}"` : `tasks[${index}]`
@@ -252,16 +294,35 @@ function validateTask(raw: unknown, index: number, defaults: Record<string, unkn
     return (parsed as {ms: number}).ms
   }
 
+  const positiveInteger = (key: 'max_active_tis_per_dag' | 'pool_slots' | 'priority_weight', fallback: null | number): null | number => {
+    const value = setting(key) ?? fallback
+    if (value !== null && (!Number.isInteger(value) || (value as number) < (key === 'priority_weight' ? Number.MIN_SAFE_INTEGER : 1))) {
+      fail('DAG_INVALID_TASK', `expected ${where} ${key} to be ${key === 'priority_weight' ? 'an integer' : 'a positive integer'}, got ${describe(value)}`)
+    }
+
+    return value as null | number
+  }
+
+  const pool = setting('pool') ?? DEFAULT_POOL
+  if (typeof pool !== 'string' || !POOL_NAME_PATTERN.test(pool)) fail('DAG_INVALID_TASK', `expected ${where} pool to be a pool name of letters, digits, "_", "-" or ".", got ${describe(pool)}`)
+  const weightRule = setting('weight_rule') ?? 'downstream'
+  if (!WEIGHT_RULES.includes(weightRule as WeightRule)) fail('DAG_INVALID_TASK', `expected ${where} weight_rule to be one of ${WEIGHT_RULES.join(', ')}, got ${describe(weightRule)}`)
+
   return {
     bashCommand: hasBash ? (task.bash_command as string) : null,
     callable: hasCallable ? (task.callable as TaskCallable) : null,
     dependsOnPast: dependsOnPast as boolean,
     env: env as Record<string, string>,
     executionTimeoutMs: durationSetting('execution_timeout'),
+    maxActiveTisPerDag: positiveInteger('max_active_tis_per_dag', null),
+    pool: pool as string,
+    poolSlots: positiveInteger('pool_slots', 1) as number,
+    priorityWeight: positiveInteger('priority_weight', 1) as number,
     retries: retries as number,
     retryDelayMs: durationSetting('retry_delay') ?? 300_000,
     taskId: task.task_id as string,
     upstream: [...new Set(upstream as string[])],
+    weightRule: weightRule as WeightRule,
   }
 }
 

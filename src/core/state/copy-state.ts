@@ -1,4 +1,6 @@
 import {UpdraftError} from '../errors.js'
+import {DEFAULT_POOL} from '../dag/model.js'
+import {DEFAULT_POOL_DESCRIPTION, DEFAULT_POOL_SLOTS} from './pools.js'
 import type {StateChange} from './schema.js'
 import {type StateStore, wholeBackfillOf} from './store.js'
 
@@ -6,6 +8,7 @@ import {type StateStore, wholeBackfillOf} from './store.js'
 export interface CopiedState {
   backfills: number
   dags: number
+  pools: number
   runs: number
   settings: number
 }
@@ -31,7 +34,7 @@ export async function copyState(source: StateStore, target: StateStore, open: (w
     })
   }
 
-  const copied: CopiedState = {backfills: 0, dags: 0, runs: 0, settings: 0}
+  const copied: CopiedState = {backfills: 0, dags: 0, pools: 0, runs: 0, settings: 0}
   const dagIds = [...new Set([...sourceDags, ...sourceCatalog.backfills.map((record) => record.dag_id)])]
   for (const dagId of dagIds) {
     const writer = await open(dagId)
@@ -55,5 +58,12 @@ export async function copyState(source: StateStore, target: StateStore, open: (w
     Object.assign(settings, structuredClone(sourceCatalog.settings))
   })
   copied.settings = Object.keys(sourceCatalog.settings).length
+  // Pool sizes are settings too; the slots held in them belong to processes of the old store and stay behind.
+  for (const pool of await source.pools.list()) {
+    if (pool.name === DEFAULT_POOL && pool.slots === DEFAULT_POOL_SLOTS && pool.description === DEFAULT_POOL_DESCRIPTION) continue
+    await target.pools.set(pool.name, pool.slots, pool.description)
+    copied.pools += 1
+  }
+
   return copied
 }

@@ -1,4 +1,5 @@
 import {readLocalLog} from './local-log.js'
+import {EMPTY_LEDGER, LedgerPools, type PoolLedger, type PoolStore} from './pools.js'
 import {inRange} from './writer-runs.js'
 import {applyChange, type BackfillRecord, type DagSettings, type DagState, SCHEMA_VERSION, type StateChange, type StateFile} from './schema.js'
 import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter} from './store.js'
@@ -8,6 +9,7 @@ export class MemoryState {
   readonly cancels = new Map<number, string>()
   readonly claims = new Map<string, Array<RunClaim & {dagId: string}>>()
   readonly file: StateFile
+  ledger: PoolLedger = EMPTY_LEDGER
   readonly summaries: Record<string, DagSummary> = {}
   version = 0
 
@@ -18,10 +20,26 @@ export class MemoryState {
 
 /** The store in memory, for unit tests and the contract suite; each instance acts as one process. */
 export class MemoryStore implements StateStore {
+  readonly pools: PoolStore
+
   constructor(
     readonly shared: MemoryState = new MemoryState(),
     private readonly options: StoreOptions = {clock: () => new Date(0), process: {host: 'memory', isAlive: () => true, pid: 1}, writer: null},
-  ) {}
+  ) {
+    const now = () => options.clock().getTime()
+    this.pools = new LedgerPools(
+      {
+        read: async () => ({ledger: shared.ledger, now: now()}),
+        async update(change) {
+          const {ledger, result} = change(shared.ledger, now())
+          shared.ledger = ledger
+          return result
+        },
+      },
+      options.process,
+      null,
+    )
+  }
 
   async claimRuns(dagId: string, runs: readonly ClaimedRun[]): Promise<ClaimResult> {
     const live = (this.shared.claims.get(dagId) ?? []).filter((claim) => this.options.process.isAlive(claim.pid))

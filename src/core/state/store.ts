@@ -1,4 +1,5 @@
 import type {ProcessInfo} from './file-lock.js'
+import type {PoolStore} from './pools.js'
 import type {BackfillRecord, DagRunRecord, DagSettings, DagState, StateChange} from './schema.js'
 
 /** A span of logical dates (UTC ISO instants, both ends included): a command reads the runs it needs, no more. */
@@ -102,6 +103,8 @@ export interface StateStore {
   close(): Promise<void>
   /** Asks the backfill of record `backfillId` to stop, saying who asked. */
   requestCancel(backfillId: number, by: string): Promise<void>
+  /** Pools and the slots processes hold in them (§17), shared by every process that opens this store. */
+  readonly pools: PoolStore
   /** Who asked the backfill of record `backfillId` to stop, or null; `clear` withdraws the request once heard. */
   cancelRequestOf(backfillId: number, options?: {clear: boolean}): Promise<null | string>
   /** A value that changes whenever anything recorded changes: long-lived readers read again only then. */

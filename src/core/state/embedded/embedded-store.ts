@@ -1,4 +1,5 @@
 import {appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync} from 'node:fs'
+import {dirname} from 'node:path'
 import {isDeepStrictEqual} from 'node:util'
 
 import {stateUnwritable, UpdraftError} from '../../errors.js'
@@ -8,6 +9,7 @@ import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, listed
 import {acquireLock, claimRuns, liveClaimsOf} from './claims.js'
 import {type CatalogDocument, emptyCatalog, periodOf, periodsBetween, readCatalogOrLegacy, readDocument, type RunIdsDocument, type ShardDocument, writeDocument} from './documents.js'
 import {readLocalLog} from '../local-log.js'
+import {EMPTY_LEDGER, type LedgerAccess, LedgerPools, type PoolLedger, type PoolStore} from '../pools.js'
 import {inRange, isInRange, WriterRuns} from '../writer-runs.js'
 import {StoreFiles} from './files.js'
 
@@ -23,6 +25,7 @@ const WRITE_LOCK_TIMEOUT_MS = 30_000
  * journal. Readers read the documents they need and replay the journals on top.
  */
 export class EmbeddedStore implements StateStore {
+  readonly pools: PoolStore
   private readonly files: StoreFiles
   /** The whole state of an older schema, read but not upgraded (a reader leaves it as it is). */
   private legacy: null | StateFile = null
@@ -46,6 +49,37 @@ export class EmbeddedStore implements StateStore {
   private constructor(path: string, private readonly options: StoreOptions) {
     this.files = new StoreFiles(path)
     this.own = options.writer === null ? null : new WriterRuns(options.writer)
+    this.pools = new LedgerPools(this.ledgerAccess(), options.process, null)
+  }
+
+  /** The pool ledger is one small document, changed under its own lock so slots never wait on a DAG's writes. */
+  private ledgerAccess(): LedgerAccess {
+    const {files, options} = this
+    const now = () => options.clock().getTime()
+    return {
+      read: async () => ({ledger: readDocument<PoolLedger>(files.poolLedger, EMPTY_LEDGER), now: now()}),
+      update: async (change) => {
+        try {
+          mkdirSync(dirname(files.poolLedger), {recursive: true})
+        } catch (error) {
+          throw stateUnwritable(`create ${dirname(files.poolLedger)}`, error)
+        }
+
+        const release = await acquireLock(files.poolLedgerLock, options.process, options.clock, WRITE_LOCK_TIMEOUT_MS)
+        try {
+          const {ledger, result} = change(readDocument<PoolLedger>(files.poolLedger, EMPTY_LEDGER), now())
+          try {
+            writeDocument(files.poolLedger, ledger)
+          } catch (error) {
+            throw stateUnwritable(`write ${files.poolLedger}`, error)
+          }
+
+          return result
+        } finally {
+          release()
+        }
+      },
+    }
   }
 
   /** Opens the store at `path` (never creating it unless it writes); a writer folds in what dead writers left. */

@@ -41,4 +41,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE updraft_logs (path text PRIMARY KEY, text text NOT NULL);
   `,
+  // Pools and who holds their slots: one ledger row, changed under its row lock, so a grant sees every holder at once.
+  `
+  CREATE TABLE updraft_pool_ledger (id integer PRIMARY KEY CHECK (id = 1), ledger json NOT NULL);
+  INSERT INTO updraft_pool_ledger (id, ledger) VALUES (1, '{"owners": {}, "pools": {}}');
+  `,
 ]

@@ -7,6 +7,7 @@ import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, type L
 import {describeStore} from '../open-store.js'
 import {WriterRuns} from '../writer-runs.js'
 import {MIGRATIONS} from './migrations.js'
+import {type LedgerAccess, LedgerPools, type PoolLedger, type PoolStore} from '../pools.js'
 
 /** A claim lapses this long after its owner last renewed it: a coordinator on another machine that died. */
 const LEASE_SECONDS = 30
@@ -113,6 +114,7 @@ interface StoredRun {
  * once that statement commits. Ownership, ids and settings change in transactions.
  */
 export class PostgresStore implements StateStore {
+  readonly pools: PoolStore
   private readonly own: null | WriterRuns
   private readonly touchedRecords = new Map<number, BackfillRecord>()
   private readonly logs = new Map<string, string>()
@@ -135,6 +137,25 @@ export class PostgresStore implements StateStore {
     private readonly options: StoreOptions,
   ) {
     this.own = options.writer === null ? null : new WriterRuns(options.writer)
+    this.pools = new LedgerPools(this.ledgerAccess(), options.process, LEASE_SECONDS * 1000)
+  }
+
+  /** The database's clock decides leases, so owners on machines whose clocks differ still agree on who is alive. */
+  private ledgerAccess(): LedgerAccess {
+    const select = 'SELECT ledger, (extract(epoch from clock_timestamp()) * 1000)::float8 AS now FROM updraft_pool_ledger WHERE id = 1'
+    return {
+      read: async () => {
+        const row = (await this.query<{ledger: PoolLedger; now: number}>(select)).rows[0] as {ledger: PoolLedger; now: number}
+        return {ledger: row.ledger, now: row.now}
+      },
+      update: async (change) =>
+        this.transaction(async (client) => {
+          const row = (await client.query<{ledger: PoolLedger; now: number}>(`${select} FOR UPDATE`)).rows[0] as {ledger: PoolLedger; now: number}
+          const {ledger, result} = change(row.ledger, row.now)
+          await client.query('UPDATE updraft_pool_ledger SET ledger = $1 WHERE id = 1', [JSON.stringify(ledger)])
+          return result
+        }),
+    }
   }
 
   static async open(url: string, options: StoreOptions): Promise<PostgresStore> {
