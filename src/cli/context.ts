@@ -1,7 +1,7 @@
 import {hostname} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
-import type {Clock} from '../core/clock.js'
+import type {Clock, Timers} from '../core/clock.js'
 import type {ProcessInfo} from '../core/state/file-lock.js'
 import {isDatabaseUrl} from '../core/state/open-store.js'
 
@@ -16,6 +16,7 @@ export interface CommandContext {
   /** Per-try task logs: next to the embedded store's catalog, or in ./.updraft/logs with a database. */
   logsDir: string
   process: ProcessInfo
+  timers: Timers
 }
 
 /** Resolves flag values (oclif already applied flag > env > default) against the working directory. */
@@ -31,7 +32,13 @@ export function commandContext(flags: {'dags-folder'?: string | undefined; db?: 
     dbPath,
     logsDir: isDatabaseUrl(db) ? resolve(process.cwd(), '.updraft', 'logs') : join(dirname(dbPath), 'logs'),
     process: {host: hostname(), isAlive: isProcessAlive, pid: process.pid},
+    timers: systemTimers,
   }
+}
+
+const systemTimers: Timers = {
+  clearTimeout: (handle) => clearTimeout(handle.timer as NodeJS.Timeout),
+  setTimeout: (callback, ms) => ({timer: setTimeout(callback, ms)}),
 }
 
 function isProcessAlive(pid: number): boolean {

@@ -3,7 +3,7 @@ import {DefaultRenderer, Listr, ListrEventType, ListrLogger, ProcessOutput, type
 import type {BackfillEvent} from '../core/events.js'
 import {formatDuration, paintState, runCountText, runNoun} from './format.js'
 import {type Frame, frameOf, type ScreenSize} from './live-frame.js'
-import {BackfillProgress} from './progress.js'
+import {BackfillProgress, waitText} from './progress.js'
 
 /** How progress is shown: a live tree on a terminal, one line per change otherwise, nothing with `--json`. */
 export type ViewMode = 'lines' | 'silent' | 'tree'
@@ -79,6 +79,14 @@ class LinesView implements BackfillView {
       case 'run_started': {
         this.labels.set(event.run_id, event.label)
         return `${event.label} ${paintState('running')}`
+      }
+
+      case 'task_waiting': {
+        return `${this.labels.get(event.run_id) ?? event.logical_date} ${event.task_id} ${waitText(event)}`
+      }
+
+      case 'task_refused': {
+        return `${this.labels.get(event.run_id) ?? ''} ${event.task_id}: ${event.message}`.trim()
       }
 
       case 'task_state': {

@@ -38,7 +38,10 @@ export function frameOf(progress: BackfillProgress, screen: ScreenSize, collapse
   const hidden = running.length - shown.length
   let spare = available - summaryLines - shown.length - (hidden > 0 ? 1 : 0)
 
-  const taskLines = shown.map((run) => [...run.tasks].filter(([, state]) => !SETTLED.has(state)))
+  const taskLines = shown.map((run) => [
+    ...[...run.tasks].filter(([taskId, state]) => !SETTLED.has(state) && !run.waits.has(taskId)).map(([taskId, state]) => `› ${taskId} ${paintState(state)}`),
+    ...[...run.waits].map(([taskId, why]) => `› ${taskId} ${warn(why)}`),
+  ])
   const allowed = shown.map(() => 0)
   // Round-robin, so every date in flight shows its first task before any shows its second.
   for (let depth = 0, granted = true; spare > 0 && granted; depth++) {
@@ -53,7 +56,7 @@ export function frameOf(progress: BackfillProgress, screen: ScreenSize, collapse
   }
 
   const inFlight = shown.map((run, index) => {
-    const tasks = (taskLines[index] ?? []).slice(0, allowed[index]).map(([taskId, state]) => `› ${taskId} ${paintState(state)}`)
+    const tasks = (taskLines[index] ?? []).slice(0, allowed[index])
     return [`${run.label}  ${paintState('running')}`, ...tasks].join('\n')
   })
   if (hidden > 0) inFlight.push(dim(`… ${hidden} more ${progress.runNoun === 'dates' ? 'date(s)' : 'run(s)'} in flight: ${running.slice(shown.length).map((run) => run.label).join(', ')}`))
@@ -100,7 +103,8 @@ function listWithin(labels: string[], width: number): string {
 function footerOf(progress: BackfillProgress): string {
   const byState = [...progress.taskTotals].filter(([, count]) => count > 0).map(([state, count]) => `${count} ${paintState(state)}`)
   const idle = progress.inFlight.size === 0 && progress.finished.length > 0 ? 'nothing to run: the dates were already complete' : 'no task instance has run yet'
-  const totals = `${progress.doneRuns}/${progress.totalRuns} ${progress.runNoun} done · ${byState.join(' · ') || idle}`
+  const waiting = progress.waitingForPools > 0 ? ` · ${warn(`${progress.waitingForPools} waiting for a pool`)}` : ''
+  const totals = `${progress.doneRuns}/${progress.totalRuns} ${progress.runNoun} done · ${byState.join(' · ') || idle}${waiting}`
   if (progress.interruptedBy === null) return totals
   return `${totals} · ${warn(progress.closed ? `interrupted by ${progress.interruptedBy}` : `interrupted (${progress.interruptedBy}): stopping running task instances…`)}`
 }

@@ -1,6 +1,9 @@
 import type {BackfillPlan} from '../core/planner/plan-backfill.js'
 import {runLabel} from '../core/run/run-spec.js'
+import {DEFAULT_POOL} from '../core/dag/model.js'
+import type {PoolUse} from '../core/session/backfill-session.js'
 import {bold, dim, runCountText, warn} from './format.js'
+import {waitText} from './progress.js'
 
 /** How a DAG's dates read to a person: a labeler for its zone, and its own bounds already labelled. */
 export interface DagDateLabels {
@@ -28,13 +31,14 @@ export function noDatesText(plan: BackfillPlan, dates: DagDateLabels): string {
  * `--dry-run`: the runs (their dates, key and run id), what each runs, and per date what is cleared, recovered or
  * skipped and why: exactly what the apply loop will do.
  */
-export function planText(plan: BackfillPlan, dates: DagDateLabels): string {
+export function planText(plan: BackfillPlan, dates: DagDateLabels, pools: readonly PoolUse[]): string {
   if (plan.runs.length === 0) return noDatesText(plan, dates)
   const toRun = plan.runs.reduce((sum, run) => sum + run.tasks.length, 0)
   const lines = [
     bold(`Backfill plan for ${plan.dag_id}: ${runCountText(plan.runs)}, ${toRun} task instance(s) to run`),
     dim(`Requested: ${plan.requested}; tasks: ${plan.selected_tasks.join(', ')}`),
     ...exclusionLines(plan, dates),
+    ...poolLines(pools),
     '',
   ]
   for (const run of plan.runs) {
@@ -53,4 +57,14 @@ export function planText(plan: BackfillPlan, dates: DagDateLabels): string {
 
   lines.push('', dim('Dry run: nothing was written.'))
   return lines.join('\n')
+}
+
+/** What the plan's tasks would wait for now: a line per pool in use or not the default one. */
+function poolLines(pools: readonly PoolUse[]): string[] {
+  return pools
+    .filter((use) => use.pool !== DEFAULT_POOL || use.used > 0)
+    .map((use) => {
+      const text = `${use.tasks.join(', ')}: ${use.used >= use.slots ? waitText(use) : `pool ${use.pool} (${use.used}/${use.slots} in use)`}`
+      return use.used >= use.slots ? warn(text) : dim(text)
+    })
 }

@@ -1,4 +1,9 @@
 import type {BackfillEvent} from '../core/events.js'
+
+/** What a task instance waiting for slots shows, in the live view and in plain lines. */
+export function waitText(wait: {pool: string; slots: number; used: number}): string {
+  return `waiting for pool ${wait.pool} (${wait.used}/${wait.slots} in use)`
+}
 import {runCountText, runNoun} from './format.js'
 
 /** One logical date as the live view knows it. */
@@ -11,6 +16,8 @@ export interface RunProgress {
   state: string
   /** Task states while the run is in flight; emptied once it finishes. */
   tasks: Map<string, string>
+  /** Why ready tasks of the run wait (`waiting for pool warehouse (3/3 in use)`), until they are queued. */
+  waits: Map<string, string>
 }
 
 /**
@@ -32,6 +39,8 @@ export class BackfillProgress {
   readonly taskTotals = new Map<string, number>()
   timezone = 'UTC'
   totalRuns = 0
+  /** Task instances waiting for slots in a pool, across every date. */
+  waitingForPools = 0
   /** `dates` when each run is one date, `runs` with keys or batches. */
   runNoun = 'dates'
   /** The header's count: `12 date(s)` or `6 run(s) over 2 date(s)`. */
@@ -60,7 +69,7 @@ export class BackfillProgress {
         this.inFlight.delete(event.run_id)
         run.state = event.state
         run.durationMs = event.duration_ms
-        run.tasks.clear()
+        this.forgetWaits(run)
         this.finished.push(run)
         this.doneRuns++
         if (event.state !== 'success') this.failed.push(run)
@@ -74,8 +83,21 @@ export class BackfillProgress {
         return
       }
 
+      case 'task_waiting': {
+        const run = this.inFlight.get(event.run_id)
+        if (!run) return
+        if (!run.waits.has(event.task_id)) this.waitingForPools++
+        run.waits.set(event.task_id, waitText(event))
+        return
+      }
+
+      case 'task_refused': {
+        return
+      }
+
       case 'task_state': {
         const run = this.inFlight.get(event.run_id)
+        if (run?.waits.delete(event.task_id)) this.waitingForPools--
         const previous = run?.tasks.get(event.task_id)
         if (previous !== undefined) this.taskTotals.set(previous, (this.taskTotals.get(previous) ?? 1) - 1)
         this.taskTotals.set(event.state, (this.taskTotals.get(event.state) ?? 0) + 1)
@@ -94,7 +116,7 @@ export class BackfillProgress {
     this.closed = true
     for (const run of this.inFlight.values()) {
       run.state = 'not finished'
-      run.tasks.clear()
+      this.forgetWaits(run)
       this.finished.push(run)
       this.finishedByState.set(run.state, (this.finishedByState.get(run.state) ?? 0) + 1)
     }
@@ -102,8 +124,14 @@ export class BackfillProgress {
     this.inFlight.clear()
   }
 
+  private forgetWaits(run: RunProgress): void {
+    this.waitingForPools -= run.waits.size
+    run.waits.clear()
+    run.tasks.clear()
+  }
+
   private startRun(runId: string, label: string): RunProgress {
-    const run: RunProgress = {durationMs: null, label, nothingToDo: this.withoutWork.has(runId), runId, state: 'running', tasks: new Map()}
+    const run: RunProgress = {durationMs: null, label, nothingToDo: this.withoutWork.has(runId), runId, state: 'running', tasks: new Map(), waits: new Map()}
     this.inFlight.set(runId, run)
     return run
   }

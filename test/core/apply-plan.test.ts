@@ -8,7 +8,7 @@ import {applyPlan, type ApplyOptions} from '../../src/core/executor/apply-plan.j
 import {type BackfillRequest, existingRunsOf, planBackfill} from '../../src/core/planner/plan-backfill.js'
 import {MemoryState, MemoryStore} from '../../src/core/state/memory-store.js'
 import {bashTasks, type Dag, LATER, list, makeDag, range} from '../helpers/builders.js'
-import {FakeExecutor, steppingClock} from '../helpers/fake-executor.js'
+import {FakeExecutor, ManualTimers, realTimers, steppingClock} from '../helpers/fake-executor.js'
 
 /** A store in memory that records `dagId`, as a backfill of it would. */
 const memoryStoreOf = (dagId: string) => new MemoryStore(new MemoryState(), {clock: steppingClock(), process: {host: 'test', isAlive: () => true, pid: 1}, writer: dagId})
@@ -42,7 +42,9 @@ async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<Apply
       throw error
     },
     pid: 4242,
+    runBackwards: false,
     signal: new AbortController().signal,
+    timers: realTimers,
     ...options,
   })
   return {events, store, summary}

@@ -7,6 +7,7 @@ import {Scheduler} from '../../src/core/scheduler/scheduler.js'
 import {openStore} from '../../src/core/state/open-store.js'
 import {readState, waitFor} from '../helpers/state-file.js'
 import {tmpProject} from '../helpers/tmp-project.js'
+import {realTimers} from '../helpers/fake-executor.js'
 
 /** A scheduler on a temp project whose clock the test sets; every line it reports is kept. */
 function schedulerFor(root: string, startAt: string) {
@@ -20,6 +21,7 @@ function schedulerFor(root: string, startAt: string) {
     dbPath: join(root, '.updraft', 'db.json'),
     logsDir: join(root, '.updraft', 'logs'),
     process: {host: hostname(), isAlive: () => true, pid: process.pid},
+    timers: realTimers,
   }
   const scheduler = new Scheduler({context, executor: {kind: 'local'}, parallelism: 2, report: (line) => lines.push(line), reportProblem: (line) => lines.push(`problem: ${line}`)}, stop.signal)
   return {

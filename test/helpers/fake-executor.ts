@@ -1,3 +1,4 @@
+import type {TimerHandle, Timers} from '../../src/core/clock.js'
 import type {Executor, QueuedTaskInstance, TaskStateChange} from '../../src/core/executor/executor.js'
 
 type Outcome = 'fail' | 'success'
@@ -59,4 +60,40 @@ export class FakeExecutor implements Executor {
 export function steppingClock(start = '2026-01-01T00:00:00.000Z'): () => Date {
   let now = new Date(start).getTime()
   return () => new Date((now += 1000))
+}
+
+/** The system's timers, for tests that let retry delays and pool polls pass in real time. */
+export const realTimers: Timers = {
+  clearTimeout: (handle) => clearTimeout(handle.timer as NodeJS.Timeout),
+  setTimeout: (callback, ms) => ({timer: setTimeout(callback, ms)}),
+}
+
+/** Timers that fire only when the test moves time on, so a ten-minute retry delay passes at once. */
+export class ManualTimers implements Timers {
+  private now = 0
+  private readonly pending = new Set<{at: number; callback: () => void; timer: unknown}>()
+
+  clearTimeout(handle: TimerHandle): void {
+    this.pending.delete(handle as {at: number; callback: () => void; timer: unknown})
+  }
+
+  setTimeout(callback: () => void, ms: number): TimerHandle {
+    const entry = {at: this.now + ms, callback, timer: null}
+    this.pending.add(entry)
+    return entry
+  }
+
+  /** Delays asked for so far that have not fired, in ms. */
+  get waiting(): number[] {
+    return [...this.pending].map((entry) => entry.at - this.now)
+  }
+
+  advance(ms: number): void {
+    this.now += ms
+    for (const entry of [...this.pending].sort((a, b) => a.at - b.at)) {
+      if (entry.at > this.now) continue
+      this.pending.delete(entry)
+      entry.callback()
+    }
+  }
 }

@@ -74,8 +74,8 @@ export default class DagsBackfill extends BaseCommand {
     const labelOf = labelerFor(dag)
     const dateLabels = {endDate: dag.endDate === null ? null : labelOf(dag.endDate), labelOf, startDate: dag.startDate === null ? null : labelOf(dag.startDate)}
     if (flags['dry-run'] || session.plan.runs.length === 0) {
-      if (!this.jsonEnabled()) this.log(flags['dry-run'] ? planText(session.plan, dateLabels) : noDatesText(session.plan, dateLabels))
-      return dryRunDocument(session.plan)
+      if (!this.jsonEnabled()) this.log(flags['dry-run'] ? planText(session.plan, dateLabels, session.pools) : noDatesText(session.plan, dateLabels))
+      return {...dryRunDocument(session.plan), pools: session.pools.map((use) => ({...use, full: use.used >= use.slots}))}
     }
 
     await this.confirmReset(session.plan, flags)

@@ -1,6 +1,7 @@
+import {randomUUID} from 'node:crypto'
 import {dirname, join} from 'node:path'
 
-import type {Clock} from '../clock.js'
+import type {Clock, TimerHandle, Timers} from '../clock.js'
 import type {Dag, Task} from '../dag/model.js'
 import type {BackfillListener} from '../events.js'
 import type {BackfillPlan, PlannedRun} from '../planner/plan-backfill.js'
@@ -25,6 +26,7 @@ import type {Executor, TaskStateChange} from './executor.js'
 import {appendLog} from './task-log.js'
 import {type BackfillSummary, combinedState, summarise} from './backfill-summary.js'
 import {type Readiness, readinessOf} from './readiness.js'
+import {PoolGate, type PoolWait} from './pool-gate.js'
 
 /** The abort reason of a backfill stopped by `backfills cancel`; any other reason is an interruption. */
 export const CANCEL = 'cancel'
@@ -45,7 +47,10 @@ export interface ApplyOptions {
   /** A try's log could not be created: the state folder is failing, which stops the backfill (through `signal`). */
   onUnwritable: (error: UpdraftError) => void
   pid: number
+  /** Newest dates first (`-B`): among equals waiting for a pool, the newest date starts first. */
+  runBackwards: boolean
   signal: AbortSignal
+  timers: Timers
 }
 
 /**
@@ -57,6 +62,8 @@ class RunProgress {
   finished = false
   /** Task ids queued on the executor or waiting for a retry. */
   readonly inFlight = new Set<string>()
+  /** Task ids ready but waiting for slots in their pool. */
+  readonly waitingForSlots = new Set<string>()
   label = ''
   /** Where this run's task logs go, joined once. */
   logDir: string | undefined = undefined
@@ -92,7 +99,7 @@ class RunProgress {
  */
 export async function applyPlan(dag: Dag, plan: BackfillPlan, range: null | RunRange, store: StateStore, executor: Executor, options: ApplyOptions): Promise<BackfillSummary> {
   const existing = await store.readRuns(dag.dagId, range)
-  return new PlanScheduler(dag, plan, store, executor, options, existing).run()
+  return new ApplyLoop(dag, plan, store, executor, options, existing).run()
 }
 
 /**
@@ -112,8 +119,15 @@ export function summariseRecorded(dag: Dag, plan: BackfillPlan, recorded: DagSta
  * instances are queued as they become ready. Every executor report goes through `handleChange`, and every
  * transition that can free work ends in `scheduleReady` for the runs it concerns.
  */
-class PlanScheduler {
+class ApplyLoop {
   private active = 0
+  /** Running or queued tries per task across runs, for max_active_tis_per_dag. */
+  private readonly activeOfTask = new Map<string, number>()
+  /** Runs holding a ready task instance back for its task's max_active_tis_per_dag, per task. */
+  private readonly heldForTaskCap = new Map<string, Set<RunProgress>>()
+  private readonly gate: PoolGate
+  /** Task instances waiting for slots, by key. */
+  private readonly slotWaiters = new Map<string, {run: RunProgress; task: Task}>()
   private finishedRuns = 0
   private readonly inFlight = new Map<string, {run: RunProgress; taskId: string}>()
   private lastInstant = {iso: '', ms: Number.NaN}
@@ -123,7 +137,7 @@ class PlanScheduler {
   private readonly previousRun = new Map<RunProgress, RunProgress | undefined>()
   private readonly nextRun = new Map<RunProgress, RunProgress | undefined>()
   private readonly params: Record<string, unknown>
-  private readonly retryTimers = new Set<NodeJS.Timeout>()
+  private readonly retryTimers = new Set<TimerHandle>()
   private readonly runs: RunProgress[]
   private readonly selected: ReadonlySet<string>
   private settle: () => void = () => {}
@@ -152,6 +166,15 @@ class PlanScheduler {
     this.labelOf = labelerFor(dag)
     const initial = (planned: PlannedRun) => initialRecords(planned, existing, plan.selected_tasks, options.conf)
     this.runs = plan.runs.map((planned) => new RunProgress(planned, initial))
+    this.gate = new PoolGate({
+      onError: (error) => options.onUnwritable(isUpdraftError(error) ? error : stateUnwritable('exchange pool slots', error)),
+      onGranted: (key) => this.slotsGranted(key),
+      onRejected: (key, message) => this.slotsRefused(key, message),
+      onWaiting: (key, wait) => this.waitingForSlots(key, wait),
+      ownerId: `${options.pid}:${dag.dagId}:${randomUUID()}`,
+      pools: store.pools,
+      timers: options.timers,
+    })
     const chronological = [...this.runs].sort((a, b) => (a.planned.logical_date ?? '').localeCompare(b.planned.logical_date ?? ''))
     const lastOfKey = new Map<null | string, RunProgress>()
     for (const run of chronological) {
@@ -181,6 +204,7 @@ class PlanScheduler {
     this.startRuns()
     this.settleIfIdle()
     await done
+    await this.gate.close()
     if (!options.signal.aborted) await executor.shutdown('drain')
     options.signal.removeEventListener('abort', onAbort)
     unsubscribe()
@@ -282,7 +306,7 @@ class PlanScheduler {
   private settleIfIdle(): void {
     const {options} = this
     if (this.finishedRuns === this.runs.length || (options.signal.aborted && this.inFlight.size === 0)) return this.settle()
-    if (this.inFlight.size > 0 || this.retryTimers.size > 0 || options.signal.aborted) return
+    if (this.inFlight.size > 0 || this.retryTimers.size > 0 || this.slotWaiters.size > 0 || options.signal.aborted) return
     // Nothing runs and nothing will: whatever still waits can never become ready, so it fails, naming what it waited on.
     for (const run of this.runs.filter((candidate) => candidate.started && !candidate.finished)) {
       for (const taskId of run.pending) {
@@ -325,6 +349,7 @@ class PlanScheduler {
       } catch (error) {
         // Not a failure of the task: nothing ran, and the instance stays as it was for the backfill that resumes.
         options.onUnwritable(stateUnwritable(`create the task log ${recordedLog}`, error))
+        this.tryEnded(this.keyOf(run, task.taskId), task.taskId)
         return
       }
     }
@@ -370,7 +395,7 @@ class PlanScheduler {
     for (const task of this.dag.tasks) {
       if (!run.pending.has(task.taskId)) continue
       const state = this.stateOf(run, task.taskId)
-      if (run.inFlight.has(task.taskId) || (state !== 'none' && state !== 'scheduled')) continue
+      if (run.inFlight.has(task.taskId) || run.waitingForSlots.has(task.taskId) || (state !== 'none' && state !== 'scheduled')) continue
       const readiness = this.readiness(run, task)
       switch (readiness.kind) {
         case 'blocked': {
@@ -381,7 +406,7 @@ class PlanScheduler {
         }
 
         case 'ready': {
-          if (!this.options.signal.aborted) this.queueTaskInstance(run, task)
+          if (!this.options.signal.aborted) this.admit(run, task)
           break
         }
 
@@ -455,6 +480,7 @@ class PlanScheduler {
     const ti = record.task_instances[taskId] ?? blankTaskInstance()
     switch (change.state) {
       case 'running': {
+        this.gate.running(change.key)
         this.setTaskInstance(run, taskId, {...ti, pid: change.pid ?? options.pid, start_date: change.at.toISOString(), state: 'running'})
         return
       }
@@ -470,6 +496,7 @@ class PlanScheduler {
 
       case 'success': {
         this.untrack(change.key)
+        this.tryEnded(change.key, taskId)
         this.triesHere.delete(change.key)
         this.finishAttempt(run, taskId, 'success', null, 0)
         this.afterFinalState(run, taskId)
@@ -478,6 +505,7 @@ class PlanScheduler {
 
       case 'failed': {
         this.untrack(change.key)
+        this.tryEnded(change.key, taskId)
         if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) record.task_instances[taskId] = {...ti, log_path: this.logPathOf(run, taskId, ti.try_number)}
         const retriesLeft = !options.disableRetry && (this.triesHere.get(change.key) ?? 1) <= task.retries && !options.signal.aborted
         this.finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
@@ -492,6 +520,7 @@ class PlanScheduler {
 
       case 'interrupted': {
         this.untrack(change.key)
+        this.tryEnded(change.key, taskId)
         // An interruption is not a failure: the instance goes back to none so a plain re-run picks it up.
         this.finishAttempt(run, taskId, 'none', this.stopReason())
         break
@@ -499,6 +528,7 @@ class PlanScheduler {
 
       case 'dropped': {
         this.untrack(change.key)
+        this.tryEnded(change.key, taskId)
         if (task.retries > 0) this.triesHere.set(change.key, (this.triesHere.get(change.key) ?? 1) - 1)
         // The try never started, so it is not counted and leaves no attempt behind.
         this.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: this.stopReason(), start_date: null, state: 'none', try_number: ti.try_number - 1})
@@ -514,20 +544,110 @@ class PlanScheduler {
   }
 
   private retryLater(run: RunProgress, task: Task, key: string, entry: {run: RunProgress; taskId: string}): void {
-    const timer = setTimeout(() => {
+    const {timers} = this.options
+    const timer = timers.setTimeout(() => {
       this.retryTimers.delete(timer)
       if (this.options.signal.aborted) return this.settleIfIdle()
-      this.queueTaskInstance(run, task)
+      // The retry asks for slots again, as any ready task instance does; the caps of its task let it through, as
+      // the try it repeats was let through.
+      this.untrack(key)
+      this.requestSlots(run, task)
     }, task.retryDelayMs)
     this.retryTimers.add(timer)
     this.track(key, entry)
+  }
+
+  /**
+   * A ready task instance goes to its pool unless max_active_tasks (of its run) or max_active_tis_per_dag (of
+   * its task) holds it back; then the run is looked at again when a try of either ends.
+   */
+  private admit(run: RunProgress, task: Task): void {
+    const {maxActiveTasks} = this.dag
+    if (maxActiveTasks !== null && run.inFlight.size + run.waitingForSlots.size >= maxActiveTasks) return
+    const cap = task.maxActiveTisPerDag
+    if (cap !== null && (this.activeOfTask.get(task.taskId) ?? 0) >= cap) {
+      const held = this.heldForTaskCap.get(task.taskId) ?? new Set()
+      this.heldForTaskCap.set(task.taskId, held.add(run))
+      return
+    }
+
+    this.requestSlots(run, task)
+  }
+
+  private requestSlots(run: RunProgress, task: Task): void {
+    const {taskId} = task
+    const key = this.keyOf(run, taskId)
+    this.activeOfTask.set(taskId, (this.activeOfTask.get(taskId) ?? 0) + 1)
+    run.waitingForSlots.add(taskId)
+    this.slotWaiters.set(key, {run, task})
+    const {planned} = run
+    this.gate.request({
+      asked_at: this.options.clock().getTime(),
+      key,
+      logical_date: planned.logical_date,
+      newest_first: this.options.runBackwards,
+      pool: task.pool,
+      priority: task.priorityWeight,
+      scheduled: planned.records.every((record) => record.run_id.startsWith('scheduled__')),
+      slots: task.poolSlots,
+    })
+  }
+
+  private slotsGranted(key: string): void {
+    const waiter = this.slotWaiters.get(key)
+    if (!waiter) return
+    this.slotWaiters.delete(key)
+    waiter.run.waitingForSlots.delete(waiter.task.taskId)
+    if (this.options.signal.aborted) return this.tryEnded(key, waiter.task.taskId)
+    this.queueTaskInstance(waiter.run, waiter.task)
+  }
+
+  /** The pool went away or shrank under a waiting task instance: it fails, with nothing run. */
+  private slotsRefused(key: string, message: string): void {
+    const waiter = this.slotWaiters.get(key)
+    if (!waiter) return
+    const {run, task} = waiter
+    this.slotWaiters.delete(key)
+    run.waitingForSlots.delete(task.taskId)
+    this.untrack(key)
+    this.triesHere.delete(key)
+    this.tryEnded(key, task.taskId)
+    this.finishAttempt(run, task.taskId, 'failed', 'pool')
+    this.options.listener({message, run_id: run.planned.run_id, task_id: task.taskId, type: 'task_refused'})
+    this.afterFinalState(run, task.taskId)
+    this.settleIfIdle()
+  }
+
+  private waitingForSlots(key: string, wait: PoolWait): void {
+    const waiter = this.slotWaiters.get(key)
+    if (!waiter) return
+    this.options.listener({...wait, logical_date: waiter.run.planned.logical_date, run_id: waiter.run.planned.run_id, task_id: waiter.task.taskId, type: 'task_waiting'})
+  }
+
+  /** A try's slots and its place under max_active_tis_per_dag are free again; runs held back by the cap look again. */
+  private tryEnded(key: string, taskId: string): void {
+    this.gate.release(key)
+    this.activeOfTask.set(taskId, Math.max(0, (this.activeOfTask.get(taskId) ?? 0) - 1))
+    const held = this.heldForTaskCap.get(taskId)
+    if (!held || held.size === 0) return
+    this.heldForTaskCap.delete(taskId)
+    for (const run of held) this.scheduleReady(run)
   }
 
   /** Ctrl-C or SIGTERM: no retry happens any more, and whatever the executor holds is killed or dropped. */
   private stop(): void {
     const {reason} = this.options.signal
     this.options.listener({signal: isUpdraftError(reason) ? reason.code : String(reason ?? 'abort'), type: 'interrupt_requested'})
-    for (const timer of this.retryTimers) clearTimeout(timer)
+    for (const timer of this.retryTimers) this.options.timers.clearTimeout(timer)
+    for (const [key, {run, task}] of this.slotWaiters) {
+      this.slotWaiters.delete(key)
+      run.waitingForSlots.delete(task.taskId)
+      this.tryEnded(key, task.taskId)
+      const ti = lead(run).task_instances[task.taskId]
+      // A retry that was waiting for slots will not happen now either.
+      if (ti?.state === 'up_for_retry') this.setTaskInstance(run, task.taskId, {...ti, pid: null, reason: this.stopReason(), state: 'none'})
+    }
+
     for (const [key, entry] of this.inFlight) {
       const ti = lead(entry.run).task_instances[entry.taskId]
       if (ti?.state !== 'up_for_retry') continue

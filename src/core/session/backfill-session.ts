@@ -1,6 +1,6 @@
 import {isDeepStrictEqual} from 'node:util'
 
-import type {Clock} from '../clock.js'
+import type {Clock, Timers} from '../clock.js'
 import type {Dag} from '../dag/model.js'
 import {UpdraftError} from '../errors.js'
 import type {BackfillListener} from '../events.js'
@@ -21,6 +21,7 @@ import {openStore} from '../state/open-store.js'
 import {countsOf, progressOf} from '../state/backfills.js'
 import type {BackfillRecord, BackfillState, DagState, StoredRequest} from '../state/schema.js'
 import {claimKeyOf, type RunRange, type StateStore} from '../state/store.js'
+import type {PoolStatus} from '../state/pools.js'
 
 /** What a session needs from the process that starts it, resolved once by its caller. */
 export interface SessionContext {
@@ -30,6 +31,7 @@ export interface SessionContext {
   dbPath: string
   logsDir: string
   process: ProcessInfo
+  timers: Timers
 }
 
 /** How a planned backfill runs: the settings that do not change what it plans. */
@@ -75,12 +77,16 @@ export class BackfillSession {
     readonly plan: BackfillPlan,
     /** The record this session continues (`backfills resume`), or null for a new backfill. */
     private readonly resumed: BackfillRecord | null,
+    /** The pools the plan's tasks use, as they stood when it was planned; `--dry-run` says what would wait. */
+    readonly pools: PoolUse[],
   ) {}
 
   /** Plans a backfill of `dag`; nothing is written. */
   static async plan(dag: Dag, request: BackfillRequest, context: SessionContext): Promise<BackfillSession> {
-    const previewed = existingRunsOf(await readDagState(dag.dagId, context, requestRange(dag, request, context.clock())))
-    return new BackfillSession(dag, request, context, previewed, planBackfill(dag, request, context.clock(), previewed), null)
+    const preview = await openPreview(context)
+    const previewed = existingRunsOf(await preview.readRuns(dag.dagId, requestRange(dag, request, context.clock())))
+    const plan = planBackfill(dag, request, context.clock(), previewed)
+    return new BackfillSession(dag, request, context, previewed, plan, null, poolUseOf(dag, plan, await preview.pools.list()))
   }
 
   /**
@@ -96,7 +102,8 @@ export class BackfillSession {
     })
     const request = {...stored, resetDone: new Set(startedHere)}
     const previewed = existingRunsOf(state)
-    return new BackfillSession(dag, request, context, previewed, planBackfill(dag, request, context.clock(), previewed), record)
+    const plan = planBackfill(dag, request, context.clock(), previewed)
+    return new BackfillSession(dag, request, context, previewed, plan, record, poolUseOf(dag, plan, await (await openPreview(context)).pools.list()))
   }
 
   /**
@@ -148,7 +155,9 @@ export class BackfillSession {
             markSuccess: settings.markSuccess,
             maxActiveRuns: settings.maxActiveRuns,
             onUnwritable: (error) => writeFailed.abort(error),
+            timers: this.context.timers,
             pid: process.pid,
+            runBackwards: this.request.runBackwards,
             signal: AbortSignal.any([watch.signal, writeFailed.signal, ...(cancel ? [cancel.signal] : [])]),
           })
           const writeFailure = writeFailed.signal.aborted ? (writeFailed.signal.reason as UpdraftError) : null
@@ -273,9 +282,49 @@ export class BackfillSession {
   }
 }
 
+function openPreview(context: SessionContext): Promise<StateStore> {
+  return openStore(context.dbPath, {clock: context.clock, process: context.process, writer: null})
+}
+
 async function readDagState(dagId: string, context: SessionContext, range: null | RunRange): Promise<DagState> {
-  const preview = await openStore(context.dbPath, {clock: context.clock, process: context.process, writer: null})
-  return preview.readRuns(dagId, range)
+  return (await openPreview(context)).readRuns(dagId, range)
+}
+
+/** A pool the plan's tasks use: its size, the slots held in it now, and those tasks. */
+export interface PoolUse {
+  pool: string
+  slots: number
+  tasks: string[]
+  used: number
+}
+
+/**
+ * The pools the plan needs, refusing before anything runs a pool that does not exist (UNKNOWN_POOL) or a task
+ * that needs more slots than its pool has (POOL_TOO_SMALL): either would wait forever.
+ */
+function poolUseOf(dag: Dag, plan: BackfillPlan, pools: readonly PoolStatus[]): PoolUse[] {
+  const planned = new Set(plan.runs.flatMap((run) => run.tasks))
+  const byName = new Map(pools.map((pool) => [pool.name, pool]))
+  const uses = new Map<string, PoolUse>()
+  for (const task of dag.tasks.filter((candidate) => planned.has(candidate.taskId))) {
+    const pool = byName.get(task.pool)
+    if (!pool) {
+      throw new UpdraftError('UNKNOWN_POOL', `Expected task ${task.taskId} of ${dag.dagId} to name an existing pool (${[...byName.keys()].join(', ')}), got ${task.pool}; nothing was run.`, {
+        suggestions: [`Create it first: updraft pools set ${task.pool} SLOTS`],
+      })
+    }
+
+    if (task.poolSlots > pool.slots) {
+      throw new UpdraftError('POOL_TOO_SMALL', `Expected task ${task.taskId} of ${dag.dagId} to need at most the ${pool.slots} slot(s) of pool ${pool.name}, got pool_slots ${task.poolSlots}; nothing was run.`, {
+        suggestions: [`Enlarge the pool: updraft pools set ${pool.name} ${task.poolSlots}`],
+      })
+    }
+
+    const use = uses.get(pool.name) ?? {pool: pool.name, slots: pool.slots, tasks: [], used: pool.slots - pool.open}
+    uses.set(pool.name, {...use, tasks: [...use.tasks, task.taskId]})
+  }
+
+  return [...uses.values()]
 }
 
 /** Polls the store for a cancel request; its signal aborts with reason CANCEL once one is there. */

@@ -27,6 +27,7 @@ export type AttemptReason =
   | 'exit-non-zero'
   | 'interrupted'
   | 'marked-success'
+  | 'pool'
   | 'spawn-error'
   | 'timeout'
   | 'upstream-failed'
