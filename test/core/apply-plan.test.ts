@@ -9,6 +9,7 @@ import {type BackfillRequest, existingRunsOf, planBackfill} from '../../src/core
 import {MemoryState, MemoryStore} from '../../src/core/state/memory-store.js'
 import {bashTasks, type Dag, LATER, list, makeDag, range} from '../helpers/builders.js'
 import {FakeExecutor, ManualTimers, realTimers, steppingClock} from '../helpers/fake-executor.js'
+import type {Executor, QueuedTaskInstance, TaskStateChange} from '../../src/core/executor/executor.js'
 
 /** A store in memory that records `dagId`, as a backfill of it would. */
 const memoryStoreOf = (dagId: string) => new MemoryStore(new MemoryState(), {clock: steppingClock(), process: {host: 'test', isAlive: () => true, pid: 1}, writer: dagId})
@@ -247,5 +248,138 @@ describe('applyPlan', () => {
     // 06:00 in Kolkata on Mar 1 is 00:30Z the same day.
     expect(seen[0]?.command).toBe(`echo 2024-03-01 2024-03-01T06:00:00+05:30 'o'\\''hare' backfill__2024-03-01T00:30:00+00:00`)
     expect(seen[0]?.env).toMatchObject({UPDRAFT_DS: '2024-03-01', UPDRAFT_LOGICAL_DATE: '2024-03-01T00:30:00.000Z', UPDRAFT_PARAMS: `{"region":"o'hare","tier":1}`, UPDRAFT_TRY_NUMBER: '1'})
+  })
+})
+
+/** Runs each queued try for `ms` of real time, recording starts and the most that ran at once. */
+class TimedExecutor implements Executor {
+  readonly started: string[] = []
+  peak = 0
+  private running = 0
+  private readonly listeners = new Set<(change: TaskStateChange) => void>()
+
+  constructor(private readonly ms = 5) {}
+
+  onStateChange(listener: (change: TaskStateChange) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  queue(ti: QueuedTaskInstance): void {
+    this.started.push(ti.key.replace('\u0000', ' '))
+    this.peak = Math.max(this.peak, ++this.running)
+    this.emit({at: new Date(0), key: ti.key, pid: 1, state: 'running'})
+    setTimeout(() => {
+      this.running--
+      this.emit({at: new Date(0), key: ti.key, startedAt: null, state: 'success'})
+    }, this.ms)
+  }
+
+  async shutdown(): Promise<void> {}
+
+  killNow(): void {}
+
+  private emit(change: TaskStateChange): void {
+    for (const listener of this.listeners) listener(change)
+  }
+}
+
+describe('pools, priorities and caps (§17)', () => {
+  const storeAs = (shared: MemoryState, pid: number, dagId: string) => new MemoryStore(shared, {clock: steppingClock(), process: {host: 'test', isAlive: (other) => other !== 666, pid}, writer: dagId})
+
+  it('never runs more of a pool than its slots, and starts the highest priority first, then the oldest date', async () => {
+    const shared = new MemoryState()
+    const store = storeAs(shared, 1, 'test_dag')
+    await store.pools.set('warehouse', 2, null)
+    const dag = makeDag({
+      default_args: {pool: 'warehouse', weight_rule: 'absolute'},
+      tasks: [
+        {bash_command: 'true', priority_weight: 1, task_id: 'first_by_name'},
+        {bash_command: 'true', priority_weight: 5, task_id: 'weighty'},
+      ],
+    })
+    const executor = new TimedExecutor()
+    const {summary} = await backfill(dag, executor, {dates: range('2024-01-01', '2024-01-03')}, store)
+    expect(summary.counts.task_instances).toEqual({success: 6})
+    expect(executor.peak).toBe(2)
+    expect(executor.started.map((key) => key.split(' ')[1])).toEqual(['weighty', 'weighty', 'weighty', 'first_by_name', 'first_by_name', 'first_by_name'])
+    expect(executor.started.slice(0, 3).map((key) => key.split(' ')[0])).toEqual(['backfill__2024-01-01T00:00:00+00:00', 'backfill__2024-01-02T00:00:00+00:00', 'backfill__2024-01-03T00:00:00+00:00'])
+    expect(await store.pools.list()).toContainEqual(expect.objectContaining({name: 'warehouse', open: 2, queued: 0, running: 0}))
+  })
+
+  it('runs the newest date first among equals with -B', async () => {
+    const store = storeAs(new MemoryState(), 1, 'test_dag')
+    await store.pools.set('one', 1, null)
+    const executor = new TimedExecutor()
+    await backfill(makeDag({default_args: {pool: 'one'}, tasks: bashTasks('only')}), executor, {dates: range('2024-01-01', '2024-01-03'), runBackwards: true}, store)
+    expect(executor.started.map((key) => key.slice('backfill__'.length, 'backfill__2024-01-0X'.length))).toEqual(['2024-01-03', '2024-01-02', '2024-01-01'])
+  })
+
+  it('a task instance waiting for a slot another process holds waits, never failing as a deadlock, and runs once it is freed', async () => {
+    const shared = new MemoryState()
+    const store = storeAs(shared, 1, 'test_dag')
+    await store.pools.set('one', 1, null)
+    const other = storeAs(shared, 2, 'other_dag')
+    await other.pools.exchange('elsewhere', {held: {}, waiting: [{asked_at: 0, key: 'x', logical_date: null, newest_first: false, pool: 'one', priority: 1, scheduled: false, slots: 1}]})
+    const waits: BackfillEvent[] = []
+    const executor = new TimedExecutor()
+    const pending = backfill(makeDag({default_args: {pool: 'one'}, tasks: bashTasks('only')}), executor, {dates: range('2024-01-01'), listener: (event) => event.type === 'task_waiting' && waits.push(event)}, store)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(executor.started).toEqual([])
+    expect(waits).toEqual([expect.objectContaining({pool: 'one', slots: 1, task_id: 'only', type: 'task_waiting', used: 1})])
+    await other.pools.exchange('elsewhere', null)
+    const {summary} = await pending
+    expect(summary.counts.task_instances).toEqual({success: 1})
+  })
+
+  it('frees the slots of a dead owner', async () => {
+    const shared = new MemoryState()
+    const store = storeAs(shared, 1, 'test_dag')
+    await store.pools.set('one', 1, null)
+    const dead = storeAs(shared, 666, 'other_dag')
+    await dead.pools.exchange('dead-owner', {held: {one: {idle: 0, queued: 0, running: 1}}, waiting: []})
+    const {summary} = await backfill(makeDag({default_args: {pool: 'one'}, tasks: bashTasks('only')}), new TimedExecutor(), {dates: range('2024-01-01')}, store)
+    expect(summary.counts.task_instances).toEqual({success: 1})
+  })
+
+  it('fails a waiting task instance with reason pool when its pool is deleted, and runs the rest', async () => {
+    const shared = new MemoryState()
+    const store = storeAs(shared, 1, 'test_dag')
+    await store.pools.set('doomed', 1, null)
+    await storeAs(shared, 2, 'other_dag').pools.exchange('holder', {held: {doomed: {idle: 0, queued: 0, running: 1}}, waiting: []})
+    const dag = makeDag({tasks: [{bash_command: 'true', pool: 'doomed', task_id: 'pooled'}, {bash_command: 'true', task_id: 'free'}]})
+    const refused: BackfillEvent[] = []
+    const pending = backfill(dag, new TimedExecutor(), {dates: range('2024-01-01'), listener: (event) => event.type === 'task_refused' && refused.push(event)}, store)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await store.pools.delete('doomed')
+    const {summary} = await pending
+    expect(summary.counts.task_instances).toEqual({failed: 1, success: 1})
+    const ti = (await store.readRuns('test_dag')).runs['backfill__2024-01-01T00:00:00+00:00']?.task_instances.pooled
+    expect(ti).toMatchObject({reason: 'pool', state: 'failed', try_number: 0})
+    expect(refused).toEqual([expect.objectContaining({message: 'pool doomed does not exist any more', task_id: 'pooled'})])
+  })
+
+  it('caps a run at max_active_tasks and a task across runs at max_active_tis_per_dag', async () => {
+    const wide = new TimedExecutor()
+    await backfill(makeDag({max_active_tasks: 2, tasks: bashTasks('a', 'b', 'c', 'd')}), wide, {dates: range('2024-01-01')})
+    expect(wide.peak).toBe(2)
+    const across = new TimedExecutor()
+    await backfill(makeDag({tasks: [{bash_command: 'true', max_active_tis_per_dag: 1, task_id: 'serial'}]}), across, {dates: range('2024-01-01', '2024-01-04')})
+    expect(across.peak).toBe(1)
+    expect(across.started).toHaveLength(4)
+  })
+
+  it('waits out a retry delay on the timers it is given', async () => {
+    const timers = new ManualTimers()
+    const dag = makeDag({default_args: {retries: 1, retry_delay: {minutes: 10}}, tasks: bashTasks('flaky')})
+    const pending = backfill(dag, new FakeExecutor((_task, tryNumber) => (tryNumber === 1 ? 'fail' : 'success')), {
+      dates: range('2024-01-01'),
+      listener(event) {
+        if (event.type === 'task_state' && event.state === 'up_for_retry') setImmediate(() => timers.advance(600_000))
+      },
+      timers,
+    })
+    const {summary} = await pending
+    expect(summary.counts.task_instances).toEqual({success: 1})
   })
 })
