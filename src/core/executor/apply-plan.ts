@@ -349,7 +349,7 @@ class ApplyLoop {
       } catch (error) {
         // Not a failure of the task: nothing ran, and the instance stays as it was for the backfill that resumes.
         options.onUnwritable(stateUnwritable(`create the task log ${recordedLog}`, error))
-        this.tryEnded(this.keyOf(run, task.taskId), task.taskId)
+        this.slotsFreed(task, false)
         return
       }
     }
@@ -480,7 +480,7 @@ class ApplyLoop {
     const ti = record.task_instances[taskId] ?? blankTaskInstance()
     switch (change.state) {
       case 'running': {
-        this.gate.running(change.key)
+        this.gate.running(task.pool, task.poolSlots)
         this.setTaskInstance(run, taskId, {...ti, pid: change.pid ?? options.pid, start_date: change.at.toISOString(), state: 'running'})
         return
       }
@@ -496,7 +496,7 @@ class ApplyLoop {
 
       case 'success': {
         this.untrack(change.key)
-        this.tryEnded(change.key, taskId)
+        this.slotsFreed(task, ti.state === 'running')
         this.triesHere.delete(change.key)
         this.finishAttempt(run, taskId, 'success', null, 0)
         this.afterFinalState(run, taskId)
@@ -505,7 +505,7 @@ class ApplyLoop {
 
       case 'failed': {
         this.untrack(change.key)
-        this.tryEnded(change.key, taskId)
+        this.slotsFreed(task, ti.state === 'running')
         if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) record.task_instances[taskId] = {...ti, log_path: this.logPathOf(run, taskId, ti.try_number)}
         const retriesLeft = !options.disableRetry && (this.triesHere.get(change.key) ?? 1) <= task.retries && !options.signal.aborted
         this.finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
@@ -520,7 +520,7 @@ class ApplyLoop {
 
       case 'interrupted': {
         this.untrack(change.key)
-        this.tryEnded(change.key, taskId)
+        this.slotsFreed(task, ti.state === 'running')
         // An interruption is not a failure: the instance goes back to none so a plain re-run picks it up.
         this.finishAttempt(run, taskId, 'none', this.stopReason())
         break
@@ -528,7 +528,7 @@ class ApplyLoop {
 
       case 'dropped': {
         this.untrack(change.key)
-        this.tryEnded(change.key, taskId)
+        this.slotsFreed(task, ti.state === 'running')
         if (task.retries > 0) this.triesHere.set(change.key, (this.triesHere.get(change.key) ?? 1) - 1)
         // The try never started, so it is not counted and leaves no attempt behind.
         this.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: this.stopReason(), start_date: null, state: 'none', try_number: ti.try_number - 1})
@@ -577,7 +577,9 @@ class ApplyLoop {
   private requestSlots(run: RunProgress, task: Task): void {
     const {taskId} = task
     const key = this.keyOf(run, taskId)
-    this.activeOfTask.set(taskId, (this.activeOfTask.get(taskId) ?? 0) + 1)
+    if (task.maxActiveTisPerDag !== null) this.activeOfTask.set(taskId, (this.activeOfTask.get(taskId) ?? 0) + 1)
+    // Most task instances find a slot this loop already holds: they start without a waiter's bookkeeping.
+    if (this.gate.take(task.pool, task.poolSlots)) return this.queueTaskInstance(run, task)
     run.waitingForSlots.add(taskId)
     this.slotWaiters.set(key, {run, task})
     const {planned} = run
@@ -598,7 +600,7 @@ class ApplyLoop {
     if (!waiter) return
     this.slotWaiters.delete(key)
     waiter.run.waitingForSlots.delete(waiter.task.taskId)
-    if (this.options.signal.aborted) return this.tryEnded(key, waiter.task.taskId)
+    if (this.options.signal.aborted) return this.slotsFreed(waiter.task, false)
     this.queueTaskInstance(waiter.run, waiter.task)
   }
 
@@ -611,7 +613,7 @@ class ApplyLoop {
     run.waitingForSlots.delete(task.taskId)
     this.untrack(key)
     this.triesHere.delete(key)
-    this.tryEnded(key, task.taskId)
+    this.capFreed(task)
     this.finishAttempt(run, task.taskId, 'failed', 'pool')
     this.options.listener({message, run_id: run.planned.run_id, task_id: task.taskId, type: 'task_refused'})
     this.afterFinalState(run, task.taskId)
@@ -624,9 +626,15 @@ class ApplyLoop {
     this.options.listener({...wait, logical_date: waiter.run.planned.logical_date, run_id: waiter.run.planned.run_id, task_id: waiter.task.taskId, type: 'task_waiting'})
   }
 
-  /** A try's slots and its place under max_active_tis_per_dag are free again; runs held back by the cap look again. */
-  private tryEnded(key: string, taskId: string): void {
-    this.gate.release(key)
+  /** A try's slots are free again (`ran`: it had reported running), and so is its place under its task's cap. */
+  private slotsFreed(task: Task, ran: boolean): void {
+    this.gate.release(task.pool, task.poolSlots, ran)
+    this.capFreed(task)
+  }
+
+  /** A place under max_active_tis_per_dag is free again: runs it held back look again. */
+  private capFreed({maxActiveTisPerDag, taskId}: Task): void {
+    if (maxActiveTisPerDag === null) return
     this.activeOfTask.set(taskId, Math.max(0, (this.activeOfTask.get(taskId) ?? 0) - 1))
     const held = this.heldForTaskCap.get(taskId)
     if (!held || held.size === 0) return
@@ -642,7 +650,8 @@ class ApplyLoop {
     for (const [key, {run, task}] of this.slotWaiters) {
       this.slotWaiters.delete(key)
       run.waitingForSlots.delete(task.taskId)
-      this.tryEnded(key, task.taskId)
+      this.gate.withdraw(key)
+      this.capFreed(task)
       const ti = lead(run).task_instances[task.taskId]
       // A retry that was waiting for slots will not happen now either.
       if (ti?.state === 'up_for_retry') this.setTaskInstance(run, task.taskId, {...ti, pid: null, reason: this.stopReason(), state: 'none'})

@@ -33,7 +33,11 @@ export interface PoolGateOptions {
  */
 export class PoolGate {
   private readonly waiting = new Map<string, PoolWaiter>()
-  private readonly holding = new Map<string, {pool: string; running: boolean; slots: number}>()
+  /**
+   * Slots held by this loop's tries, per pool: all of them, and those of tries that reported running (for
+   * `pools list`). Counts, not entries per try: a year of quick tries would otherwise fill and empty a map.
+   */
+  private readonly held = new Map<string, {running: number; total: number}>()
   /** Slots freed here and not yet given back, per pool. */
   private readonly idle = new Map<string, number>()
   private contested = new Set<string>()
@@ -43,8 +47,23 @@ export class PoolGate {
   private registered = false
   private closed = false
   private poll: null | TimerHandle = null
+  /** The next exchange is the periodic one, which also gives idle slots back. */
+  private pollDue = false
 
   constructor(private readonly options: PoolGateOptions) {}
+
+  /**
+   * Takes `slots` of `pool` at once if this loop holds them idle, no other process waits in the pool and none of
+   * this loop's own waiters there would be passed over; whether it did.
+   */
+  take(pool: string, slots: number): boolean {
+    const idle = this.idle.get(pool) ?? 0
+    if (idle < slots || this.contested.has(pool)) return false
+    for (const waiter of this.waiting.values()) if (waiter.pool === pool) return false
+    this.idle.set(pool, idle - slots)
+    this.hold(pool, slots)
+    return true
+  }
 
   /** Asks for a ready task instance's slots; `onGranted` says when it has them (perhaps at once). */
   request(waiter: PoolWaiter): void {
@@ -52,25 +71,30 @@ export class PoolGate {
     if (!this.serveLocally(waiter.pool)) this.exchangeSoon()
   }
 
-  running(key: string): void {
-    const held = this.holding.get(key)
-    if (held) held.running = true
+  /** A try holding `slots` of `pool` reported running. */
+  running(pool: string, slots: number): void {
+    const held = this.held.get(pool)
+    if (held) held.running = Math.min(held.total, held.running + slots)
   }
 
-  /** The task instance's try ended, or it stopped waiting: its slots are free again. */
-  release(key: string): void {
-    if (this.waiting.delete(key)) {
-      this.shownWaits.delete(key)
-      this.exchangeSoon()
-      return
-    }
+  /** A waiter stopped waiting (the backfill stops): it asks for nothing any more. */
+  withdraw(key: string): void {
+    if (!this.waiting.delete(key)) return
+    this.shownWaits.delete(key)
+    this.exchangeSoon()
+  }
 
-    const held = this.holding.get(key)
+  /** A try holding `slots` of `pool` ended (`ran`: after reporting running): its slots are free again. */
+  release(pool: string, slots: number, ran: boolean): void {
+    const held = this.held.get(pool)
     if (!held) return
-    this.holding.delete(key)
-    this.idle.set(held.pool, (this.idle.get(held.pool) ?? 0) + held.slots)
-    if (this.contested.has(held.pool)) this.exchangeSoon()
-    else this.serveLocally(held.pool)
+    held.total -= slots
+    if (ran) held.running = Math.max(0, held.running - slots)
+    held.running = Math.min(held.running, held.total)
+    if (held.total <= 0) this.held.delete(pool)
+    this.idle.set(pool, (this.idle.get(pool) ?? 0) + slots)
+    if (this.contested.has(pool)) this.exchangeSoon()
+    else this.serveLocally(pool)
   }
 
   /** Gives every slot back and leaves the ledger. */
@@ -103,8 +127,14 @@ export class PoolGate {
   private grant(key: string, waiter: PoolWaiter): void {
     this.waiting.delete(key)
     this.shownWaits.delete(key)
-    this.holding.set(key, {pool: waiter.pool, running: false, slots: waiter.slots})
+    this.hold(waiter.pool, waiter.slots)
     this.options.onGranted(key)
+  }
+
+  private hold(pool: string, slots: number): void {
+    const held = this.held.get(pool)
+    if (held) held.total += slots
+    else this.held.set(pool, {running: 0, total: slots})
   }
 
   /** One exchange at a time; what changes meanwhile goes into the next, at the end of this turn at the earliest. */
@@ -133,19 +163,23 @@ export class PoolGate {
   private async exchange(): Promise<void> {
     if (this.closed) return
     const held: Record<string, HeldSlots> = {}
-    for (const {pool, running, slots} of this.holding.values()) {
-      const counts = (held[pool] ??= {idle: 0, queued: 0, running: 0})
-      if (running) counts.running += slots
-      else counts.queued += slots
+    for (const [pool, {running, total}] of this.held) held[pool] = {idle: 0, queued: total - running, running}
+
+    // Idle slots are kept for this loop's next task instances (a fan-out of quick tasks would otherwise ask the
+    // store for every wave) until another process waits in their pool, or until the periodic exchange: a loop
+    // that needs them again then asks in turn.
+    for (const [pool, slots] of this.idle) {
+      if (slots === 0 || this.pollDue || this.contested.has(pool)) this.idle.delete(pool)
+      else (held[pool] ??= {idle: 0, queued: 0, running: 0}).idle = slots
     }
 
-    // Idle slots go back at every exchange: what this loop needs next it asks for again, in turn.
-    this.idle.clear()
+    this.pollDue = false
     const waiting = [...this.waiting.values()]
-    if (waiting.length === 0 && this.holding.size === 0 && !this.registered) return
+    const holdsNothing = waiting.length === 0 && Object.keys(held).length === 0
+    if (holdsNothing && !this.registered) return
     const sent = new Map(waiting.map((waiter) => [waiter.key, waiter]))
-    const result = await this.options.pools.exchange(this.options.ownerId, waiting.length === 0 && this.holding.size === 0 ? null : {held, waiting})
-    this.registered = waiting.length > 0 || this.holding.size > 0
+    const result = await this.options.pools.exchange(this.options.ownerId, holdsNothing ? null : {held, waiting})
+    this.registered = !holdsNothing
     this.settle(result, sent)
   }
 
@@ -177,10 +211,11 @@ export class PoolGate {
   private pollLater(): void {
     if (this.closed || this.poll) return
     const idle = [...this.idle.values()].some((slots) => slots > 0)
-    if (this.waiting.size === 0 && this.holding.size === 0 && !idle && !this.registered) return
+    if (this.waiting.size === 0 && this.held.size === 0 && !idle && !this.registered) return
     this.poll = this.options.timers.setTimeout(
       () => {
         this.poll = null
+        this.pollDue = true
         this.exchangeSoon()
       },
       this.waiting.size > 0 ? WAITING_POLL_MS : HOLDING_POLL_MS,

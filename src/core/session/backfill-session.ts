@@ -303,7 +303,13 @@ export interface PoolUse {
  * that needs more slots than its pool has (POOL_TOO_SMALL): either would wait forever.
  */
 function poolUseOf(dag: Dag, plan: BackfillPlan, pools: readonly PoolStatus[]): PoolUse[] {
-  const planned = new Set(plan.runs.flatMap((run) => run.tasks))
+  const planned = new Set<string>()
+  for (const run of plan.runs) {
+    for (const taskId of run.tasks) planned.add(taskId)
+    // A year of hourly runs names the same tasks 8,760 times; once all are seen, the rest adds nothing.
+    if (planned.size === dag.tasks.length) break
+  }
+
   const byName = new Map(pools.map((pool) => [pool.name, pool]))
   const uses = new Map<string, PoolUse>()
   for (const task of dag.tasks.filter((candidate) => planned.has(candidate.taskId))) {
