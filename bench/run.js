@@ -44,6 +44,13 @@ writeFileSync(
   {task_id: 'a', callable: () => {}}, {task_id: 'b', callable: () => {}, upstream: ['a']}, {task_id: 'c', callable: () => {}, upstream: ['b']}]}\n`,
 )
 
+// P12: four DAGs of one one-second task each, all in pool bench3; each try notes its start and end in a ledger.
+const poolDags = [1, 2, 3, 4].map((index) => `pooled_${index}`)
+for (const name of poolDags) {
+  const note = (kind) => `echo "${kind} $(date +%s%N)" >> ${join(work, 'pool-ledger.txt')}`
+  writeFileSync(join(dags, `${name}.mjs`), `export default {schedule_interval: '@daily', start_date: '2023-01-01', default_args: {pool: 'bench3'}, tasks: [{task_id: 'work', bash_command: ${JSON.stringify(`${note('start')}; sleep 1; ${note('end')}`)}}]}\n`)
+}
+
 const env = {...process.env, CI: 'true', NO_COLOR: '1'}
 delete env.NODE_EXTRA_CA_CERTS
 
@@ -117,13 +124,13 @@ function completeBackfill(dagId, end, name) {
 }
 
 /** A private redis-server on a unix socket in the bench folder, and two workers on it; stopped when the case ends. */
-function withWorkers(run) {
+function withWorkers(run, concurrency = 1) {
   const socket = join(work, 'redis.sock')
   const redis = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--dir', work, '--save', '', '--appendonly', 'no'], {stdio: 'ignore'})
   const started = Date.now()
   while (!existsSync(socket) && Date.now() - started < 5000) spawnSync('sleep', ['0.02'])
   const url = `unix://${socket}`
-  const workers = [1, 2].map(() => spawn('node', [bin, 'worker', '--concurrency', '1', '--redis-url', url, '--dags-folder', dags], {env, stdio: 'ignore'}))
+  const workers = [1, 2].map(() => spawn('node', [bin, 'worker', '--concurrency', String(concurrency), '--redis-url', url, '--dags-folder', dags], {env, stdio: 'ignore'}))
   spawnSync('sleep', ['1.5'])
   try {
     return run(url)
@@ -314,7 +321,40 @@ function withPostgres(run) {
   }
 }
 
+/**
+ * P12 (issue 20's pool benchmark): four backfills at once, each of 10 one-second tries, all in one pool of 3.
+ * Every try writes its start and end to a ledger; from it come the most that ran at once and the span from the
+ * first start to the last end (start-up aside), against the 13.3 s that 40 one-second tries need on 3 slots.
+ */
+function poolContention(extra) {
+  const db = freshDb('p12')
+  const ledger = join(work, 'pool-ledger.txt')
+  rmSync(ledger, {force: true})
+  execFileSync('node', [bin, 'pools', 'set', 'bench3', '3', '--db', db], {cwd: work, env})
+  const commands = poolDags.map((dagId) => [bin, 'dags', 'backfill', dagId, '-s', '2023-01-01', '-e', '2023-01-10', '--dags-folder', dags, '--db', db, '--json', ...extra].map((word) => quote(word)).join(' '))
+  const script = `${commands.map((command, index) => `node ${command} > /dev/null & p${index}=$!`).join('\n')}\n${commands.map((_, index) => `wait $p${index} || exit 1`).join('\n')}`
+  const started = process.hrtime.bigint()
+  execFileSync('bash', ['-c', script], {cwd: work, env, stdio: 'inherit'})
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6
+  const events = readFileSync(ledger, 'utf8').trim().split('\n').map((line) => line.split(' ')).map(([kind, at]) => ({at: Number(BigInt(at) / 1000n) / 1000, delta: kind === 'start' ? 1 : -1}))
+  events.sort((a, b) => a.at - b.at || a.delta - b.delta)
+  let running = 0
+  let peak = 0
+  for (const event of events) peak = Math.max(peak, (running += event.delta))
+  const spanMs = (events.at(-1).at - events[0].at)
+  return {peak, ratio: Number((spanMs / (40_000 / 3)).toFixed(3)), span_ms: Math.round(spanMs), tries: events.filter((event) => event.delta === 1).length, wall_ms: Math.round(wallMs)}
+}
+
 const results = {}
+if (!only || only.includes('P12')) {
+  for (const [label, run] of [['local', () => poolContention([])], ['workers', () => withWorkers((url) => poolContention(['--executor', 'bullmq', '--redis-url', url]), 3)]]) {
+    const samples = Array.from({length: repeat}, run)
+    const row = {target: 'peak ≤ 3, 40 tries, span ≤ 1.15 × 13.3 s', peak: Math.max(...samples.map((sample) => sample.peak)), tries: median(samples.map((sample) => sample.tries)), span_ms: median(samples.map((sample) => sample.span_ms)), ratio: median(samples.map((sample) => sample.ratio)), wall_ms: median(samples.map((sample) => sample.wall_ms))}
+    results[`P12 ${label}`] = row
+    console.log(`P12  ${label.padEnd(8)} peak ${row.peak} at once, ${row.tries} tries, first start to last end ${row.span_ms} ms (× ${row.ratio} of 13,333 ms), wall ${row.wall_ms} ms`)
+  }
+}
+
 if (!only || only.includes('P10')) results.P10 = historyIndependence('P10', freshDb)
 if (!only || only.includes('P11')) {
   // P1 and P1b on PostgreSQL, measured alternately with the embedded store; then P10 on PostgreSQL.

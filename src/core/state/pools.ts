@@ -125,6 +125,13 @@ function compareWaiters(a: PoolWaiter, b: PoolWaiter): number {
   return a.asked_at - b.asked_at || a.key.localeCompare(b.key)
 }
 
+/** An owner's lease after an exchange: renewed once half of it has run out, so that most polls change nothing. */
+function leaseAfter(previous: SlotOwner | undefined, {leaseMs, now}: LedgerContext): null | number {
+  if (leaseMs === null) return null
+  const current = previous?.lease_until ?? null
+  return current !== null && current - now > leaseMs / 2 ? current : now + leaseMs
+}
+
 /** The pools with their use, leaving out what dead owners hold. */
 export function poolStatuses(ledger: PoolLedger, context: LedgerContext): PoolStatus[] {
   const owners = Object.values(liveOwners(ledger, context))
@@ -195,7 +202,7 @@ export function exchangeSlots(ledger: PoolLedger, ownerId: string, report: null 
       else waiting.push(waiter)
     }
 
-    owners[ownerId] = {granted: [], held, host: context.process.host, lease_until: context.leaseMs === null ? null : context.now + context.leaseMs, pid: context.process.pid, waiting}
+    owners[ownerId] = {granted: [], held, host: context.process.host, lease_until: leaseAfter(previous, context), pid: context.process.pid, waiting}
   }
 
   for (const [pool, {slots}] of Object.entries(definitions)) {

@@ -67,9 +67,11 @@ export class EmbeddedStore implements StateStore {
 
         const release = await acquireLock(files.poolLedgerLock, options.process, options.clock, WRITE_LOCK_TIMEOUT_MS)
         try {
-          const {ledger, result} = change(readDocument<PoolLedger>(files.poolLedger, EMPTY_LEDGER), now())
+          const before = readDocument<PoolLedger>(files.poolLedger, EMPTY_LEDGER)
+          const {ledger, result} = change(before, now())
           try {
-            writeDocument(files.poolLedger, ledger)
+            // Most polls of a waiting process change nothing; they then only read.
+            if (!isDeepStrictEqual(ledger, before)) writeDocument(files.poolLedger, ledger)
           } catch (error) {
             throw stateUnwritable(`write ${files.poolLedger}`, error)
           }

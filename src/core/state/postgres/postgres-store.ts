@@ -1,3 +1,5 @@
+import {isDeepStrictEqual} from 'node:util'
+
 import pg from 'pg'
 
 import {UpdraftError} from '../../errors.js'
@@ -152,7 +154,8 @@ export class PostgresStore implements StateStore {
         this.transaction(async (client) => {
           const row = (await client.query<{ledger: PoolLedger; now: number}>(`${select} FOR UPDATE`)).rows[0] as {ledger: PoolLedger; now: number}
           const {ledger, result} = change(row.ledger, row.now)
-          await client.query('UPDATE updraft_pool_ledger SET ledger = $1 WHERE id = 1', [JSON.stringify(ledger)])
+          // A waiting owner's poll usually changes nothing but its lease, which is renewed only when it runs short.
+          if (!isDeepStrictEqual(ledger, row.ledger)) await client.query('UPDATE updraft_pool_ledger SET ledger = $1 WHERE id = 1', [JSON.stringify(ledger)])
           return result
         }),
     }
