@@ -332,6 +332,22 @@ describe('pools, priorities and caps (§17)', () => {
     expect(summary.counts.task_instances).toEqual({success: 1})
   })
 
+  it("gives a slot freed elsewhere to a scheduled run's task instance before a backfill's, whatever the backfill's priority", async () => {
+    const shared = new MemoryState()
+    const store = storeAs(shared, 1, 'test_dag')
+    await store.pools.set('one', 1, null)
+    const elsewhere = storeAs(shared, 2, 'other_dag').pools
+    const backfillWaiter = {asked_at: 0, key: 'backfill-ti', logical_date: '2020-01-01T00:00:00.000Z', newest_first: false, pool: 'one', priority: 100, scheduled: false, slots: 1}
+    await elsewhere.exchange('backfill', {held: {one: {idle: 0, queued: 0, running: 1}}, waiting: [backfillWaiter]})
+    const executor = new TimedExecutor()
+    const pending = backfill(makeDag({default_args: {pool: 'one'}, tasks: bashTasks('only')}), executor, {dates: range('2024-01-01'), runType: 'scheduled'}, store)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect((await elsewhere.exchange('backfill', {held: {}, waiting: [backfillWaiter]})).granted).toEqual([])
+    await pending
+    expect(executor.started).toEqual(['scheduled__2024-01-01T00:00:00+00:00 only'])
+    expect((await elsewhere.exchange('backfill', {held: {}, waiting: [backfillWaiter]})).granted).toEqual(['backfill-ti'])
+  })
+
   it('frees the slots of a dead owner', async () => {
     const shared = new MemoryState()
     const store = storeAs(shared, 1, 'test_dag')

@@ -234,6 +234,44 @@ describe.each(implementations)('the %s store keeps the StateStore contract', (_n
   })
 })
 
+describe.each(implementations)('the %s store keeps pools (§17)', (_name, backendOf) => {
+  const waiter = (key: string) => ({asked_at: 0, key, logical_date: null, newest_first: false, pool: 'warehouse', priority: 1, scheduled: false, slots: 1})
+  const running = (slots: number) => ({warehouse: {idle: 0, queued: 0, running: slots}})
+
+  it('shares pool sizes between processes, keeps default_pool, and refuses what cannot be', async () => {
+    const backend = backendOf()
+    const [one, two] = [await backend.open(1, null), await backend.open(2, null)]
+    expect(await one.pools.set('warehouse', 3, 'four queries')).toMatchObject({name: 'warehouse', open: 3, slots: 3})
+    expect(await two.pools.set('warehouse', 4, null)).toMatchObject({description: 'four queries', slots: 4})
+    expect((await one.pools.list()).map((pool) => [pool.name, pool.slots])).toEqual([
+      ['default_pool', 128],
+      ['warehouse', 4],
+    ])
+    await expect(two.pools.delete('default_pool')).rejects.toMatchObject({code: 'POOL_PROTECTED'})
+    await expect(two.pools.delete('nope')).rejects.toMatchObject({code: 'UNKNOWN_POOL'})
+    await two.pools.delete('warehouse')
+    expect((await one.pools.list()).map((pool) => pool.name)).toEqual(['default_pool'])
+  })
+
+  it("grants one process's waiter the slot another gives back, and frees a dead owner's slots", async () => {
+    const backend = backendOf()
+    const [holder, waiting, dying] = [await backend.open(1, null), await backend.open(2, null), await backend.open(3, null)]
+    await holder.pools.set('warehouse', 2, null)
+    expect((await holder.pools.exchange('holder', {held: {}, waiting: [waiter('h1'), waiter('h2')]})).granted).toEqual(['h1', 'h2'])
+    await holder.pools.exchange('holder', {held: running(2), waiting: []})
+    expect((await waiting.pools.exchange('waiting', {held: {}, waiting: [waiter('w1')]})).granted).toEqual([])
+    expect((await holder.pools.list()).find((pool) => pool.name === 'warehouse')).toMatchObject({open: 0, queued: 0, running: 2, waiting: 1})
+    // The holder gives one slot back; the ledger grants it to the waiter, which finds it at its next exchange.
+    expect((await holder.pools.exchange('holder', {held: running(1), waiting: []})).contested).toEqual(['warehouse'])
+    expect((await waiting.pools.exchange('waiting', {held: {}, waiting: [waiter('w1')]})).granted).toEqual(['w1'])
+    await dying.pools.exchange('dying', {held: {}, waiting: [waiter('d1')]})
+    backend.dead.add(3)
+    await holder.pools.exchange('holder', null)
+    expect((await waiting.pools.exchange('waiting', {held: running(1), waiting: [waiter('w2')]})).granted).toEqual(['w2'])
+    expect((await holder.pools.list()).find((pool) => pool.name === 'warehouse')).toMatchObject({open: 0, queued: 1, running: 1, waiting: 0})
+  })
+})
+
 describe('the PostgreSQL store across machines', () => {
   const onHost = (host: string, pid: number) => ({host, isAlive: (other: number) => other === pid, pid})
 
