@@ -16,7 +16,7 @@ const memoryStoreOf = (dagId: string) => new MemoryStore(new MemoryState(), {clo
 
 const diamond = makeDag({tasks: bashTasks('extract', 'clean:extract', 'aggregate:extract', 'load:clean,aggregate')})
 
-async function backfill(dag: Dag, executor: FakeExecutor, options: Partial<ApplyOptions & BackfillRequest> = {}, store = memoryStoreOf(dag.dagId)) {
+async function backfill(dag: Dag, executor: Executor, options: Partial<ApplyOptions & BackfillRequest> = {}, store = memoryStoreOf(dag.dagId)) {
   const events: BackfillEvent[] = []
   const request: BackfillRequest = {
     batchSize: 1,

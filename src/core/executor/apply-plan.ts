@@ -7,26 +7,16 @@ import type {BackfillListener} from '../events.js'
 import type {BackfillPlan, PlannedRun} from '../planner/plan-backfill.js'
 import {runLabel} from '../run/run-spec.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
-import {
-  type AttemptReason,
-  blankTaskInstance,
-  type DagRunRecord,
-  type DagRunState,
-  type DagState,
-  DONE_STATES,
-  FAILED_STATES,
-  type StateChange,
-  type TaskInstanceRecord,
-  type TaskInstanceState,
-} from '../state/schema.js'
+import {type AttemptReason, blankTaskInstance, type DagRunRecord, type DagState} from '../state/schema.js'
 import type {RunRange, StateStore} from '../state/store.js'
-import {compileTemplate, type CompiledTemplate, runTemplateValues, type RunTemplateValues, taskTemplateContext, templateEnvironment} from '../template/render.js'
+import {compileTemplate, type CompiledTemplate, runTemplateValues, taskTemplateContext, templateEnvironment} from '../template/render.js'
 import {isUpdraftError, stateUnwritable, unreachable, type UpdraftError} from '../errors.js'
 import type {Executor, TaskStateChange} from './executor.js'
 import {appendLog} from './task-log.js'
 import {type BackfillSummary, combinedState, summarise} from './backfill-summary.js'
 import {type Readiness, readinessOf} from './readiness.js'
 import {PoolGate, type PoolWait} from './pool-gate.js'
+import {initialRecords, lead, RunProgress, RunRecorder} from './run-records.js'
 
 /** The abort reason of a backfill stopped by `backfills cancel`; any other reason is an interruption. */
 export const CANCEL = 'cancel'
@@ -51,43 +41,6 @@ export interface ApplyOptions {
   runBackwards: boolean
   signal: AbortSignal
   timers: Timers
-}
-
-/**
- * A run's progress. Its records are built when first needed (when the run starts, or a neighbour asks about it
- * for depends_on_past): built up front, a year of hourly runs is 87,600 blank task instances that outlive many
- * collections only to be replaced. A class, so that a year of runs shares one shape.
- */
-class RunProgress {
-  finished = false
-  /** Task ids queued on the executor or waiting for a retry. */
-  readonly inFlight = new Set<string>()
-  /** Task ids ready but waiting for slots in their pool. */
-  readonly waitingForSlots = new Set<string>()
-  label = ''
-  /** Where this run's task logs go, joined once. */
-  logDir: string | undefined = undefined
-  /** Task ids still to reach a final state in this backfill. */
-  readonly pending: Set<string>
-  /** Task ids the plan recovers from a process that is gone, until they are first queued. */
-  readonly recovered: Set<string>
-  started = false
-  startedAt = 0
-  templateValues: RunTemplateValues | undefined = undefined
-  private built: DagRunRecord[] | undefined = undefined
-
-  constructor(
-    readonly planned: PlannedRun,
-    private readonly initial: (planned: PlannedRun) => DagRunRecord[],
-  ) {
-    this.pending = new Set(planned.tasks)
-    this.recovered = new Set((planned.records[0]?.actions ?? []).flatMap((action) => (action.action === 'recover' ? [action.task_id] : [])))
-  }
-
-  /** One record per planned record: the run's dates (or its key) each keep their own; the first leads. */
-  get records(): DagRunRecord[] {
-    return (this.built ??= this.initial(this.planned))
-  }
 }
 
 /**
@@ -130,14 +83,11 @@ class ApplyLoop {
   private readonly slotWaiters = new Map<string, {run: RunProgress; task: Task}>()
   private finishedRuns = 0
   private readonly inFlight = new Map<string, {run: RunProgress; taskId: string}>()
-  private lastInstant = {iso: '', ms: Number.NaN}
   private readonly labelOf: (iso: string) => string
   private nextToStart = 0
-  /** depends_on_past looks at the previous logical date of the same key, whatever the order -B runs them in. */
-  private readonly previousRun = new Map<RunProgress, RunProgress | undefined>()
-  private readonly nextRun = new Map<RunProgress, RunProgress | undefined>()
   private readonly params: Record<string, unknown>
   private readonly retryTimers = new Set<TimerHandle>()
+  private readonly recorder: RunRecorder
   private readonly runs: RunProgress[]
   private readonly selected: ReadonlySet<string>
   private settle: () => void = () => {}
@@ -166,6 +116,7 @@ class ApplyLoop {
     this.labelOf = labelerFor(dag)
     const initial = (planned: PlannedRun) => initialRecords(planned, existing, plan.selected_tasks, options.conf)
     this.runs = plan.runs.map((planned) => new RunProgress(planned, initial))
+    this.recorder = new RunRecorder(dag.dagId, store, options.listener, options.clock, plan.selected_tasks)
     this.gate = new PoolGate({
       onError: (error) => options.onUnwritable(isUpdraftError(error) ? error : stateUnwritable('exchange pool slots', error)),
       onGranted: (key) => this.slotsGranted(key),
@@ -179,8 +130,8 @@ class ApplyLoop {
     const lastOfKey = new Map<null | string, RunProgress>()
     for (const run of chronological) {
       const previous = lastOfKey.get(run.planned.partition_key)
-      this.previousRun.set(run, previous)
-      if (previous) this.nextRun.set(previous, run)
+      run.previous = previous
+      if (previous) previous.next = run
       lastOfKey.set(run.planned.partition_key, run)
     }
   }
@@ -212,13 +163,6 @@ class ApplyLoop {
     return summarise(plan, this.runs, {interrupted: options.signal.aborted, labelOf: this.labelOf, wallMs: options.clock().getTime() - this.startedAt})
   }
 
-  /** Many state changes share a millisecond; formatting its instant once each saves a noticeable share of a long run. */
-  private now(): string {
-    const instant = this.options.clock()
-    if (instant.getTime() !== this.lastInstant.ms) this.lastInstant = {iso: instant.toISOString(), ms: instant.getTime()}
-    return this.lastInstant.iso
-  }
-
   private track(key: string, entry: {run: RunProgress; taskId: string}): void {
     this.inFlight.set(key, entry)
     entry.run.inFlight.add(entry.taskId)
@@ -231,57 +175,6 @@ class ApplyLoop {
     entry.run.inFlight.delete(entry.taskId)
   }
 
-  /** The state the run's task instance is in; every record of a batch holds the same. */
-  private stateOf(run: RunProgress, taskId: string): TaskInstanceState {
-    return lead(run).task_instances[taskId]?.state ?? 'none'
-  }
-
-  /**
-   * Records a task instance of a run in each of its records: a batch's dates each get the batch's outcome, with
-   * their own earlier tries kept in front of it, and the batch's run id.
-   */
-  private setTaskInstance(run: RunProgress, taskId: string, ti: TaskInstanceRecord, reason: AttemptReason | null = ti.reason): void {
-    const {records} = run
-    const batchRunId = records.length > 1 ? run.planned.run_id : null
-    // Callers pass a fresh object; it is copied only to set the batch, so a plain run makes no extra garbage.
-    const leading = ti.batch_run_id === batchRunId ? ti : {...ti, batch_run_id: batchRunId}
-    const first = records[0] as DagRunRecord
-    if (records.length === 1) {
-      first.task_instances[taskId] = leading
-      this.store.record([{dag_id: this.dag.dagId, run_id: first.run_id, task_id: taskId, ti: leading, type: 'task_instance'}])
-    } else {
-      const before = first.task_instances[taskId] ?? blankTaskInstance()
-      const changes: StateChange[] = records.map((record, index) => {
-        const own = index === 0 ? leading : alongside(leading, before, record.task_instances[taskId] ?? blankTaskInstance())
-        record.task_instances[taskId] = own
-        return {dag_id: this.dag.dagId, run_id: record.run_id, task_id: taskId, ti: own, type: 'task_instance'}
-      })
-      this.store.record(changes)
-    }
-
-    this.options.listener({
-      duration_ms: ti.duration_ms,
-      log_path: ti.log_path,
-      logical_date: run.planned.logical_date,
-      reason,
-      run_id: run.planned.run_id,
-      state: ti.state,
-      task_id: taskId,
-      try_number: ti.try_number,
-      type: 'task_state',
-    })
-  }
-
-  private finishAttempt(run: RunProgress, taskId: string, state: TaskInstanceState, reason: AttemptReason | null, exitCode: null | number = null): void {
-    const ti = lead(run).task_instances[taskId] ?? blankTaskInstance()
-    const end = this.now()
-    const duration = ti.start_date ? new Date(end).getTime() - new Date(ti.start_date).getTime() : null
-    // History keeps the attempts that did not settle the instance (a retry, an interruption); the last one is the instance itself.
-    const superseded = state === 'up_for_retry' || state === 'none'
-    const history = superseded ? [...ti.history, {end_date: end, exit_code: exitCode, log_path: ti.log_path, reason, start_date: ti.start_date, state, try_number: ti.try_number}] : ti.history
-    this.setTaskInstance(run, taskId, {...ti, duration_ms: duration, end_date: end, exit_code: exitCode, history, pid: null, reason, state})
-  }
-
   private maybeFinishRun(run: RunProgress): void {
     if (run.finished || !run.started || run.pending.size > 0) return
     run.finished = true
@@ -289,18 +182,9 @@ class ApplyLoop {
     // The run's context is not needed any more; a year of hourly runs would otherwise keep every one.
     run.templateValues = undefined
     this.active--
-    const end = lead(run).end_date ?? this.now()
-    for (const [index, record] of run.records.entries()) {
-      const state = runStateOf(record, this.plan.selected_tasks)
-      const recordEnd = record.end_date ?? end
-      if (record.state === state && record.end_date === recordEnd) continue
-      run.records[index] = {...record, end_date: recordEnd, state}
-      this.store.record([{dag_id: this.dag.dagId, end_date: recordEnd, run_id: record.run_id, start_date: record.start_date, state, type: 'run_state'}])
-    }
-
+    this.recorder.runFinished(run)
     const {label, planned} = run
-    const state = combinedState(run.records)
-    this.options.listener({duration_ms: this.options.clock().getTime() - run.startedAt, label, logical_date: planned.logical_date, run_id: planned.run_id, state, type: 'run_finished'})
+    this.options.listener({duration_ms: this.options.clock().getTime() - run.startedAt, label, logical_date: planned.logical_date, run_id: planned.run_id, state: combinedState(run.records), type: 'run_finished'})
   }
 
   private settleIfIdle(): void {
@@ -311,7 +195,7 @@ class ApplyLoop {
     for (const run of this.runs.filter((candidate) => candidate.started && !candidate.finished)) {
       for (const taskId of run.pending) {
         const readiness = this.readiness(run, this.tasks.get(taskId) as Task)
-        this.finishAttempt(run, taskId, 'upstream_failed', readiness.kind === 'waiting' && readiness.on === 'upstream' ? 'upstream-failed' : 'depends-on-past')
+        this.recorder.finishAttempt(run, taskId, 'upstream_failed', readiness.kind === 'waiting' && readiness.on === 'upstream' ? 'upstream-failed' : 'depends-on-past')
       }
 
       run.pending.clear()
@@ -323,8 +207,8 @@ class ApplyLoop {
   }
 
   private readiness(run: RunProgress, task: Task): Readiness {
-    const previous = task.dependsOnPast ? this.previousRun.get(run) : undefined
-    const past = previous ? {finished: previous.finished, state: this.stateOf(previous, task.taskId)} : null
+    const previous = task.dependsOnPast ? run.previous : undefined
+    const past = previous ? {finished: previous.finished, state: this.recorder.stateOf(previous, task.taskId)} : null
     return readinessOf(task, this.selected, lead(run).task_instances, past)
   }
 
@@ -354,7 +238,7 @@ class ApplyLoop {
       }
     }
 
-    this.setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: recordedLog, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
+    this.recorder.setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: recordedLog, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
     run.templateValues ??= runTemplateValues({dagId: dag.dagId, params: this.params, run: run.planned, timezone: dag.timezone})
     const context = taskTemplateContext(run.templateValues, task.taskId, tryNumber)
     const key = this.keyOf(run, task.taskId)
@@ -394,12 +278,12 @@ class ApplyLoop {
     // Topological order means one pass marks a whole failed branch upstream_failed.
     for (const task of this.dag.tasks) {
       if (!run.pending.has(task.taskId)) continue
-      const state = this.stateOf(run, task.taskId)
+      const state = this.recorder.stateOf(run, task.taskId)
       if (run.inFlight.has(task.taskId) || run.waitingForSlots.has(task.taskId) || (state !== 'none' && state !== 'scheduled')) continue
       const readiness = this.readiness(run, task)
       switch (readiness.kind) {
         case 'blocked': {
-          this.finishAttempt(run, task.taskId, 'upstream_failed', readiness.reason)
+          this.recorder.finishAttempt(run, task.taskId, 'upstream_failed', readiness.reason)
           run.pending.delete(task.taskId)
           blockedFuture ||= task.dependsOnPast
           break
@@ -422,34 +306,23 @@ class ApplyLoop {
 
     this.maybeFinishRun(run)
     // The same task on the next date may be waiting for this one; it can only fail now, so tell it.
-    const next = this.nextRun.get(run)
+    const next = run.next
     if (blockedFuture && next) this.scheduleReady(next)
   }
 
   private startRuns(): void {
-    const {options, store} = this
+    const {options} = this
     while (!options.signal.aborted && this.active < options.maxActiveRuns && this.nextToStart < this.runs.length) {
       const run = this.runs[this.nextToStart++] as RunProgress
       run.started = true
       run.startedAt = options.clock().getTime()
       this.active++
-      const {records} = run
-      for (let index = 0; index < records.length; index++) {
-        const record = records[index] as DagRunRecord
-        // A date with nothing left to run keeps the times of the backfill that did the work.
-        const starting = run.pending.size > 0 || record.start_date === null
-        if (starting) records[index] = {...record, end_date: null, start_date: this.now(), state: 'running'}
-        // A run is recorded when it enters the window, not up front: a year of hourly runs would otherwise be one
-        // huge write before any work starts. Runs with nothing to do are left as recorded, so a backfill that finds
-        // everything done writes nothing.
-        if (starting || !run.planned.records[index]?.existing) store.record([{dag_id: this.dag.dagId, run: records[index] as DagRunRecord, type: 'run'}])
-      }
-
+      this.recorder.runStarted(run)
       // Labelled when it starts rather than up front: a year of hourly dates would otherwise delay the first task.
       run.label = runLabel(run.planned, this.labelOf)
       options.listener({label: run.label, logical_date: run.planned.logical_date, run_id: run.planned.run_id, type: 'run_started'})
       if (options.markSuccess) {
-        for (const taskId of run.planned.tasks) this.finishAttempt(run, taskId, 'success', 'marked-success')
+        for (const taskId of run.planned.tasks) this.recorder.finishAttempt(run, taskId, 'success', 'marked-success')
         run.pending.clear()
       }
 
@@ -460,7 +333,7 @@ class ApplyLoop {
   private afterFinalState(run: RunProgress, taskId: string): void {
     run.pending.delete(taskId)
     this.scheduleReady(run)
-    const next = this.nextRun.get(run)
+    const next = run.next
     if (next && this.tasks.get(taskId)?.dependsOnPast) this.scheduleReady(next)
     this.startRuns()
   }
@@ -481,7 +354,7 @@ class ApplyLoop {
     switch (change.state) {
       case 'running': {
         this.gate.running(task.pool, task.poolSlots)
-        this.setTaskInstance(run, taskId, {...ti, pid: change.pid ?? options.pid, start_date: change.at.toISOString(), state: 'running'})
+        this.recorder.setTaskInstance(run, taskId, {...ti, pid: change.pid ?? options.pid, start_date: change.at.toISOString(), state: 'running'})
         return
       }
 
@@ -490,7 +363,7 @@ class ApplyLoop {
         // back out of the history and keeps its number, start and log.
         const left = ti.history.at(-1)
         const history = left?.try_number === change.tryNumber ? ti.history.slice(0, -1) : ti.history
-        this.setTaskInstance(run, taskId, {...ti, history, log_path: this.logPathOf(run, taskId, change.tryNumber), start_date: left?.start_date ?? null, try_number: change.tryNumber})
+        this.recorder.setTaskInstance(run, taskId, {...ti, history, log_path: this.logPathOf(run, taskId, change.tryNumber), start_date: left?.start_date ?? null, try_number: change.tryNumber})
         return
       }
 
@@ -498,7 +371,7 @@ class ApplyLoop {
         this.untrack(change.key)
         this.slotsFreed(task, ti.state === 'running')
         this.triesHere.delete(change.key)
-        this.finishAttempt(run, taskId, 'success', null, 0)
+        this.recorder.finishAttempt(run, taskId, 'success', null, 0)
         this.afterFinalState(run, taskId)
         break
       }
@@ -508,7 +381,7 @@ class ApplyLoop {
         this.slotsFreed(task, ti.state === 'running')
         if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) record.task_instances[taskId] = {...ti, log_path: this.logPathOf(run, taskId, ti.try_number)}
         const retriesLeft = !options.disableRetry && (this.triesHere.get(change.key) ?? 1) <= task.retries && !options.signal.aborted
-        this.finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
+        this.recorder.finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
         if (retriesLeft) {
           this.retryLater(run, task, change.key, entry)
         } else {
@@ -522,7 +395,7 @@ class ApplyLoop {
         this.untrack(change.key)
         this.slotsFreed(task, ti.state === 'running')
         // An interruption is not a failure: the instance goes back to none so a plain re-run picks it up.
-        this.finishAttempt(run, taskId, 'none', this.stopReason())
+        this.recorder.finishAttempt(run, taskId, 'none', this.stopReason())
         break
       }
 
@@ -531,7 +404,7 @@ class ApplyLoop {
         this.slotsFreed(task, ti.state === 'running')
         if (task.retries > 0) this.triesHere.set(change.key, (this.triesHere.get(change.key) ?? 1) - 1)
         // The try never started, so it is not counted and leaves no attempt behind.
-        this.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: this.stopReason(), start_date: null, state: 'none', try_number: ti.try_number - 1})
+        this.recorder.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: this.stopReason(), start_date: null, state: 'none', try_number: ti.try_number - 1})
         break
       }
 
@@ -614,7 +487,7 @@ class ApplyLoop {
     this.untrack(key)
     this.triesHere.delete(key)
     this.capFreed(task)
-    this.finishAttempt(run, task.taskId, 'failed', 'pool')
+    this.recorder.finishAttempt(run, task.taskId, 'failed', 'pool')
     this.options.listener({message, run_id: run.planned.run_id, task_id: task.taskId, type: 'task_refused'})
     this.afterFinalState(run, task.taskId)
     this.settleIfIdle()
@@ -654,7 +527,7 @@ class ApplyLoop {
       this.capFreed(task)
       const ti = lead(run).task_instances[task.taskId]
       // A retry that was waiting for slots will not happen now either.
-      if (ti?.state === 'up_for_retry') this.setTaskInstance(run, task.taskId, {...ti, pid: null, reason: this.stopReason(), state: 'none'})
+      if (ti?.state === 'up_for_retry') this.recorder.setTaskInstance(run, task.taskId, {...ti, pid: null, reason: this.stopReason(), state: 'none'})
     }
 
     for (const [key, entry] of this.inFlight) {
@@ -662,7 +535,7 @@ class ApplyLoop {
       if (ti?.state !== 'up_for_retry') continue
       this.untrack(key)
       // The failed try stays in the history; the retry that will not happen now leaves the instance to a re-run.
-      this.setTaskInstance(entry.run, entry.taskId, {...ti, pid: null, reason: this.stopReason(), state: 'none'})
+      this.recorder.setTaskInstance(entry.run, entry.taskId, {...ti, pid: null, reason: this.stopReason(), state: 'none'})
     }
 
     const settle = () => this.settleIfIdle()
@@ -675,67 +548,6 @@ class ApplyLoop {
   }
 
   private requeueUnfinishedRuns(): void {
-    for (const run of this.runs.filter((candidate) => candidate.started && !candidate.finished)) {
-      for (const [index, record] of run.records.entries()) {
-        run.records[index] = {...record, state: 'queued'}
-        this.store.record([{dag_id: this.dag.dagId, end_date: null, run_id: record.run_id, start_date: record.start_date, state: 'queued', type: 'run_state'}])
-      }
-    }
+    for (const run of this.runs) if (run.started && !run.finished) this.recorder.requeue(run)
   }
-}
-
-/** The record a run's scheduling reads: its first; a batch's records all hold the same task instance states. */
-function lead(run: RunProgress): DagRunRecord {
-  return run.records[0] as DagRunRecord
-}
-
-/**
- * A task instance of another date of a batch, given the lead date's instance before (`before`) and after
- * (`leading`) a change: the same outcome, with the tries the change added appended to this date's own.
- */
-function alongside(leading: TaskInstanceRecord, before: TaskInstanceRecord, own: TaskInstanceRecord): TaskInstanceRecord {
-  const added = leading.history.slice(before.history.length)
-  return {...leading, history: added.length > 0 ? [...own.history, ...added] : own.history, try_number: own.try_number + leading.try_number - before.try_number}
-}
-
-/**
- * The run records a backfill starts from, as the plan says: instances it clears or recovers move their last
- * attempt into the history (a recovered one, and one cleared while in progress, with reason `interrupted`) and
- * start afresh; every other instance is kept as recorded.
- */
-function initialRecords(planned: PlannedRun, existing: DagState, selectedTasks: string[], conf: Record<string, unknown>): DagRunRecord[] {
-  return planned.records.map((plannedRecord) => {
-    const recorded = existing.runs[plannedRecord.run_id]
-    const taskInstances: Record<string, TaskInstanceRecord> = {...recorded?.task_instances}
-    for (const taskId of selectedTasks) taskInstances[taskId] ??= blankTaskInstance()
-    for (const action of plannedRecord.actions) {
-      if (action.action !== 'clear' && action.action !== 'recover') continue
-      const ti = taskInstances[action.task_id] ?? blankTaskInstance()
-      const cutShort = !DONE_STATES.has(ti.state) && !FAILED_STATES.has(ti.state)
-      const attempt = {end_date: ti.end_date, exit_code: ti.exit_code, log_path: ti.log_path, reason: cutShort ? ('interrupted' as const) : ti.reason, start_date: ti.start_date, state: ti.state, try_number: ti.try_number}
-      taskInstances[action.task_id] = {...blankTaskInstance(), history: [...ti.history, attempt], try_number: ti.try_number}
-    }
-
-    return {
-      conf,
-      data_interval_end: plannedRecord.data_interval_end,
-      data_interval_start: plannedRecord.data_interval_start,
-      end_date: recorded?.end_date ?? null,
-      logical_date: plannedRecord.logical_date,
-      partition_key: planned.partition_key,
-      run_id: plannedRecord.run_id,
-      start_date: recorded?.start_date ?? null,
-      state: planned.tasks.length > 0 ? 'queued' : (recorded?.state ?? 'queued'),
-      task_instances: taskInstances,
-    }
-  })
-}
-
-/**
- * A finished run's state covers all of its task instances: it succeeds when every selected one is done and no
- * other one has failed, so re-running one fixed task never hides failures of the tasks left out of `-t`.
- */
-export function runStateOf(record: DagRunRecord, selectedTasks: readonly string[]): DagRunState {
-  const selectedDone = selectedTasks.every((id) => DONE_STATES.has(record.task_instances[id]?.state ?? 'none'))
-  return selectedDone && !Object.values(record.task_instances).some((ti) => FAILED_STATES.has(ti.state)) ? 'success' : 'failed'
 }
