@@ -86,7 +86,7 @@ describe('pools (§17)', () => {
     const root = tmpProject({'dags/first.mjs': pooled('first', 'warehouse'), 'dags/second.mjs': pooled('second', 'warehouse')})
     expect(cli(root, 'pools', 'set', 'warehouse', '2').code).toBe(0)
     const backfills = ['first', 'second'].map((dagId) => startCli(['dags', 'backfill', dagId, '-s', '2024-01-01', '-e', '2024-01-04'], {cwd: root}))
-    started.push(...backfills.map((backfill) => backfill.child))
+    started.push(...backfills.map((backfill) => backfill.child.pid as number))
     await waitFor(() => poolsOf(root).some((pool) => pool.name === 'warehouse' && pool.running === 2 && pool.waiting === 6))
     writeFileSync(join(root, 'go'), '')
     const results = await Promise.all(backfills.map((backfill) => backfill.done))
@@ -100,7 +100,7 @@ describe('pools (§17)', () => {
     const root = tmpProject({'dags/holder.mjs': holding('holder', 'one'), 'dags/next.mjs': pooled('next', 'one')})
     expect(cli(root, 'pools', 'set', 'one', '1').code).toBe(0)
     const holder = startCli(['dags', 'backfill', 'holder', '-s', '2024-01-01', '-e', '2024-01-01'], {cwd: root})
-    started.push(holder.child)
+    started.push(holder.child.pid as number)
     await waitFor(() => existsSync(join(root, 'held.txt')))
     await waitFor(() => poolsOf(root).some((pool) => pool.name === 'one' && pool.running === 1))
     const dryRun = cli(root, 'dags', 'backfill', 'next', '-s', '2024-01-01', '-e', '2024-01-02', '--dry-run')
@@ -146,7 +146,7 @@ describe('pools across machines (§17)', () => {
     const backfills = ['first', 'second'].map((dagId, index) =>
       startCli(['dags', 'backfill', dagId, '-s', '2024-01-01', '-e', '2024-01-03', '--db', db, '--executor', 'bullmq', '--queue', `pools${index}`, '--redis-url', redis.url], {cwd: machines[index] as string}),
     )
-    started.push(...backfills.map((backfill) => backfill.child))
+    started.push(...backfills.map((backfill) => backfill.child.pid as number))
     const results = await Promise.all(backfills.map((backfill) => backfill.done))
     expect(results.map((result) => result.code)).toEqual([0, 0])
     expect(concurrencyOf(join(ledger, 'ledger.txt'))).toEqual({peak: 2, tries: 6})
