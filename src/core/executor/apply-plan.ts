@@ -15,7 +15,7 @@ import type {Executor, TaskStateChange} from './executor.js'
 import {appendLog} from './task-log.js'
 import {type BackfillSummary, combinedState, summarise} from './backfill-summary.js'
 import {type Readiness, readinessOf} from './readiness.js'
-import {PoolGate, type PoolWait} from './pool-gate.js'
+import {Admission} from './admission.js'
 import {initialRecords, lead, RunProgress, RunRecorder} from './run-records.js'
 
 /** The abort reason of a backfill stopped by `backfills cancel`; any other reason is an interruption. */
@@ -74,13 +74,7 @@ export function summariseRecorded(dag: Dag, plan: BackfillPlan, recorded: DagSta
  */
 class ApplyLoop {
   private active = 0
-  /** Running or queued tries per task across runs, for max_active_tis_per_dag. */
-  private readonly activeOfTask = new Map<string, number>()
-  /** Runs holding a ready task instance back for its task's max_active_tis_per_dag, per task. */
-  private readonly heldForTaskCap = new Map<string, Set<RunProgress>>()
-  private readonly gate: PoolGate
-  /** Task instances waiting for slots, by key. */
-  private readonly slotWaiters = new Map<string, {run: RunProgress; task: Task}>()
+  private readonly admission: Admission
   private finishedRuns = 0
   private readonly inFlight = new Map<string, {run: RunProgress; taskId: string}>()
   private readonly labelOf: (iso: string) => string
@@ -117,15 +111,24 @@ class ApplyLoop {
     const initial = (planned: PlannedRun) => initialRecords(planned, existing, plan.selected_tasks, options.conf)
     this.runs = plan.runs.map((planned) => new RunProgress(planned, initial))
     this.recorder = new RunRecorder(dag.dagId, store, options.listener, options.clock, plan.selected_tasks)
-    this.gate = new PoolGate({
-      onError: (error) => options.onUnwritable(isUpdraftError(error) ? error : stateUnwritable('exchange pool slots', error)),
-      onGranted: (key) => this.slotsGranted(key),
-      onRejected: (key, message) => this.slotsRefused(key, message),
-      onWaiting: (key, wait) => this.waitingForSlots(key, wait),
-      ownerId: `${options.pid}:${dag.dagId}:${randomUUID()}`,
-      pools: store.pools,
-      timers: options.timers,
-    })
+    this.admission = new Admission(
+      dag,
+      store.pools,
+      {
+        clock: options.clock,
+        onError: (error) => options.onUnwritable(isUpdraftError(error) ? error : stateUnwritable('exchange pool slots', error)),
+        ownerId: `${options.pid}:${dag.dagId}:${randomUUID()}`,
+        runBackwards: options.runBackwards,
+        timers: options.timers,
+      },
+      {
+        refuse: (run, task, message) => this.refused(run, task, message),
+        rescan: (run) => this.scheduleReady(run),
+        start: (run, task) => this.queueTaskInstance(run, task),
+        stopping: () => options.signal.aborted,
+        wait: (run, task, wait) => options.listener({...wait, logical_date: run.planned.logical_date, run_id: run.planned.run_id, task_id: task.taskId, type: 'task_waiting'}),
+      },
+    )
     const chronological = [...this.runs].sort((a, b) => (a.planned.logical_date ?? '').localeCompare(b.planned.logical_date ?? ''))
     const lastOfKey = new Map<null | string, RunProgress>()
     for (const run of chronological) {
@@ -155,7 +158,7 @@ class ApplyLoop {
     this.startRuns()
     this.settleIfIdle()
     await done
-    await this.gate.close()
+    await this.admission.close()
     if (!options.signal.aborted) await executor.shutdown('drain')
     options.signal.removeEventListener('abort', onAbort)
     unsubscribe()
@@ -190,7 +193,7 @@ class ApplyLoop {
   private settleIfIdle(): void {
     const {options} = this
     if (this.finishedRuns === this.runs.length || (options.signal.aborted && this.inFlight.size === 0)) return this.settle()
-    if (this.inFlight.size > 0 || this.retryTimers.size > 0 || this.slotWaiters.size > 0 || options.signal.aborted) return
+    if (this.inFlight.size > 0 || this.retryTimers.size > 0 || this.admission.waiting > 0 || options.signal.aborted) return
     // Nothing runs and nothing will: whatever still waits can never become ready, so it fails, naming what it waited on.
     for (const run of this.runs.filter((candidate) => candidate.started && !candidate.finished)) {
       for (const taskId of run.pending) {
@@ -233,7 +236,7 @@ class ApplyLoop {
       } catch (error) {
         // Not a failure of the task: nothing ran, and the instance stays as it was for the backfill that resumes.
         options.onUnwritable(stateUnwritable(`create the task log ${recordedLog}`, error))
-        this.slotsFreed(task, false)
+        this.admission.freed(task, false)
         return
       }
     }
@@ -290,7 +293,7 @@ class ApplyLoop {
         }
 
         case 'ready': {
-          if (!this.options.signal.aborted) this.admit(run, task)
+          if (!this.options.signal.aborted) this.admission.admit(run, task)
           break
         }
 
@@ -353,7 +356,7 @@ class ApplyLoop {
     const ti = record.task_instances[taskId] ?? blankTaskInstance()
     switch (change.state) {
       case 'running': {
-        this.gate.running(task.pool, task.poolSlots)
+        this.admission.running(task)
         this.recorder.setTaskInstance(run, taskId, {...ti, pid: change.pid ?? options.pid, start_date: change.at.toISOString(), state: 'running'})
         return
       }
@@ -369,7 +372,7 @@ class ApplyLoop {
 
       case 'success': {
         this.untrack(change.key)
-        this.slotsFreed(task, ti.state === 'running')
+        this.admission.freed(task, ti.state === 'running')
         this.triesHere.delete(change.key)
         this.recorder.finishAttempt(run, taskId, 'success', null, 0)
         this.afterFinalState(run, taskId)
@@ -378,7 +381,7 @@ class ApplyLoop {
 
       case 'failed': {
         this.untrack(change.key)
-        this.slotsFreed(task, ti.state === 'running')
+        this.admission.freed(task, ti.state === 'running')
         if (ti.log_path === null && (change.reason === 'exception' || change.reason === 'timeout')) record.task_instances[taskId] = {...ti, log_path: this.logPathOf(run, taskId, ti.try_number)}
         const retriesLeft = !options.disableRetry && (this.triesHere.get(change.key) ?? 1) <= task.retries && !options.signal.aborted
         this.recorder.finishAttempt(run, taskId, retriesLeft ? 'up_for_retry' : 'failed', change.reason, change.exitCode)
@@ -393,7 +396,7 @@ class ApplyLoop {
 
       case 'interrupted': {
         this.untrack(change.key)
-        this.slotsFreed(task, ti.state === 'running')
+        this.admission.freed(task, ti.state === 'running')
         // An interruption is not a failure: the instance goes back to none so a plain re-run picks it up.
         this.recorder.finishAttempt(run, taskId, 'none', this.stopReason())
         break
@@ -401,7 +404,7 @@ class ApplyLoop {
 
       case 'dropped': {
         this.untrack(change.key)
-        this.slotsFreed(task, ti.state === 'running')
+        this.admission.freed(task, ti.state === 'running')
         if (task.retries > 0) this.triesHere.set(change.key, (this.triesHere.get(change.key) ?? 1) - 1)
         // The try never started, so it is not counted and leaves no attempt behind.
         this.recorder.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: this.stopReason(), start_date: null, state: 'none', try_number: ti.try_number - 1})
@@ -421,98 +424,22 @@ class ApplyLoop {
     const timer = timers.setTimeout(() => {
       this.retryTimers.delete(timer)
       if (this.options.signal.aborted) return this.settleIfIdle()
-      // The retry asks for slots again, as any ready task instance does; the caps of its task let it through, as
-      // the try it repeats was let through.
       this.untrack(key)
-      this.requestSlots(run, task)
+      this.admission.retry(run, task)
     }, task.retryDelayMs)
     this.retryTimers.add(timer)
     this.track(key, entry)
   }
 
-  /**
-   * A ready task instance goes to its pool unless max_active_tasks (of its run) or max_active_tis_per_dag (of
-   * its task) holds it back; then the run is looked at again when a try of either ends.
-   */
-  private admit(run: RunProgress, task: Task): void {
-    const {maxActiveTasks} = this.dag
-    if (maxActiveTasks !== null && run.inFlight.size + run.waitingForSlots.size >= maxActiveTasks) return
-    const cap = task.maxActiveTisPerDag
-    if (cap !== null && (this.activeOfTask.get(task.taskId) ?? 0) >= cap) {
-      const held = this.heldForTaskCap.get(task.taskId) ?? new Set()
-      this.heldForTaskCap.set(task.taskId, held.add(run))
-      return
-    }
-
-    this.requestSlots(run, task)
-  }
-
-  private requestSlots(run: RunProgress, task: Task): void {
-    const {taskId} = task
-    const key = this.keyOf(run, taskId)
-    if (task.maxActiveTisPerDag !== null) this.activeOfTask.set(taskId, (this.activeOfTask.get(taskId) ?? 0) + 1)
-    // Most task instances find a slot this loop already holds: they start without a waiter's bookkeeping.
-    if (this.gate.take(task.pool, task.poolSlots)) return this.queueTaskInstance(run, task)
-    run.waitingForSlots.add(taskId)
-    this.slotWaiters.set(key, {run, task})
-    const {planned} = run
-    this.gate.request({
-      asked_at: this.options.clock().getTime(),
-      key,
-      logical_date: planned.logical_date,
-      newest_first: this.options.runBackwards,
-      pool: task.pool,
-      priority: task.priorityWeight,
-      scheduled: planned.records.every((record) => record.run_id.startsWith('scheduled__')),
-      slots: task.poolSlots,
-    })
-  }
-
-  private slotsGranted(key: string): void {
-    const waiter = this.slotWaiters.get(key)
-    if (!waiter) return
-    this.slotWaiters.delete(key)
-    waiter.run.waitingForSlots.delete(waiter.task.taskId)
-    if (this.options.signal.aborted) return this.slotsFreed(waiter.task, false)
-    this.queueTaskInstance(waiter.run, waiter.task)
-  }
-
   /** The pool went away or shrank under a waiting task instance: it fails, with nothing run. */
-  private slotsRefused(key: string, message: string): void {
-    const waiter = this.slotWaiters.get(key)
-    if (!waiter) return
-    const {run, task} = waiter
-    this.slotWaiters.delete(key)
-    run.waitingForSlots.delete(task.taskId)
+  private refused(run: RunProgress, task: Task, message: string): void {
+    const key = this.keyOf(run, task.taskId)
     this.untrack(key)
     this.triesHere.delete(key)
-    this.capFreed(task)
     this.recorder.finishAttempt(run, task.taskId, 'failed', 'pool')
     this.options.listener({message, run_id: run.planned.run_id, task_id: task.taskId, type: 'task_refused'})
     this.afterFinalState(run, task.taskId)
     this.settleIfIdle()
-  }
-
-  private waitingForSlots(key: string, wait: PoolWait): void {
-    const waiter = this.slotWaiters.get(key)
-    if (!waiter) return
-    this.options.listener({...wait, logical_date: waiter.run.planned.logical_date, run_id: waiter.run.planned.run_id, task_id: waiter.task.taskId, type: 'task_waiting'})
-  }
-
-  /** A try's slots are free again (`ran`: it had reported running), and so is its place under its task's cap. */
-  private slotsFreed(task: Task, ran: boolean): void {
-    this.gate.release(task.pool, task.poolSlots, ran)
-    this.capFreed(task)
-  }
-
-  /** A place under max_active_tis_per_dag is free again: runs it held back look again. */
-  private capFreed({maxActiveTisPerDag, taskId}: Task): void {
-    if (maxActiveTisPerDag === null) return
-    this.activeOfTask.set(taskId, Math.max(0, (this.activeOfTask.get(taskId) ?? 0) - 1))
-    const held = this.heldForTaskCap.get(taskId)
-    if (!held || held.size === 0) return
-    this.heldForTaskCap.delete(taskId)
-    for (const run of held) this.scheduleReady(run)
   }
 
   /** Ctrl-C or SIGTERM: no retry happens any more, and whatever the executor holds is killed or dropped. */
@@ -520,11 +447,7 @@ class ApplyLoop {
     const {reason} = this.options.signal
     this.options.listener({signal: isUpdraftError(reason) ? reason.code : String(reason ?? 'abort'), type: 'interrupt_requested'})
     for (const timer of this.retryTimers) this.options.timers.clearTimeout(timer)
-    for (const [key, {run, task}] of this.slotWaiters) {
-      this.slotWaiters.delete(key)
-      run.waitingForSlots.delete(task.taskId)
-      this.gate.withdraw(key)
-      this.capFreed(task)
+    for (const {run, task} of this.admission.withdrawAll()) {
       const ti = lead(run).task_instances[task.taskId]
       // A retry that was waiting for slots will not happen now either.
       if (ti?.state === 'up_for_retry') this.recorder.setTaskInstance(run, task.taskId, {...ti, pid: null, reason: this.stopReason(), state: 'none'})
