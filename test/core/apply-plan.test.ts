@@ -254,11 +254,17 @@ describe('applyPlan', () => {
 /** Runs each queued try for `ms` of real time, recording starts and the most that ran at once. */
 class TimedExecutor implements Executor {
   readonly started: string[] = []
-  peak = 0
-  private running = 0
   private readonly listeners = new Set<(change: TaskStateChange) => void>()
 
-  constructor(private readonly ms = 5) {}
+  /** `counts` may be shared by executors of several backfills, to see what ran at once across them. */
+  constructor(
+    private readonly ms = 5,
+    private readonly counts = {peak: 0, running: 0},
+  ) {}
+
+  get peak(): number {
+    return this.counts.peak
+  }
 
   onStateChange(listener: (change: TaskStateChange) => void): () => void {
     this.listeners.add(listener)
@@ -267,10 +273,10 @@ class TimedExecutor implements Executor {
 
   queue(ti: QueuedTaskInstance): void {
     this.started.push(ti.key.replace('\u0000', ' '))
-    this.peak = Math.max(this.peak, ++this.running)
+    this.counts.peak = Math.max(this.counts.peak, ++this.counts.running)
     this.emit({at: new Date(0), key: ti.key, pid: 1, state: 'running'})
     setTimeout(() => {
-      this.running--
+      this.counts.running--
       this.emit({at: new Date(0), key: ti.key, startedAt: null, state: 'success'})
     }, this.ms)
   }
@@ -383,6 +389,18 @@ describe('pools, priorities and caps (§17)', () => {
     await backfill(makeDag({tasks: [{bash_command: 'true', max_active_tis_per_dag: 1, task_id: 'serial'}]}), across, {dates: range('2024-01-01', '2024-01-04')})
     expect(across.peak).toBe(1)
     expect(across.started).toHaveLength(4)
+  })
+
+  it('holds max_active_tis_per_dag across two backfills of one DAG in two processes', async () => {
+    const shared = new MemoryState()
+    const dag = makeDag({tasks: [{bash_command: 'true', max_active_tis_per_dag: 1, task_id: 'serial'}]})
+    const counts = {peak: 0, running: 0}
+    const [first, second] = [new TimedExecutor(30, counts), new TimedExecutor(30, counts)]
+    await Promise.all([
+      backfill(dag, first, {dates: range('2024-01-01', '2024-01-03')}, storeAs(shared, 1, 'test_dag')),
+      backfill(dag, second, {dates: range('2024-02-01', '2024-02-03')}, storeAs(shared, 2, 'test_dag')),
+    ])
+    expect([first.started.length, second.started.length, counts.peak]).toEqual([3, 3, 1])
   })
 
   it('waits out a retry delay on the timers it is given', async () => {

@@ -93,7 +93,7 @@ export class Admission {
 
   /** A try's slots are free again (`ran`: it had reported running), and so is its place under its task's cap. */
   freed(task: Task, ran: boolean): void {
-    this.gate.release(task.pool, task.poolSlots, ran)
+    this.gate.release(task.pool, task.poolSlots, ran, task.maxActiveTisPerDag === null ? null : this.capKeyOf(task))
     this.capFreed(task)
   }
 
@@ -117,14 +117,17 @@ export class Admission {
   private requestSlots(run: RunProgress, task: Task): void {
     const {taskId} = task
     if (task.maxActiveTisPerDag !== null) this.activeOfTask.set(taskId, (this.activeOfTask.get(taskId) ?? 0) + 1)
-    // Most task instances find a slot this loop already holds: they start without a waiter's bookkeeping.
-    if (this.gate.take(task.pool, task.poolSlots)) return this.hooks.start(run, task)
+    // Most task instances find a slot this loop already holds: they start without a waiter's bookkeeping. A
+    // capped task asks the ledger each time, which counts its tries in every process.
+    const cap = task.maxActiveTisPerDag
+    if (cap === null && this.gate.take(task.pool, task.poolSlots)) return this.hooks.start(run, task)
     const {planned} = run
     const key = `${planned.run_id}\u0000${taskId}`
     run.waitingForSlots.add(taskId)
     this.waiters.set(key, {run, task})
     this.gate.request({
       asked_at: this.options.clock().getTime(),
+      ...(cap === null ? {} : {cap: {key: this.capKeyOf(task), limit: cap}}),
       key,
       logical_date: planned.logical_date,
       newest_first: this.options.runBackwards,
@@ -155,6 +158,10 @@ export class Admission {
     this.waiters.delete(key)
     waiter.run.waitingForSlots.delete(waiter.task.taskId)
     return waiter
+  }
+
+  private capKeyOf(task: Task): string {
+    return `${this.dag.dagId}.${task.taskId}`
   }
 
   /** A place under max_active_tis_per_dag is free again: runs it held back look again. */

@@ -38,6 +38,8 @@ export class PoolGate {
    * `pools list`). Counts, not entries per try: a year of quick tries would otherwise fill and empty a map.
    */
   private readonly held = new Map<string, {running: number; total: number}>()
+  /** Tries holding slots per capped task (max_active_tis_per_dag across processes). */
+  private readonly capped = new Map<string, number>()
   /** Slots freed here and not yet given back, per pool. */
   private readonly idle = new Map<string, number>()
   private contested = new Set<string>()
@@ -85,7 +87,13 @@ export class PoolGate {
   }
 
   /** A try holding `slots` of `pool` ended (`ran`: after reporting running): its slots are free again. */
-  release(pool: string, slots: number, ran: boolean): void {
+  release(pool: string, slots: number, ran: boolean, capKey: null | string): void {
+    if (capKey !== null) {
+      const tries = (this.capped.get(capKey) ?? 1) - 1
+      if (tries > 0) this.capped.set(capKey, tries)
+      else this.capped.delete(capKey)
+    }
+
     const held = this.held.get(pool)
     if (!held) return
     held.total -= slots
@@ -115,7 +123,8 @@ export class PoolGate {
     let served = false
     for (;;) {
       let best: PoolWaiter | undefined
-      for (const waiter of this.waiting.values()) if (waiter.pool === pool && (best === undefined || outranks(waiter, best))) best = waiter
+      // A capped task's tries are counted by the ledger across processes, so only the ledger grants them.
+      for (const waiter of this.waiting.values()) if (waiter.pool === pool && !waiter.cap && (best === undefined || outranks(waiter, best))) best = waiter
       const idle = this.idle.get(pool) ?? 0
       if (best === undefined || best.slots > idle) return served
       this.idle.set(pool, idle - best.slots)
@@ -128,6 +137,7 @@ export class PoolGate {
     this.waiting.delete(key)
     this.shownWaits.delete(key)
     this.hold(waiter.pool, waiter.slots)
+    if (waiter.cap) this.capped.set(waiter.cap.key, (this.capped.get(waiter.cap.key) ?? 0) + 1)
     this.options.onGranted(key)
   }
 
@@ -178,7 +188,7 @@ export class PoolGate {
     const holdsNothing = waiting.length === 0 && Object.keys(held).length === 0
     if (holdsNothing && !this.registered) return
     const sent = new Map(waiting.map((waiter) => [waiter.key, waiter]))
-    const result = await this.options.pools.exchange(this.options.ownerId, holdsNothing ? null : {held, waiting})
+    const result = await this.options.pools.exchange(this.options.ownerId, holdsNothing ? null : {capped: Object.fromEntries(this.capped), held, waiting})
     this.registered = !holdsNothing
     this.settle(result, sent)
   }

@@ -27,6 +27,8 @@ export interface PoolStatus {
 export interface PoolWaiter {
   /** When it started waiting (ms), so that equals are served first come, first served. */
   asked_at: number
+  /** Its task's max_active_tis_per_dag: at most `limit` tries of the task `key` (`<dag>.<task>`) hold slots at once. */
+  cap?: {key: string; limit: number}
   /** The task instance: `<dag>/<run id>/<task>`, unique among one owner's waiters. */
   key: string
   logical_date: null | string
@@ -48,6 +50,8 @@ export interface HeldSlots {
 
 /** One apply loop's standing in the ledger: what it holds and what waits. */
 interface SlotOwner {
+  /** Tries holding slots per capped task (`PoolWaiter.cap`), besides those in `granted`. */
+  capped?: Record<string, number>
   /** Waiters granted slots while their owner was not looking; the slots count as held until it picks them up. */
   granted: PoolWaiter[]
   held: Record<string, HeldSlots>
@@ -68,6 +72,8 @@ export const EMPTY_LEDGER: PoolLedger = {owners: {}, pools: {}}
 
 /** What an owner says at each exchange: what it holds now and what of its own waits. */
 export interface SlotReport {
+  /** Tries holding slots per capped task. */
+  capped?: Record<string, number>
   held: Record<string, HeldSlots>
   waiting: PoolWaiter[]
 }
@@ -109,6 +115,13 @@ function heldIn(owner: SlotOwner, pool: string): number {
   const held = owner.held[pool]
   const granted = owner.granted.reduce((sum, waiter) => sum + (waiter.pool === pool ? waiter.slots : 0), 0)
   return granted + (held ? held.idle + held.queued + held.running : 0)
+}
+
+/** Tries of a capped task holding slots, across every owner. */
+function cappedTries(owners: Record<string, SlotOwner>, key: string): number {
+  let tries = 0
+  for (const owner of Object.values(owners)) tries += (owner.capped?.[key] ?? 0) + owner.granted.filter((waiter) => waiter.cap?.key === key).length
+  return tries
 }
 
 /** Whether `a` is served before `b` (§17): scheduled runs first, then priority, then the oldest date (newest with -B). */
@@ -183,6 +196,7 @@ export function exchangeSlots(ledger: PoolLedger, ownerId: string, report: null 
   const exchange: SlotExchange = {contested: [], granted: [], rejected: [], usage: {}}
   if (report !== null) {
     const held: Record<string, HeldSlots> = Object.fromEntries(Object.entries(report.held).map(([pool, slots]) => [pool, {...slots}]))
+    const capped: Record<string, number> = {...report.capped}
     const stillWaiting = new Set(report.waiting.map((waiter) => waiter.key))
     const waiting: PoolWaiter[] = []
     const pickedUp = new Set<string>()
@@ -192,6 +206,7 @@ export function exchangeSlots(ledger: PoolLedger, ownerId: string, report: null 
       exchange.granted.push(waiter.key)
       const slots = (held[waiter.pool] ??= {idle: 0, queued: 0, running: 0})
       slots.queued += waiter.slots
+      if (waiter.cap) capped[waiter.cap.key] = (capped[waiter.cap.key] ?? 0) + 1
     }
 
     for (const waiter of report.waiting) {
@@ -202,7 +217,7 @@ export function exchangeSlots(ledger: PoolLedger, ownerId: string, report: null 
       else waiting.push(waiter)
     }
 
-    owners[ownerId] = {granted: [], held, host: context.process.host, lease_until: leaseAfter(previous, context), pid: context.process.pid, waiting}
+    owners[ownerId] = {capped, granted: [], held, host: context.process.host, lease_until: leaseAfter(previous, context), pid: context.process.pid, waiting}
   }
 
   for (const [pool, {slots}] of Object.entries(definitions)) {
@@ -211,13 +226,14 @@ export function exchangeSlots(ledger: PoolLedger, ownerId: string, report: null 
       .sort((a, b) => compareWaiters(a.waiter, b.waiter))
     let used = Object.values(owners).reduce((sum, owner) => sum + heldIn(owner, pool), 0)
     for (const {id, owner, waiter} of candidates) {
-      if (waiter.slots > slots - used) continue
+      if (waiter.slots > slots - used || (waiter.cap && cappedTries(owners, waiter.cap.key) >= waiter.cap.limit)) continue
       used += waiter.slots
       owner.waiting = owner.waiting.filter((other) => other !== waiter)
       if (id === ownerId) {
         exchange.granted.push(waiter.key)
         const held = (owner.held[pool] ??= {idle: 0, queued: 0, running: 0})
         held.queued += waiter.slots
+        if (waiter.cap) (owner.capped ??= {})[waiter.cap.key] = (owner.capped?.[waiter.cap.key] ?? 0) + 1
       } else {
         owner.granted = [...owner.granted, waiter]
       }
