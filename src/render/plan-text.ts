@@ -1,7 +1,6 @@
 import type {BackfillPlan} from '../core/planner/plan-backfill.js'
 import {runLabel} from '../core/run/run-spec.js'
-import {DEFAULT_POOL} from '../core/dag/model.js'
-import type {PoolUse} from '../core/session/backfill-session.js'
+import {type PoolUse, worthSaying} from '../core/session/backfill-session.js'
 import {bold, dim, runCountText, warn} from './format.js'
 import {waitText} from './progress.js'
 
@@ -61,10 +60,8 @@ export function planText(plan: BackfillPlan, dates: DagDateLabels, pools: readon
 
 /** What the plan's tasks would wait for now: a line per pool in use or not the default one. */
 function poolLines(pools: readonly PoolUse[]): string[] {
-  return pools
-    .filter((use) => use.pool !== DEFAULT_POOL || use.used > 0)
-    .map((use) => {
-      const text = `${use.tasks.join(', ')}: ${use.used >= use.slots ? waitText(use) : `pool ${use.pool} (${use.used}/${use.slots} in use)`}`
-      return use.used >= use.slots ? warn(text) : dim(text)
-    })
+  return worthSaying(pools).map((use) => {
+    const text = `${use.tasks.join(', ')}: ${use.used >= use.slots ? waitText(use) : `pool ${use.pool} (${use.used}/${use.slots} in use)`}`
+    return use.used >= use.slots ? warn(text) : dim(text)
+  })
 }

@@ -11,7 +11,7 @@ import {type BackfillPlan, dryRunDocument} from '../../core/planner/plan-backfil
 import {labelerFor} from '../../core/schedule/resolve-dates.js'
 import {confirm} from '../../cli/confirm.js'
 import {runInForeground} from '../../cli/run-session.js'
-import {BackfillSession} from '../../core/session/backfill-session.js'
+import {BackfillSession, worthSaying} from '../../core/session/backfill-session.js'
 import {backfillRequestOf} from '../../core/session/launch.js'
 import {noDatesText, planText} from '../../render/plan-text.js'
 
@@ -75,7 +75,8 @@ export default class DagsBackfill extends BaseCommand {
     const dateLabels = {endDate: dag.endDate === null ? null : labelOf(dag.endDate), labelOf, startDate: dag.startDate === null ? null : labelOf(dag.startDate)}
     if (flags['dry-run'] || session.plan.runs.length === 0) {
       if (!this.jsonEnabled()) this.log(flags['dry-run'] ? planText(session.plan, dateLabels, session.pools) : noDatesText(session.plan, dateLabels))
-      return {...dryRunDocument(session.plan), pools: session.pools.map((use) => ({...use, full: use.used >= use.slots}))}
+      const pools = worthSaying(session.pools).map((use) => ({...use, full: use.used >= use.slots}))
+      return {...dryRunDocument(session.plan), ...(pools.length > 0 ? {pools} : {})}
     }
 
     await this.confirmReset(session.plan, flags)

@@ -1,7 +1,7 @@
 import {isDeepStrictEqual} from 'node:util'
 
 import type {Clock, Timers} from '../clock.js'
-import type {Dag} from '../dag/model.js'
+import {type Dag, DEFAULT_POOL} from '../dag/model.js'
 import {UpdraftError} from '../errors.js'
 import type {BackfillListener} from '../events.js'
 import {applyPlan, CANCEL, summariseRecorded} from '../executor/apply-plan.js'
@@ -288,6 +288,14 @@ function openPreview(context: SessionContext): Promise<StateStore> {
 
 async function readDagState(dagId: string, context: SessionContext, range: null | RunRange): Promise<DagState> {
   return (await openPreview(context)).readRuns(dagId, range)
+}
+
+/**
+ * The pools a plan's tasks use that are worth a word: any but `default_pool`, and that one once something holds
+ * its slots. A DAG that names no pool reads as it did before pools (§7's document is unchanged).
+ */
+export function worthSaying(pools: readonly PoolUse[]): PoolUse[] {
+  return pools.filter((use) => use.pool !== DEFAULT_POOL || use.used > 0)
 }
 
 /** A pool the plan's tasks use: its size, the slots held in it now, and those tasks. */
