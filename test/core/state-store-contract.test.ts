@@ -99,7 +99,7 @@ function recordOf(id: number, dagId: string, runIds: string[]): BackfillRecord {
     host: 'test-host',
     id,
     pid: 7001,
-    request: {batch_size: 1, conf: {}, dates: null, disable_retry: false, ignore_dependencies: false, keys: {kind: 'range'}, mark_success: false, max_active_runs: 16, rerun_failed_tasks: false, reset_dagruns: false, run_backwards: false, task_regex: null},
+    request: {batch_size: 1, conf: {}, dates: null, disable_retry: false, ignore_dependencies: false, keys: {from: null, kind: 'range', to: null}, mark_success: false, max_active_runs: 16, rerun_failed_tasks: false, reset_dagruns: false, run_backwards: false, task_regex: null},
     run_ids: runIds,
     state: 'running',
   }

@@ -14,8 +14,6 @@ import {SpawnServer} from '../executor/spawn-server.js'
 import {type BackfillPlan, type BackfillRequest, type ExistingRun, existingRunsOf, planBackfill, type PlannedRun, requestRange} from '../planner/plan-backfill.js'
 import {runLabel} from '../run/run-spec.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
-import type {KeySelection} from '../run/selection.js'
-import type {DateSelection} from '../schedule/resolve-dates.js'
 import type {ProcessInfo} from '../state/file-lock.js'
 import {openStore} from '../state/open-store.js'
 import {countsOf, progressOf} from '../state/backfills.js'
@@ -392,9 +390,9 @@ function storedRequestOf(request: BackfillRequest, settings: RunSettings): Store
 export function requestOf(stored: StoredRequest): BackfillRequest {
   return {
     batchSize: stored.batch_size,
-    dates: stored.dates as DateSelection | null,
+    dates: stored.dates,
     ignoreDependencies: stored.ignore_dependencies,
-    keys: stored.keys as KeySelection,
+    keys: stored.keys,
     rerunFailedTasks: stored.rerun_failed_tasks,
     resetDagRuns: stored.reset_dagruns,
     runBackwards: stored.run_backwards,

@@ -74,10 +74,9 @@ export function backfillRuns(record: BackfillRecord, state: DagState): BackfillR
 
 /** What a request selected, in a few words: its dates or date list and its keys. */
 export function selectionText(request: BackfillRecord['request']): string {
-  const dates = request.dates as null | {dates?: Array<{text: string}>; end?: null | {text: string}; kind: string; start?: {text: string}}
-  const keys = request.keys as {from?: null | string; keys?: string[]; kind: string; to?: null | string}
-  const dateText = dates === null ? '' : dates.kind === 'range' ? `${dates.start?.text ?? ''} → ${dates.end?.text ?? dates.start?.text ?? ''}` : (dates.dates ?? []).map((date) => date.text).join(',')
-  const keyText = keys.kind === 'list' ? (keys.keys ?? []).join(',') : keys.from === null && keys.to === null ? '' : `${keys.from ?? '…'} → ${keys.to ?? '…'}`
+  const {dates, keys} = request
+  const dateText = dates === null ? '' : dates.kind === 'range' ? `${dates.start.text} → ${dates.end?.text ?? dates.start.text}` : dates.dates.map((date) => date.text).join(',')
+  const keyText = keys.kind === 'list' ? keys.keys.join(',') : keys.from === null && keys.to === null ? '' : `${keys.from ?? '…'} → ${keys.to ?? '…'}`
   return [dateText, keyText && `keys ${keyText}`].filter(Boolean).join(' · ')
 }
 

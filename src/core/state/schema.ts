@@ -1,3 +1,6 @@
+import type {KeySelection} from '../run/selection.js'
+import type {DateSelection} from '../schedule/resolve-dates.js'
+
 /** Where a task instance stands; Airflow's names. */
 export type TaskInstanceState =
   | 'failed'
@@ -79,18 +82,19 @@ export interface DagRunRecord {
 }
 
 /** Where a backfill stands (§11); `interrupted` also reads for a `running` one whose process is gone. */
-export type BackfillState = 'cancelled' | 'failed' | 'interrupted' | 'running' | 'success'
+/** `queued`: a request no process has taken yet (§18); `paused`: it starts no new task instance until unpaused. */
+export type BackfillState = 'cancelled' | 'failed' | 'interrupted' | 'paused' | 'queued' | 'running' | 'success'
 
 /** A backfill's request as parsed, in plain data: what `backfills resume` runs again. */
 export interface StoredRequest {
   batch_size: null | number
   conf: Record<string, unknown>
   /** The date selection as parsed (calendar values with the text typed), or null for a key-only DAG. */
-  dates: unknown
+  dates: DateSelection | null
   disable_retry: boolean
   ignore_dependencies: boolean
   /** The key selection as parsed. */
-  keys: unknown
+  keys: KeySelection
   mark_success: boolean
   max_active_runs: number
   rerun_failed_tasks: boolean
