@@ -234,6 +234,28 @@ describe.each(implementations)('the %s store keeps the StateStore contract', (_n
   })
 })
 
+describe.each(implementations)('the %s store keeps requests (§18)', (_name, backendOf) => {
+  it('lets one of two processes take a queued request, and passes pause requests between processes', async () => {
+    const backend = backendOf()
+    const creator = await backend.open(7001, 'sales')
+    const created = await creator.createBackfill((id) => ({...recordOf(id, 'sales', ['a', 'b']), state: 'queued'}))
+    await creator.close()
+    const take = (pid: number) => async () => (await backend.open(pid, null)).updateBackfill(created.id, (record) => (record.state === 'queued' ? {...record, pid, state: 'running'} : null))
+    const taken = await Promise.all([take(7002)(), take(7003)()])
+    expect(taken.filter((record) => record !== null)).toHaveLength(1)
+    const reader = await backend.open(7004, null)
+    const listed = (await reader.readCatalog()).backfills.find((record) => record.id === created.id)
+    expect(listed).toMatchObject({runs_total: 2, state: 'running'})
+    expect(await reader.readBackfillRunIds(created.id)).toEqual(['a', 'b'])
+    expect(await reader.updateBackfill(99, (record) => record)).toBeNull()
+
+    await reader.requestPause(created.id, true)
+    expect(await (await backend.open(7005, null)).pauseRequested(created.id)).toBe(true)
+    await reader.requestPause(created.id, false)
+    expect(await (await backend.open(7005, null)).pauseRequested(created.id)).toBe(false)
+  })
+})
+
 describe.each(implementations)('the %s store keeps pools (§17)', (_name, backendOf) => {
   const waiter = (key: string) => ({asked_at: 0, key, logical_date: null, newest_first: false, pool: 'warehouse', priority: 1, scheduled: false, slots: 1})
   const running = (slots: number) => ({warehouse: {idle: 0, queued: 0, running: slots}})

@@ -7,6 +7,7 @@ import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, listed
 /** What several `MemoryStore`s share, as processes share the files of the embedded store. */
 export class MemoryState {
   readonly cancels = new Map<number, string>()
+  readonly pauses = new Set<number>()
   readonly claims = new Map<string, Array<RunClaim & {dagId: string}>>()
   readonly file: StateFile
   ledger: PoolLedger = EMPTY_LEDGER
@@ -70,6 +71,23 @@ export class MemoryStore implements StateStore {
     const by = this.shared.cancels.get(backfillId) ?? null
     if (options.clear) this.shared.cancels.delete(backfillId)
     return by
+  }
+
+  async requestPause(backfillId: number, paused: boolean): Promise<void> {
+    if (paused) this.shared.pauses.add(backfillId)
+    else this.shared.pauses.delete(backfillId)
+  }
+
+  async pauseRequested(backfillId: number): Promise<boolean> {
+    return this.shared.pauses.has(backfillId)
+  }
+
+  async updateBackfill(backfillId: number, change: (record: BackfillRecord) => BackfillRecord | null): Promise<BackfillRecord | null> {
+    const current = this.records().find((record) => record.id === backfillId)
+    const changed = current ? change(structuredClone(current)) : null
+    if (changed) applyChange(this.shared.file, {backfill: structuredClone(changed), dag_id: changed.dag_id, type: 'backfill'})
+    this.shared.version += 1
+    return changed
   }
 
   async changeSignature(): Promise<string> {

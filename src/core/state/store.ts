@@ -113,6 +113,16 @@ export interface StateStore {
   createBackfill(make: (id: number) => BackfillRecord): Promise<BackfillRecord>
   /** Folds recorded changes into the store now. */
   flush(): Promise<void>
+  /** Asks the backfill of record `backfillId` to pause (start no new task instance) or to go on. */
+  requestPause(backfillId: number, paused: boolean): Promise<void>
+  /** Whether the backfill of record `backfillId` is asked to pause. */
+  pauseRequested(backfillId: number): Promise<boolean>
+  /**
+   * Changes record `backfillId` atomically, as no other process changes it at the same time: `change` gets the
+   * record as it stands and returns it changed, or null to leave it. Returns what was written, or null. For
+   * records no live backfill writes: queued and paused requests (§18).
+   */
+  updateBackfill(backfillId: number, change: (record: BackfillRecord) => BackfillRecord | null): Promise<BackfillRecord | null>
   /** The claims live processes hold on `dagId`; those of dead processes are not listed. */
   liveClaims(dagId: string): Promise<RunClaim[]>
   /** A try's log as recorded at `path`: the file when it is on this machine, else the store's copy, if it keeps one. */

@@ -275,6 +275,32 @@ export class EmbeddedStore implements StateStore {
     }
   }
 
+  async requestPause(backfillId: number, paused: boolean): Promise<void> {
+    this.ensureDirectory()
+    try {
+      if (paused) writeFileSync(this.files.pauseOf(backfillId), '')
+      else rmSync(this.files.pauseOf(backfillId), {force: true})
+    } catch (error) {
+      throw stateUnwritable(`ask backfill ${backfillId} to ${paused ? 'pause' : 'go on'}`, error)
+    }
+  }
+
+  async pauseRequested(backfillId: number): Promise<boolean> {
+    return existsSync(this.files.pauseOf(backfillId))
+  }
+
+  async updateBackfill(backfillId: number, change: (record: BackfillRecord) => BackfillRecord | null): Promise<BackfillRecord | null> {
+    let changed: BackfillRecord | null = null
+    await this.rewriteCatalog(`change backfill ${backfillId}`, (catalog) => {
+      const journaled = this.journaledRecords().filter((record) => record.id === backfillId).at(-1)
+      const listed = catalog.backfills[String(backfillId)]
+      const current = journaled ?? (listed && wholeBackfillOf(listed, readDocument<RunIdsDocument>(this.files.runIdsOf(backfillId), {run_ids: []}).run_ids))
+      changed = current ? change(structuredClone(current)) : null
+      if (changed) this.putRecord(catalog, changed)
+    })
+    return changed
+  }
+
   async cancelRequestOf(backfillId: number, options: {clear: boolean} = {clear: false}): Promise<null | string> {
     const path = this.files.cancelOf(backfillId)
     if (!existsSync(path)) return null

@@ -11,7 +11,7 @@ import {basename, dirname, join} from 'node:path'
  * - `db.json.<dag>.journal-<pid>` (and `.flushing` while folded in): what a writer recorded since its last flush;
  * - `db.json.<dag>.claim-<pid>-<n>`: runs a live backfill owns; `db.json.<dag>.claims.lock` guards claiming;
  * - `db.json.lock`, `db.json.<dag>.lock`: write locks of the catalog and of a DAG's shards;
- * - `db.json.backfill-<id>.cancel`: a cancel request; `db.json.v<N>.backup`: the file before an upgrade;
+ * - `db.json.backfill-<id>.cancel`, `.pause`: a cancel request, a pause request; `db.json.v<N>.backup`: the file before an upgrade;
  * - `db.json.pools/ledger.json` (and its `.lock`): pools and the slots processes hold and wait for.
  */
 export class StoreFiles {
@@ -49,6 +49,10 @@ export class StoreFiles {
 
   cancelOf(backfillId: number): string {
     return `${this.catalog}.backfill-${backfillId}.cancel`
+  }
+
+  pauseOf(backfillId: number): string {
+    return `${this.catalog}.backfill-${backfillId}.pause`
   }
 
   shardsOf(dagId: string): string {

@@ -5,7 +5,7 @@ import pg from 'pg'
 import {UpdraftError} from '../../errors.js'
 import {logTail, readLocalLog} from '../local-log.js'
 import type {BackfillRecord, DagRunRecord, DagSettings, DagState, StateChange, TaskInstanceRecord} from '../schema.js'
-import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, type ListedBackfill, listedBackfillOf, type RunClaim, type RunRange, type StateStore, type StoreOptions} from '../store.js'
+import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, type ListedBackfill, listedBackfillOf, type RunClaim, type RunRange, type StateStore, type StoreOptions, wholeBackfillOf} from '../store.js'
 import {describeStore} from '../open-store.js'
 import {WriterRuns} from '../writer-runs.js'
 import {MIGRATIONS} from './migrations.js'
@@ -225,6 +225,26 @@ export class PostgresStore implements StateStore {
   async requestCancel(backfillId: number, by: string): Promise<void> {
     await this.query('INSERT INTO updraft_cancels (backfill_id, requested_by) VALUES ($1, $2) ON CONFLICT (backfill_id) DO UPDATE SET requested_by = excluded.requested_by', [backfillId, by])
     await this.query(CHANGED)
+  }
+
+  async requestPause(backfillId: number, paused: boolean): Promise<void> {
+    await this.query(paused ? 'INSERT INTO updraft_pauses (backfill_id) VALUES ($1) ON CONFLICT DO NOTHING' : 'DELETE FROM updraft_pauses WHERE backfill_id = $1', [backfillId])
+    await this.query(CHANGED)
+  }
+
+  async pauseRequested(backfillId: number): Promise<boolean> {
+    return (await this.query('SELECT 1 FROM updraft_pauses WHERE backfill_id = $1', [backfillId])).rows.length > 0
+  }
+
+  async updateBackfill(backfillId: number, change: (record: BackfillRecord) => BackfillRecord | null): Promise<BackfillRecord | null> {
+    const changed = await this.transaction(async (client) => {
+      const row = (await client.query<{record: ListedBackfill; run_ids: string[]}>('SELECT record, run_ids FROM updraft_backfills WHERE id = $1 FOR UPDATE', [backfillId])).rows[0]
+      const updated = row ? change(wholeBackfillOf(row.record, row.run_ids)) : null
+      if (updated) await client.query('UPDATE updraft_backfills SET record = $2, run_ids = $3 WHERE id = $1', [backfillId, JSON.stringify(listedBackfillOf(updated)), JSON.stringify(updated.run_ids)])
+      return updated
+    })
+    if (changed) await this.query(CHANGED)
+    return changed
   }
 
   async cancelRequestOf(backfillId: number, options: {clear: boolean} = {clear: false}): Promise<null | string> {
