@@ -28,6 +28,8 @@ export type BackfillEvent =
   | {logical_date: null | string; pool: string; run_id: string; slots: number; task_id: string; type: 'task_waiting'; used: number}
   /** A task instance waiting for slots can never get them (its pool was deleted or shrunk); it failed with reason `pool`. */
   | {message: string; run_id: string; task_id: string; type: 'task_refused'}
+  /** The backfill was paused (no new task instance starts; running ones finish) or unpaused (§18). */
+  | {paused: boolean; type: 'pause_changed'}
   /** The backfill was told to stop; running task instances are being terminated. */
   | {signal: string; type: 'interrupt_requested'}
 

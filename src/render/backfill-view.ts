@@ -81,6 +81,10 @@ class LinesView implements BackfillView {
         return `${event.label} ${paintState('running')}`
       }
 
+      case 'pause_changed': {
+        return event.paused ? 'Paused: no new task instance starts; running ones finish.' : 'Unpaused: going on.'
+      }
+
       case 'task_waiting': {
         return `${this.labels.get(event.run_id) ?? event.logical_date} ${event.task_id} ${waitText(event)}`
       }

@@ -103,7 +103,7 @@ function listWithin(labels: string[], width: number): string {
 function footerOf(progress: BackfillProgress): string {
   const byState = [...progress.taskTotals].filter(([, count]) => count > 0).map(([state, count]) => `${count} ${paintState(state)}`)
   const idle = progress.inFlight.size === 0 && progress.finished.length > 0 ? 'nothing to run: the dates were already complete' : 'no task instance has run yet'
-  const waiting = progress.waitingForPools > 0 ? ` · ${warn(`${progress.waitingForPools} waiting for a pool`)}` : ''
+  const waiting = [progress.waitingForPools > 0 ? ` · ${warn(`${progress.waitingForPools} waiting for a pool`)}` : '', progress.paused ? ` · ${warn('paused')}` : ''].join('')
   const totals = `${progress.doneRuns}/${progress.totalRuns} ${progress.runNoun} done · ${byState.join(' · ') || idle}${waiting}`
   if (progress.interruptedBy === null) return totals
   return `${totals} · ${warn(progress.closed ? `interrupted by ${progress.interruptedBy}` : `interrupted (${progress.interruptedBy}): stopping running task instances…`)}`

@@ -35,6 +35,8 @@ export class BackfillProgress {
   readonly finishedByState = new Map<string, number>()
   readonly inFlight = new Map<string, RunProgress>()
   interruptedBy: null | string = null
+  /** Paused (§18): running task instances finish, nothing new starts. */
+  paused = false
   /** Task instances by their current state, across every date. */
   readonly taskTotals = new Map<string, number>()
   timezone = 'UTC'
@@ -61,6 +63,11 @@ export class BackfillProgress {
 
       case 'interrupt_requested': {
         this.interruptedBy = event.signal
+        return
+      }
+
+      case 'pause_changed': {
+        this.paused = event.paused
         return
       }
 

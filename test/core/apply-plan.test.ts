@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import type {BackfillEvent} from '../../src/core/events.js'
-import {applyPlan, type ApplyOptions} from '../../src/core/executor/apply-plan.js'
+import {applyPlan, type ApplyOptions, PauseController} from '../../src/core/executor/apply-plan.js'
 import {type BackfillRequest, existingRunsOf, planBackfill} from '../../src/core/planner/plan-backfill.js'
 import {MemoryState, MemoryStore} from '../../src/core/state/memory-store.js'
 import {bashTasks, type Dag, LATER, list, makeDag, range} from '../helpers/builders.js'
@@ -42,6 +42,7 @@ async function backfill(dag: Dag, executor: Executor, options: Partial<ApplyOpti
     onUnwritable(error) {
       throw error
     },
+    pause: new PauseController(),
     pid: 4242,
     runBackwards: false,
     signal: new AbortController().signal,
@@ -401,6 +402,22 @@ describe('pools, priorities and caps (§17)', () => {
       backfill(dag, second, {dates: range('2024-02-01', '2024-02-03')}, storeAs(shared, 2, 'test_dag')),
     ])
     expect([first.started.length, second.started.length, counts.peak]).toEqual([3, 3, 1])
+  })
+
+  it('starts nothing while paused, lets running task instances finish, and carries on when unpaused', async () => {
+    const pause = new PauseController()
+    const executor = new TimedExecutor(50)
+    const events: BackfillEvent[] = []
+    const pending = backfill(makeDag({tasks: bashTasks('first', 'second:first')}), executor, {dates: range('2024-01-01', '2024-01-02'), listener: (event) => events.push(event), maxActiveRuns: 1, pause})
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    pause.set(true)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(executor.started).toEqual(['backfill__2024-01-01T00:00:00+00:00 first'])
+    expect(events.filter((event) => event.type === 'task_state' && event.task_id === 'first' && event.state === 'success')).toHaveLength(1)
+    pause.set(false)
+    const {summary} = await pending
+    expect(summary.counts.task_instances).toEqual({success: 4})
+    expect(events.filter((event) => event.type === 'pause_changed').map((event) => event.type === 'pause_changed' && event.paused)).toEqual([true, false])
   })
 
   it('waits out a retry delay on the timers it is given', async () => {

@@ -18,6 +18,33 @@ import {type Readiness, readinessOf} from './readiness.js'
 import {Admission} from './admission.js'
 import {initialRecords, lead, RunProgress, RunRecorder} from './run-records.js'
 
+/** Whether a backfill is paused, and news of each change; unlike an abort, it can end. */
+export interface PauseSignal {
+  readonly paused: boolean
+  onChange(listener: () => void): () => void
+}
+
+/** A pause that its owner sets; `backfills pause` and `unpause` reach it through the store. */
+export class PauseController implements PauseSignal {
+  private readonly listeners = new Set<() => void>()
+  private state = false
+
+  get paused(): boolean {
+    return this.state
+  }
+
+  set(paused: boolean): void {
+    if (paused === this.state) return
+    this.state = paused
+    for (const listener of this.listeners) listener()
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+}
+
 /** The abort reason of a backfill stopped by `backfills cancel`; any other reason is an interruption. */
 export const CANCEL = 'cancel'
 
@@ -34,6 +61,8 @@ export interface ApplyOptions {
   logsDir: string
   markSuccess: boolean
   maxActiveRuns: number
+  /** While paused (§18) no task instance starts and no run enters the window; running ones finish. */
+  pause: PauseSignal
   /** A try's log could not be created: the state folder is failing, which stops the backfill (through `signal`). */
   onUnwritable: (error: UpdraftError) => void
   pid: number
@@ -81,6 +110,8 @@ class ApplyLoop {
   private nextToStart = 0
   private readonly params: Record<string, unknown>
   private readonly retryTimers = new Set<TimerHandle>()
+  /** Retries that came due while paused: they ask for slots once unpaused. */
+  private readonly pausedRetries: Array<{key: string; run: RunProgress; task: Task}> = []
   private readonly recorder: RunRecorder
   private readonly runs: RunProgress[]
   private readonly selected: ReadonlySet<string>
@@ -155,12 +186,14 @@ class ApplyLoop {
     const onAbort = () => this.stop()
     if (options.signal.aborted) onAbort()
     else options.signal.addEventListener('abort', onAbort, {once: true})
+    const unwatchPause = options.pause.onChange(() => this.pauseChanged())
     this.startRuns()
     this.settleIfIdle()
     await done
     await this.admission.close()
     if (!options.signal.aborted) await executor.shutdown('drain')
     options.signal.removeEventListener('abort', onAbort)
+    unwatchPause()
     unsubscribe()
     if (options.signal.aborted) this.requeueUnfinishedRuns()
     return summarise(plan, this.runs, {interrupted: options.signal.aborted, labelOf: this.labelOf, wallMs: options.clock().getTime() - this.startedAt})
@@ -193,7 +226,7 @@ class ApplyLoop {
   private settleIfIdle(): void {
     const {options} = this
     if (this.finishedRuns === this.runs.length || (options.signal.aborted && this.inFlight.size === 0)) return this.settle()
-    if (this.inFlight.size > 0 || this.retryTimers.size > 0 || this.admission.waiting > 0 || options.signal.aborted) return
+    if (this.inFlight.size > 0 || this.retryTimers.size > 0 || this.admission.waiting > 0 || options.signal.aborted || options.pause.paused) return
     // Nothing runs and nothing will: whatever still waits can never become ready, so it fails, naming what it waited on.
     for (const run of this.runs.filter((candidate) => candidate.started && !candidate.finished)) {
       for (const taskId of run.pending) {
@@ -293,7 +326,7 @@ class ApplyLoop {
         }
 
         case 'ready': {
-          if (!this.options.signal.aborted) this.admission.admit(run, task)
+          if (!this.options.signal.aborted && !this.options.pause.paused) this.admission.admit(run, task)
           break
         }
 
@@ -315,7 +348,7 @@ class ApplyLoop {
 
   private startRuns(): void {
     const {options} = this
-    while (!options.signal.aborted && this.active < options.maxActiveRuns && this.nextToStart < this.runs.length) {
+    while (!options.signal.aborted && !options.pause.paused && this.active < options.maxActiveRuns && this.nextToStart < this.runs.length) {
       const run = this.runs[this.nextToStart++] as RunProgress
       run.started = true
       run.startedAt = options.clock().getTime()
@@ -424,11 +457,42 @@ class ApplyLoop {
     const timer = timers.setTimeout(() => {
       this.retryTimers.delete(timer)
       if (this.options.signal.aborted) return this.settleIfIdle()
+      // A retry due while paused waits for the unpause, still in flight so nothing takes it for a deadlock.
+      if (this.options.pause.paused) return this.pausedRetries.push({key, run, task})
       this.untrack(key)
       this.admission.retry(run, task)
     }, task.retryDelayMs)
     this.retryTimers.add(timer)
     this.track(key, entry)
+  }
+
+  /**
+   * Paused: task instances waiting for slots stop waiting (first tries go back to ready, retries wait for the
+   * unpause); running ones go on. Unpaused: everything ready starts again and runs enter the window.
+   */
+  private pauseChanged(): void {
+    const {options} = this
+    if (options.signal.aborted) return
+    options.listener({paused: options.pause.paused, type: 'pause_changed'})
+    if (options.pause.paused) {
+      for (const {run, task} of this.admission.withdrawAll()) {
+        const key = this.keyOf(run, task.taskId)
+        if (this.recorder.stateOf(run, task.taskId) !== 'up_for_retry') continue
+        this.track(key, {run, taskId: task.taskId})
+        this.pausedRetries.push({key, run, task})
+      }
+
+      return
+    }
+
+    for (const {key, run, task} of this.pausedRetries.splice(0)) {
+      this.untrack(key)
+      this.admission.retry(run, task)
+    }
+
+    for (const run of this.runs) if (run.started && !run.finished) this.scheduleReady(run)
+    this.startRuns()
+    this.settleIfIdle()
   }
 
   /** The pool went away or shrank under a waiting task instance: it fails, with nothing run. */

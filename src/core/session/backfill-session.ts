@@ -4,7 +4,7 @@ import type {Clock, Timers} from '../clock.js'
 import {type Dag, DEFAULT_POOL} from '../dag/model.js'
 import {UpdraftError} from '../errors.js'
 import type {BackfillListener} from '../events.js'
-import {applyPlan, CANCEL, summariseRecorded} from '../executor/apply-plan.js'
+import {applyPlan, CANCEL, PauseController, summariseRecorded} from '../executor/apply-plan.js'
 import {allSucceeded, type BackfillSummary} from '../executor/backfill-summary.js'
 import {BullmqExecutor} from '../executor/bullmq-executor.js'
 import type {Executor} from '../executor/executor.js'
@@ -54,7 +54,7 @@ export class StateWriteStoppedBackfill extends UpdraftError {
   }
 }
 
-/** How often a running backfill looks for a cancel request. */
+/** How often a running backfill looks for a cancel or pause request. */
 const CANCEL_POLL_MS = 200
 
 /**
@@ -134,7 +134,8 @@ export class BackfillSession {
         const plan = isDeepStrictEqual(existing, this.previewed) ? this.plan : planBackfill(this.dag, this.request, clock(), existing)
         // The scheduler's runs on the DAG's schedule are runs, not backfills: they get no record (§14).
         const record = this.request.runType === 'scheduled' ? null : await this.openRecord(store, plan, settings)
-        const cancel = record && watchForCancel(store, record.id)
+        const pause = new PauseController()
+        const cancel = record && watchForRequests(store, record, pause)
         this.forceStopRunning = () => {
           executor.killNow()
           store.writeJournal()
@@ -154,15 +155,17 @@ export class BackfillSession {
             maxActiveRuns: settings.maxActiveRuns,
             onUnwritable: (error) => writeFailed.abort(error),
             timers: this.context.timers,
+            pause,
             pid: process.pid,
             runBackwards: this.request.runBackwards,
             signal: AbortSignal.any([watch.signal, writeFailed.signal, ...(cancel ? [cancel.signal] : [])]),
           })
           const writeFailure = writeFailed.signal.aborted ? (writeFailed.signal.reason as UpdraftError) : null
           const outcome = {...summary, backfill_id: record?.id ?? null, cancelled_by: writeFailure ? null : (cancel?.by() ?? null)}
+          cancel?.dispose()
           const state: BackfillState = outcome.cancelled_by ? 'cancelled' : outcome.interrupted ? 'interrupted' : allSucceeded(outcome) ? 'success' : 'failed'
           // Recorded as far as the store still can: a failing task log leaves the journal working.
-          if (record) await this.closeRecord(store, record, state, plan)
+          if (record) await this.closeRecord(store, cancel?.record() ?? record, state, plan)
           if (writeFailure) {
             await store.close().catch(() => {})
             throw await this.stoppedByWriteFailure(plan, writeFailure, record, clock().getTime() - startedAt)
@@ -339,30 +342,46 @@ function poolUseOf(dag: Dag, plan: BackfillPlan, pools: readonly PoolStatus[]): 
   return [...uses.values()]
 }
 
-/** Polls the store for a cancel request; its signal aborts with reason CANCEL once one is there. */
-function watchForCancel(store: StateStore, backfillId: number): {by: () => null | string; dispose: () => void; signal: AbortSignal} {
+/**
+ * Polls the store for requests about a running backfill: a cancel aborts its signal with reason CANCEL; a pause
+ * or unpause sets `pause` and records the state it gives the record (`paused`, `running`).
+ */
+function watchForRequests(store: StateStore, record: BackfillRecord, pause: PauseController): {by: () => null | string; dispose: () => void; record: () => BackfillRecord; signal: AbortSignal} {
   const controller = new AbortController()
   let by: null | string = null
+  let current = record
+  let disposed = false
+  const look = async () => {
+    const [asked, paused] = await Promise.all([store.cancelRequestOf(record.id), store.pauseRequested(record.id)])
+    if (disposed || controller.signal.aborted) return
+    if (asked !== null) {
+      by = asked
+      controller.abort(CANCEL)
+      return
+    }
+
+    if (paused === pause.paused) return
+    current = {...current, state: paused ? 'paused' : 'running'}
+    store.record([{backfill: current, dag_id: current.dag_id, type: 'backfill'}])
+    pause.set(paused)
+  }
+
   const timer = setInterval(() => {
-    if (controller.signal.aborted) return
-    store
-      .cancelRequestOf(backfillId)
-      .then((asked) => {
-        if (asked === null || controller.signal.aborted) return
-        by = asked
-        controller.abort(CANCEL)
-      })
-      .catch(() => {
-        // An unreadable request is looked for again at the next poll.
-      })
+    look().catch(() => {
+      // An unreadable request is looked for again at the next poll.
+    })
   }, CANCEL_POLL_MS)
   timer.unref()
   return {
     by: () => by,
     dispose() {
+      if (disposed) return
+      disposed = true
       clearInterval(timer)
-      store.cancelRequestOf(backfillId, {clear: true}).catch(() => {})
+      store.cancelRequestOf(record.id, {clear: true}).catch(() => {})
+      store.requestPause(record.id, false).catch(() => {})
     },
+    record: () => current,
     signal: controller.signal,
   }
 }
