@@ -13,7 +13,7 @@ export default class BackfillsList extends BaseCommand {
 
   static override flags = {
     'dag-id': Flags.string({summary: 'Only backfills of this DAG.'}),
-    state: Flags.string({options: ['running', 'success', 'failed', 'interrupted', 'cancelled'], summary: 'Only backfills in this state.'}),
+    state: Flags.string({options: ['queued', 'running', 'paused', 'success', 'failed', 'interrupted', 'cancelled'], summary: 'Only backfills in this state.'}),
   }
 
   static override summary = 'List recorded backfills, newest first: DAG, dates or keys, state, progress, duration.'

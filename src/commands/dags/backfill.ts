@@ -1,19 +1,14 @@
-import {availableParallelism} from 'node:os'
-
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext} from '../../cli/context.js'
-import {batchSizeFlag, executorFlags, executorOf, jsonObjectFlag, positiveIntegerFlag, regexFlag, selectionFlags, selectionOf} from '../../cli/flags.js'
+import {backfillFlags, planOnly, requestOfFlags, settingsOfFlags} from '../../cli/backfill-flags.js'
 import {UpdraftError} from '../../core/errors.js'
 import {loadDag} from '../../core/loader/load-dags.js'
-import {type BackfillPlan, dryRunDocument} from '../../core/planner/plan-backfill.js'
-import {labelerFor} from '../../core/schedule/resolve-dates.js'
+import type {BackfillPlan} from '../../core/planner/plan-backfill.js'
 import {confirm} from '../../cli/confirm.js'
 import {runInForeground} from '../../cli/run-session.js'
-import {BackfillSession, worthSaying} from '../../core/session/backfill-session.js'
-import {backfillRequestOf} from '../../core/session/launch.js'
-import {noDatesText, planText} from '../../render/plan-text.js'
+import {BackfillSession} from '../../core/session/backfill-session.js'
 
 export default class DagsBackfill extends BaseCommand {
   static override args = {
@@ -38,20 +33,7 @@ export default class DagsBackfill extends BaseCommand {
   ]
 
   static override flags = {
-    ...selectionFlags,
-    ...executorFlags,
-    'batch-size': batchSizeFlag({summary: 'Dates per run: an integer >= 1 or "all" (overrides the DAG\'s backfill_policy; 1 is one run per date).'}),
-    conf: jsonObjectFlag({char: 'c', summary: 'JSON object merged into the DAG params, e.g. \'{"region":"us"}\'.'}),
-    'disable-retry': Flags.boolean({summary: 'Fail a task instance on its first failure, ignoring retries.'}),
-    'dry-run': Flags.boolean({summary: 'Print the plan (dates, tasks, what is skipped and why) and change nothing.'}),
-    'ignore-dependencies': Flags.boolean({char: 'i', dependsOn: ['task-regex'], summary: 'With -t, run only the matching tasks and treat their upstreams as satisfied.'}),
-    'mark-success': Flags.boolean({char: 'm', summary: 'Mark the selected task instances success without running them.'}),
-    'max-active-runs': positiveIntegerFlag({summary: 'Logical dates in flight at once (overrides the DAG\'s max_active_runs).'}),
-    parallelism: positiveIntegerFlag({summary: 'Shell tasks running at once, and callables running at once (default: number of CPUs).'}),
-    'rerun-failed-tasks': Flags.boolean({summary: 'Re-run failed and upstream_failed task instances and their downstream.'}),
-    'reset-dagruns': Flags.boolean({aliases: ['reset_dagruns'], summary: 'Clear every selected task instance in the selected dates and run it again.'}),
-    'run-backwards': Flags.boolean({char: 'B', summary: 'Run the newest logical date first (refused with depends_on_past).'}),
-    'task-regex': regexFlag({char: 't', summary: 'Run tasks whose id matches this regex (search; anchor with ^…$), plus their upstream.'}),
+    ...backfillFlags,
     yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation (required with --reset-dagruns without a TTY).'}),
   }
 
@@ -62,26 +44,12 @@ export default class DagsBackfill extends BaseCommand {
     const context = commandContext(flags)
     const dag = await loadDag(context.dagsFolder, args.dag_id)
     this.warnAbout([dag])
-    const request = backfillRequestOf(dag, selectionOf(flags), {
-      batchSize: flags['batch-size'],
-      ignoreDependencies: flags['ignore-dependencies'],
-      rerunFailedTasks: flags['rerun-failed-tasks'],
-      resetDagRuns: flags['reset-dagruns'],
-      runBackwards: flags['run-backwards'],
-      taskRegex: flags['task-regex'] ?? null,
-    })
+    const request = requestOfFlags(dag, flags)
     const session = await BackfillSession.plan(dag, request, context)
-    const labelOf = labelerFor(dag)
-    const dateLabels = {endDate: dag.endDate === null ? null : labelOf(dag.endDate), labelOf, startDate: dag.startDate === null ? null : labelOf(dag.startDate)}
-    if (flags['dry-run'] || session.plan.runs.length === 0) {
-      if (!this.jsonEnabled()) this.log(flags['dry-run'] ? planText(session.plan, dateLabels, session.pools) : noDatesText(session.plan, dateLabels))
-      const pools = worthSaying(session.pools).map((use) => ({...use, full: use.used >= use.slots}))
-      return {...dryRunDocument(session.plan), ...(pools.length > 0 ? {pools} : {})}
-    }
+    if (flags['dry-run'] || session.plan.runs.length === 0) return planOnly(session, flags['dry-run'], {json: this.jsonEnabled(), log: (text) => this.log(text)})
 
     await this.confirmReset(session.plan, flags)
-    const maxActiveRuns = flags['max-active-runs'] ?? dag.maxActiveRuns
-    const settings = {conf: flags.conf ?? {}, disableRetry: flags['disable-retry'], executor: executorOf(flags), markSuccess: flags['mark-success'], maxActiveRuns, parallelism: flags.parallelism ?? availableParallelism()}
+    const settings = settingsOfFlags(dag, flags)
     return runInForeground(session, settings, {json: this.jsonEnabled(), log: (text) => this.log(text)})
   }
 

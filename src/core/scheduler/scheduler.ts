@@ -6,7 +6,8 @@ import {loadDagBag} from '../loader/load-dags.js'
 import {runLabel} from '../run/run-spec.js'
 import {parseDateTime} from '../schedule/logical-date.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
-import {BackfillSession, type RunSettings, type SessionContext} from '../session/backfill-session.js'
+import {BackfillSession, requeueRequest, type RunSettings, type SessionContext, settingsOf, takeRequest} from '../session/backfill-session.js'
+import {selectionText} from '../state/backfills.js'
 import {backfillRequestOf, launchBackfill} from '../session/launch.js'
 import {openSharedStore, type RecordedBackfills} from '../state/readers.js'
 import {StateSnapshots} from '../state/state-snapshots.js'
@@ -24,7 +25,7 @@ export interface SchedulerOptions {
 }
 
 /** Work waiting for its DAG: one backfill or set of scheduled runs at a time per DAG, as the DAG's lock allows. */
-type Work = {kind: 'scheduled'} | {key: string; kind: 'sensor'; request: SensorRequest; sensor: Sensor}
+type Work = {id: number; kind: 'request'} | {kind: 'scheduled'} | {key: string; kind: 'sensor'; request: SensorRequest; sensor: Sensor}
 
 /**
  * `updraft scheduler` (§14): evaluates sensors on their intervals and launches the backfills they ask for, and
@@ -41,6 +42,8 @@ export class Scheduler {
   /** Sensor requests queued or running, by sensor and request: the same one is not launched twice at once. */
   private readonly inFlight = new Set<string>()
   private readonly queues = new Map<string, Work[]>()
+  /** Requests (§18) queued here or running: each is taken once. */
+  private readonly requestsHere = new Set<number>()
   private readonly reportedErrors = new Set<string>()
   private readonly sensorDueAt = new Map<string, number>()
   private readonly sessions = new Set<BackfillSession>()
@@ -98,6 +101,13 @@ export class Scheduler {
       if (range !== null && !queue.some((work) => work.kind === 'scheduled')) queue.push({kind: 'scheduled'})
     }
 
+    // Requests, oldest first, whether or not their DAG is paused: pausing a DAG stops its schedule only (§18).
+    for (const record of [...recorded.records].sort((a, b) => a.id - b.id)) {
+      if (record.state !== 'queued' || this.requestsHere.has(record.id) || !this.dags.has(record.dag_id)) continue
+      this.requestsHere.add(record.id)
+      this.queueOf(record.dag_id).push({id: record.id, kind: 'request'})
+    }
+
     this.startWhatCan()
   }
 
@@ -114,10 +124,7 @@ export class Scheduler {
   /** Work still waiting for its DAG's turn when `--once` ends; each is reported and counted as failed. */
   reportUnstarted(): void {
     for (const [dagId, queue] of this.queues) {
-      for (const work of queue.splice(0)) {
-        const what = work.kind === 'sensor' ? `the backfill sensor ${dagId}/${work.sensor.sensorId} asked for` : 'its due runs'
-        this.problem(`${dagId}: ${what} did not start: the scheduler stopped first`)
-      }
+      for (const work of queue.splice(0)) this.problem(`${dagId}: ${describeWork(dagId, work)} did not start: the scheduler stopped first`)
     }
   }
 
@@ -176,10 +183,10 @@ export class Scheduler {
       const work = queue[0]
       if (this.active.has(dagId) || !work || !dag) continue
       queue.shift()
-      const running = (work.kind === 'sensor' ? this.launchForSensor(dag, work) : this.startScheduledRuns(dag))
+      const running = (work.kind === 'sensor' ? this.launchForSensor(dag, work) : work.kind === 'request' ? this.launchRequest(dag, work.id) : this.startScheduledRuns(dag))
         .catch((error: unknown) => {
           // A backfill started elsewhere owns one of the runs: they start on a later pass, once it is done.
-          if (isUpdraftError(error) && error.code === 'BACKFILL_LOCKED') this.reportOnce(`${dagId}: ${work.kind === 'sensor' ? 'the backfill its sensor asked for' : 'its due runs'} did not start: ${error.summary}`)
+          if (isUpdraftError(error) && error.code === 'BACKFILL_LOCKED') this.reportOnce(`${dagId}: ${work.kind === 'sensor' ? 'the backfill its sensor asked for' : describeWork(dagId, work)} did not start: ${error.summary}`)
           else this.problem(`${dagId}: ${isUpdraftError(error) ? `${error.summary} (${error.code})` : String(error)}`)
         })
         .finally(() => {
@@ -214,6 +221,36 @@ export class Scheduler {
     } finally {
       if (started) this.sessions.delete(started)
       this.inFlight.delete(work.key)
+    }
+  }
+
+  /**
+   * Takes a queued request and runs it as `backfills resume` would. Another scheduler that took it first wins;
+   * a request whose runs a live backfill owns goes back to the queue and is tried again on a later pass.
+   */
+  private async launchRequest(dag: Dag, id: number): Promise<void> {
+    const {context} = this.options
+    const store = await openSharedStore(context)
+    try {
+      const taken = await takeRequest(store, id, context.process)
+      if (!taken) return
+      const session = await BackfillSession.resume(dag, taken, context)
+      this.options.report(`request ${id}: launching a backfill of ${dag.dagId} for ${selectionText(taken.request)}`)
+      this.sessions.add(session)
+      const settings = this.runSettings(dag)
+      let summary: BackfillSummary
+      try {
+        summary = await session.run(settingsOf(taken.request, settings), {listener: settings.listener, notice: settings.notice, signal: settings.signal})
+      } catch (error) {
+        await requeueRequest(store, id)
+        throw error
+      } finally {
+        this.sessions.delete(session)
+      }
+
+      this.options.report(`request ${id}: backfill of ${dag.dagId} ${this.outcomeOf(summary)}`)
+    } finally {
+      this.requestsHere.delete(id)
     }
   }
 
@@ -288,4 +325,21 @@ function stableJson(value: unknown): string {
         ? String(item)
         : item,
   )
+}
+
+/** What a piece of work is, for a line that says it did not start. */
+function describeWork(dagId: string, work: Work): string {
+  switch (work.kind) {
+    case 'request': {
+      return `request ${work.id}`
+    }
+
+    case 'scheduled': {
+      return 'its due runs'
+    }
+
+    case 'sensor': {
+      return `the backfill sensor ${dagId}/${work.sensor.sensorId} asked for`
+    }
+  }
 }

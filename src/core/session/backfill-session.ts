@@ -219,6 +219,32 @@ export class BackfillSession {
     )
   }
 
+  /**
+   * Records the planned backfill as a request (§18): `queued`, owned by no process, for `updraft scheduler` (or
+   * `--wait`) to take and run as `backfills resume` would.
+   */
+  async queue(settings: Pick<RunSettings, 'conf' | 'disableRetry' | 'markSuccess' | 'maxActiveRuns'>): Promise<BackfillRecord> {
+    const {clock, dbPath, process} = this.context
+    const store = await openStore(dbPath, {clock, process, writer: this.dag.dagId})
+    try {
+      return await store.createBackfill((id) => ({
+        counts: {},
+        created_at: clock().toISOString(),
+        dag_id: this.dag.dagId,
+        finished_at: null,
+        history: [],
+        host: '',
+        id,
+        pid: 0,
+        request: storedRequestOf(this.request, settings),
+        run_ids: this.plan.runs.flatMap((run) => run.records.map((record) => record.run_id)),
+        state: 'queued',
+      }))
+    } finally {
+      await store.close()
+    }
+  }
+
   /** For a second Ctrl-C: kills every running process group at once and gives the lock back, without waiting. */
   forceStop(): void {
     this.forceStopRunning()
@@ -387,7 +413,7 @@ function watchForRequests(store: StateStore, record: BackfillRecord, pause: Paus
 }
 
 /** The request as plain data; a boolean flag left out arrives as undefined from the parser, and is stored false. */
-function storedRequestOf(request: BackfillRequest, settings: RunSettings): StoredRequest {
+function storedRequestOf(request: BackfillRequest, settings: Pick<RunSettings, 'conf' | 'disableRetry' | 'markSuccess' | 'maxActiveRuns'>): StoredRequest {
   return {
     batch_size: request.batchSize,
     conf: settings.conf,
@@ -423,6 +449,24 @@ export function requestOf(stored: StoredRequest): BackfillRequest {
 /** The settings a record was started with; where and how widely it runs are the resuming machine's. */
 export function settingsOf(stored: StoredRequest, machine: Pick<RunSettings, 'executor' | 'parallelism'>): RunSettings {
   return {...machine, conf: stored.conf, disableRetry: stored.disable_retry, markSuccess: stored.mark_success, maxActiveRuns: stored.max_active_runs}
+}
+
+/**
+ * Takes queued request `backfillId` for this process, unless another took it first (then null): the one atomic
+ * step that keeps two schedulers from launching one request.
+ */
+export async function takeRequest(store: StateStore, backfillId: number, taker: ProcessInfo): Promise<BackfillRecord | null> {
+  return store.updateBackfill(backfillId, (record) => (record.state === 'queued' ? {...record, host: taker.host, pid: taker.pid, state: 'running'} : null))
+}
+
+/** Puts a taken request back in the queue, as if never taken: its runs were not free yet. */
+export async function requeueRequest(store: StateStore, backfillId: number): Promise<void> {
+  await store.updateBackfill(backfillId, (record) => (record.history.length === 0 ? {...record, host: '', pid: 0, state: 'queued'} : null))
+}
+
+/** Whether a record is a request no process has run yet (queued, or paused while queued). */
+export function isUnlaunchedRequest(record: Pick<BackfillRecord, 'history' | 'state'>): boolean {
+  return record.history.length === 0 && (record.state === 'queued' || record.state === 'paused')
 }
 
 /** Refuses what cannot be resumed: a backfill still running (as its record reads now). */

@@ -15,9 +15,17 @@ export interface BackfillRunRow {
  * it is `interrupted` (kill -9, power loss). Counts of a running backfill are taken from its runs as they stand.
  */
 export function currentRecord(record: BackfillRecord, state: DagState, liveHolderPid: null | number): BackfillRecord {
-  if (record.state !== 'running') return record
-  const current: BackfillState = liveHolderPid === record.pid ? 'running' : 'interrupted'
+  if (!isInProcess(record)) return record
+  const current: BackfillState = liveHolderPid === record.pid ? record.state : 'interrupted'
   return {...record, counts: countsOf(record.run_ids, state), state: current}
+}
+
+/**
+ * Whether a record says a process runs it now: `running`, or `paused` once launched. A paused request that no
+ * process has taken yet (no history) is owned by nobody.
+ */
+export function isInProcess(record: Pick<BackfillRecord, 'history' | 'state'>): boolean {
+  return record.state === 'running' || (record.state === 'paused' && record.history.length > 0)
 }
 
 /** Task instance states over a backfill's runs as they stand in `state`, optionally of some tasks only. */

@@ -4,7 +4,7 @@ import {isUpdraftError} from '../errors.js'
 import {loadDag} from '../loader/load-dags.js'
 import {dateLabeler, type DateLabeler} from '../schedule/logical-date.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
-import {currentRecord, findBackfill, progressOf} from './backfills.js'
+import {currentRecord, isInProcess, findBackfill, progressOf} from './backfills.js'
 import type {ProcessInfo} from './file-lock.js'
 import {openStore} from './open-store.js'
 import {withoutDeadBackfill} from './queries.js'
@@ -103,7 +103,7 @@ export async function readBackfills(context: Omit<StateReaderContext, 'dagsFolde
   const whole = async (record: ListedBackfill) => wholeBackfillOf(record, await runIdsOf(record.id))
   const records: ListedBackfill[] = []
   for (const record of catalog.backfills) {
-    if (record.state !== 'running') {
+    if (!isInProcess(record)) {
       records.push(record)
       continue
     }
