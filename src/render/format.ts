@@ -7,7 +7,7 @@ if (process.env.NO_COLOR) chalk.level = 0
 
 /** The colour of each state, everywhere it is printed. */
 export function paintState(state: string): string {
-  switch (state as TaskInstanceState | 'running') {
+  switch (state as TaskInstanceState | 'paused' | 'running') {
     case 'success': {
       return chalk.green(state)
     }
@@ -23,6 +23,7 @@ export function paintState(state: string): string {
       return chalk.cyan(state)
     }
 
+    case 'paused':
     case 'up_for_retry': {
       return chalk.yellow(state)
     }
