@@ -127,7 +127,7 @@ describe('updraft --help', () => {
   it('describes each topic as a whole, not by one of its commands', () => {
     const help = runCli(['--help'], {cwd: tmpProject()}).stdout
     const topics = help.slice(help.indexOf('TOPICS'), help.indexOf('COMMANDS'))
-    expect(topics).toMatch(/backfills\s+List, show, cancel and resume recorded backfills\./)
+    expect(topics).toMatch(/backfills\s+Create, list, show, pause, unpause, cancel and resume backfills and\s+requests\./)
     expect(topics).not.toContain('Stop a running backfill')
     expect(topics).toMatch(/db\s+Move the state between stores\./)
   })

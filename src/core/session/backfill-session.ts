@@ -471,7 +471,13 @@ export function isUnlaunchedRequest(record: Pick<BackfillRecord, 'history' | 'st
 
 /** Refuses what cannot be resumed: a backfill still running (as its record reads now). */
 export function assertResumable(record: BackfillRecord): void {
-  if (record.state === 'running') {
-    throw new UpdraftError('BACKFILL_RUNNING', `Expected backfill ${record.id} to have stopped before resuming it, got it running as pid ${record.pid} on ${record.host}.`)
+  if (isUnlaunchedRequest(record)) {
+    throw new UpdraftError('BACKFILL_NOT_STARTED', `Expected a backfill that has run to resume, got request ${record.id} of ${record.dag_id} ${record.state}, which no process has taken yet.`, {
+      suggestions: [record.state === 'paused' ? `updraft backfills unpause ${record.id}` : 'updraft scheduler --once'],
+    })
+  }
+
+  if (record.state === 'running' || record.state === 'paused') {
+    throw new UpdraftError('BACKFILL_RUNNING', `Expected backfill ${record.id} to have stopped before resuming it, got it ${record.state} as pid ${record.pid} on ${record.host}.`)
   }
 }
