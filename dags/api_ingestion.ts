@@ -2,6 +2,8 @@ import type {TaskContext} from 'updraft'
 
 // Runs at 06:30 New York wall-clock time; across DST the UTC hour moves and one interval is 23 or 25 hours.
 export default {
+  // The scheduler starts only the latest due interval, not every one since start_date (see the README).
+  catchup: false,
   default_args: {execution_timeout: {minutes: 10}},
   schedule_interval: '30 6 * * *',
   start_date: '2024-03-01',

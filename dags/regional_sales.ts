@@ -3,6 +3,8 @@ import {defineDag} from 'updraft'
 // A daily date × region grid (Dagster's multi-partitions): one run per day and region, each region's history on
 // its own, so a failed day in one region never holds back the others.
 export default defineDag({
+  // The scheduler starts only the latest due interval, not every one since start_date (see the README).
+  catchup: false,
   dag_id: 'regional_sales',
   description: 'Daily sales per region: extract and load one day of one region.',
   partitions: ['us', 'eu', 'apac'],

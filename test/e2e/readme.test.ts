@@ -1,8 +1,9 @@
 import {describe, expect, it} from '@jest/globals'
-import {readFileSync} from 'node:fs'
+import {cpSync, mkdtempSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {REPO_ROOT} from '../helpers/run-cli.js'
+import {REPO_ROOT, runCli} from '../helpers/run-cli.js'
 
 interface Manifest {
   commands: Record<string, {examples?: string[]; id: string}>
@@ -18,4 +19,19 @@ describe('the README command reference', () => {
     expect(examples.length).toBeGreaterThan(10)
     for (const example of examples) expect(readme).toContain(`  $ ${example}\n`)
   })
+})
+
+describe('the example DAGs', () => {
+  it('are safe to try the scheduler on: the latest due interval of each, not every interval since start_date', () => {
+    const root = mkdtempSync(join(tmpdir(), 'updraft-examples-'))
+    cpSync(join(REPO_ROOT, 'dags'), join(root, 'dags'), {recursive: true})
+    const result = runCli(['scheduler', '--once'], {cwd: root})
+    expect(result.code).toBe(0)
+    const started = Object.fromEntries(result.stdout.split('\n').flatMap((line) => {
+      const match = /Z (\w+): starting (\d+) scheduled run\(s\)/.exec(line)
+      return match ? [[match[1], Number(match[2])]] : []
+    }))
+    // One date each; regional_sales runs it once per partition key.
+    expect(started).toEqual({api_ingestion: 1, file_drop: 1, regional_sales: 3, sales_pipeline: 1, transform: 1, weekly_rollup: 1})
+  }, 60_000)
 })
