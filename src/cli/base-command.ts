@@ -1,7 +1,7 @@
 import {Command, Errors} from '@oclif/core'
-import {closest} from 'fastest-levenshtein'
 
 import {isUpdraftError} from '../core/errors.js'
+import {closeMatch} from '../core/suggest.js'
 import {dagsFolderFlag, dbFlag} from './flags.js'
 
 /**
@@ -45,7 +45,7 @@ export abstract class BaseCommand extends Command {
       const unknownFlag = /Nonexistent flags?: (--?[\w-]+)/.exec(oneLine)?.[1]
       const known = Object.keys({...this.ctor.flags, ...this.ctor.baseFlags}).map((name) => `--${name}`)
       // A flag typed short of its full name (--end for --end-date) is a prefix; otherwise the closest spelling.
-      const guess = unknownFlag && (known.filter((name) => name.startsWith(unknownFlag)).sort((a, b) => a.length - b.length)[0] ?? closest(unknownFlag, known))
+      const guess = unknownFlag && (known.filter((name) => name.startsWith(unknownFlag)).sort((a, b) => a.length - b.length)[0] ?? closeMatch(unknownFlag, known))
       const hint = guess ? [`Did you mean ${guess}?`] : []
       return this.fail(oneLine, {code: 'USAGE', exit: 2, suggestions: [...hint, help]})
     }

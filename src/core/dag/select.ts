@@ -1,4 +1,5 @@
 import {UpdraftError} from '../errors.js'
+import {closeMatch} from '../suggest.js'
 import {withUpstream} from './graph.js'
 import type {Dag} from './model.js'
 
@@ -18,10 +19,11 @@ export function selectTasks(dag: Dag, regex: null | RegExp, ignoreDependencies: 
   const search = new RegExp(regex.source, regex.flags.replace('g', '').replace('y', ''))
   const matched = allIds.filter((id) => search.test(id))
   if (matched.length === 0) {
+    const guess = closeMatch(regex.source.replace(/^\^/, '').replace(/\$$/, ''), allIds)
     throw new UpdraftError(
       'NO_TASK_MATCHES',
       `no task matches /${regex.source}/ in DAG ${dag.dagId} (tasks: ${allIds.join(', ')})`,
-      {exit: 2},
+      {exit: 2, suggestions: guess === null ? [] : [`-t '^${guess}$'`]},
     )
   }
 

@@ -1,4 +1,4 @@
-import {closest} from 'fastest-levenshtein'
+import {closeMatch} from '../suggest.js'
 
 import {type ErrorCode, UpdraftError} from '../errors.js'
 import {durationToMs} from '../schedule/duration.js'
@@ -115,7 +115,7 @@ export function validateDag(raw: unknown, fileloc: string, defaultDagId: string)
     for (const up of task.upstream) {
       if (!seen.has(up)) {
         const known = [...seen].filter((id) => id !== task.taskId)
-        const guess = known.length > 0 ? closest(up, known) : null
+        const guess = closeMatch(up, known)
         fail('DAG_MISSING_UPSTREAM', `task "${task.taskId}" has upstream "${up}", which is not a task of this DAG (tasks: ${[...seen].join(', ')})`, guess ? [`Did you mean upstream: ['${guess}'] in task "${task.taskId}"?`] : [])
       }
     }
@@ -343,8 +343,8 @@ function instantOf(value: unknown, key: string, zone: string, fail: Fail): strin
 function checkKeys(record: Record<string, unknown>, known: readonly string[], where: string, fail: Fail): void {
   for (const key of Object.keys(record)) {
     if (!known.includes(key)) {
-      const suggestion = closest(key, [...known])
-      fail('DAG_UNKNOWN_KEY', `unknown key "${key}" in ${where} (did you mean "${suggestion}"?)`, [suggestion])
+      const suggestion = closeMatch(key, known)
+      fail('DAG_UNKNOWN_KEY', `unknown key "${key}" in ${where} (${suggestion === null ? `keys: ${known.join(', ')}` : `did you mean "${suggestion}"?`})`, suggestion === null ? [] : [suggestion])
     }
   }
 }

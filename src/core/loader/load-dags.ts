@@ -2,7 +2,7 @@ import {readdir} from 'node:fs/promises'
 import {basename, extname, join, resolve} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
-import {closest} from 'fastest-levenshtein'
+import {closeMatch} from '../suggest.js'
 
 import type {Dag} from '../dag/model.js'
 import {validateDag} from '../dag/validate.js'
@@ -59,7 +59,7 @@ export async function loadDag(folder: string, dagId: string): Promise<Dag> {
   const found = bag.dags.find((dag) => dag.dagId === dagId)
   if (found) return found
   const ids = bag.dags.map((dag) => dag.dagId)
-  const suggestion = ids.length > 0 ? closest(dagId, ids) : undefined
+  const suggestion = closeMatch(dagId, ids)
   const broken = bag.errors.length > 0 ? ` (${bag.errors.length} file(s) failed to load; see \`updraft dags list\`)` : ''
   throw new UpdraftError(
     'DAG_NOT_FOUND',

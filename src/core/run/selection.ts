@@ -1,4 +1,4 @@
-import {closest} from 'fastest-levenshtein'
+import {closeMatch} from '../suggest.js'
 
 import type {Dag} from '../dag/model.js'
 import {UpdraftError} from '../errors.js'
@@ -112,10 +112,10 @@ export function resolvePartitionKeys(dag: Pick<Dag, 'dagId' | 'partitions'>, sel
 
 function knownKey(dag: Pick<Dag, 'dagId' | 'partitions'>, key: string, flag: string): string {
   if (dag.partitions.includes(key)) return key
-  const guess = closest(key, dag.partitions)
+  const guess = closeMatch(key, dag.partitions)
   throw new UpdraftError(
     'UNKNOWN_PARTITION',
-    `Expected ${flag} to name a partition key of ${dag.dagId} (${dag.partitions.join(', ')}), got "${key}"; did you mean "${guess}"?`,
-    {exit: 2, suggestions: [`${flag} ${guess}`]},
+    `Expected ${flag} to name a partition key of ${dag.dagId} (${dag.partitions.join(', ')}), got "${key}"${guess === null ? '' : `; did you mean "${guess}"?`}.`.replace('?.', '?'),
+    {exit: 2, suggestions: guess === null ? [] : [`${flag} ${guess}`]},
   )
 }

@@ -1,4 +1,4 @@
-import {closest} from 'fastest-levenshtein'
+import {closeMatch} from '../suggest.js'
 
 import {UpdraftError} from '../errors.js'
 import {type CoveredDate, RUN_TYPES, runIdOf} from '../run/run-spec.js'
@@ -93,7 +93,7 @@ export function findRun(
   throw new UpdraftError(
     'RUN_NOT_FOUND',
     `Expected a run of ${dagId} (a logical date like 2024-01-03, with --partition K on a partitioned DAG, or a run id), got ${asked}${runId === reference.run ? '' : ` (run id ${runId})`}; ${known.length} run(s) recorded.`,
-    {suggestions: known.length > 0 ? [closest(runId, known)] : []},
+    {suggestions: [closeMatch(runId, known) ?? []].flat()},
   )
 }
 
@@ -108,7 +108,7 @@ export function findTaskInstance(run: DagRunRecord, taskId: string): TaskInstanc
   if (ti) return ti
   const known = Object.keys(run.task_instances)
   throw new UpdraftError('TASK_NOT_FOUND', `Expected a task of run ${run.run_id} (${known.join(', ')}), got "${taskId}".`, {
-    suggestions: known.length > 0 ? [closest(taskId, known)] : [],
+    suggestions: [closeMatch(taskId, known) ?? []].flat(),
   })
 }
 
