@@ -57,6 +57,9 @@ export default class SchedulerCommand extends BaseCommand {
 
       await scheduler.idle()
       if (flags.once && !signal.aborted) scheduler.reportUnstarted()
+      if (flags.once && !signal.aborted && scheduler.started === 0 && scheduler.failed === 0) {
+        this.log(`${context.clock().toISOString()} Nothing to start: no due run of an unpaused DAG, no sensor asked for a backfill, and no request is queued.`)
+      }
     } finally {
       signals.dispose()
       await scheduler.close()

@@ -37,6 +37,7 @@ export class Scheduler {
   private readonly active = new Map<string, Promise<void>>()
   private dags = new Map<string, Dag>()
   private failures = 0
+  private launches = 0
   /** The requests sensors made, by the backfill they launched. */
   private readonly requests = new Map<number, SensorRequest>()
   /** Sensor requests queued or running, by sensor and request: the same one is not launched twice at once. */
@@ -60,6 +61,11 @@ export class Scheduler {
   /** How many launches failed, were refused, or ended with a task instance not successful; and sensors that threw. */
   get failed(): number {
     return this.failures
+  }
+
+  /** How many backfills and sets of scheduled runs this scheduler started. */
+  get started(): number {
+    return this.launches
   }
 
   /** Whether a stop request cut short something this scheduler had started. */
@@ -202,6 +208,7 @@ export class Scheduler {
     let started: BackfillSession | undefined
     try {
       const announce = (session: BackfillSession) => {
+        this.launches++
         this.options.report(`sensor ${id}: launching a backfill of ${dag.dagId} for ${stableJson(work.request)}`)
         this.sessions.add((started = session))
       }
@@ -235,6 +242,7 @@ export class Scheduler {
       const taken = await takeRequest(store, id, context.process)
       if (!taken) return
       const session = await BackfillSession.resume(dag, taken, context)
+      this.launches++
       this.options.report(`request ${id}: launching a backfill of ${dag.dagId} for ${selectionText(taken.request)}`)
       this.sessions.add(session)
       const settings = this.runSettings(dag)
@@ -269,6 +277,7 @@ export class Scheduler {
     if (!first || !last) return
     const labelOf = labelerFor(dag)
     const span = first === last ? runLabel(first, labelOf) : `${runLabel(first, labelOf)} … ${runLabel(last, labelOf)}`
+    this.launches++
     this.options.report(`${dag.dagId}: starting ${runs.length} scheduled run(s): ${span}`)
     this.sessions.add(session)
     const settings = this.runSettings(dag)
