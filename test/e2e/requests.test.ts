@@ -38,7 +38,7 @@ describe('backfill requests (§18)', () => {
     expect([stateOf(root, 1), stateOf(root, 2)]).toEqual(['success', 'success'])
     // Once run, a request is a record like any other: the scheduler does not run it again.
     const idle = cli(root, 'scheduler', '--once').stdout
-    expect(idle).not.toContain('request')
+    expect(idle).not.toContain('launching')
     expect(idle).toContain('Nothing to start: no due run of an unpaused DAG, no sensor asked for a backfill, and no request is queued.')
     expect(tries(root)).toHaveLength(5)
   })
