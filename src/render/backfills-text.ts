@@ -35,7 +35,7 @@ export function backfillText(record: RecordShown, details: {progress: {done: num
     ...(Object.keys(record.request.tags ?? {}).length > 0 ? [`  tags            ${Object.entries(record.request.tags ?? {}).map(([name, value]) => `${name}: ${value}`).join(', ')}`] : []),
     `  runs            ${details.progress.done}/${details.progress.total} finished`,
     `  task instances  ${counts || dim('none yet')}`,
-    `  process         pid ${record.pid} on ${record.host}`,
+    `  process         ${record.history.length === 0 ? dim(record.state === 'queued' ? 'none yet: updraft scheduler runs it' : 'none yet') : `pid ${record.pid} on ${record.host}`}`,
     `  created         ${record.created_at}${record.finished_at ? `, finished ${record.finished_at}` : ''}${record.history.length > 1 ? ` (${record.history.length} goes: resumed ${record.history.length - 1} time(s))` : ''}`,
   ].join('\n')
 }
