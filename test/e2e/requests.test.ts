@@ -29,6 +29,7 @@ describe('backfill requests (§18)', () => {
     expect(json(root, 'backfills', 'create', 'sales', '-s', '2024-01-04', '-e', '2024-01-05', '-t', '^extract$')).toMatchObject({dag_id: 'sales', id: 2, state: 'queued'})
     expect(json(root, 'backfills', 'list', '--state', 'queued').map((record: {id: number}) => record.id)).toEqual([2, 1])
     expect(cli(root, 'backfills', 'show', '1').stdout).toMatch(/process\s+none yet: updraft scheduler runs it/)
+    expect(cli(root, 'backfills', 'list').stdout).toContain('2024-01-04 → 2024-01-05 · -t ^extract$')
     expect(tries(root)).toEqual([])
 
     const scheduler = cli(root, 'scheduler', '--once')

@@ -80,12 +80,13 @@ export function backfillRuns(record: BackfillRecord, state: DagState): BackfillR
   })
 }
 
-/** What a request selected, in a few words: its dates or date list and its keys. */
+/** What a request selected, in a few words: its dates or date list, its keys and its task regex. */
 export function selectionText(request: BackfillRecord['request']): string {
   const {dates, keys} = request
   const dateText = dates === null ? '' : dates.kind === 'range' ? `${dates.start.text} → ${dates.end?.text ?? dates.start.text}` : dates.dates.map((date) => date.text).join(',')
   const keyText = keys.kind === 'list' ? keys.keys.join(',') : keys.from === null && keys.to === null ? '' : `${keys.from ?? '…'} → ${keys.to ?? '…'}`
-  return [dateText, keyText && `keys ${keyText}`].filter(Boolean).join(' · ')
+  const taskText = request.task_regex === null ? '' : `-t ${request.task_regex.source}`
+  return [dateText, keyText && `keys ${keyText}`, taskText].filter(Boolean).join(' · ')
 }
 
 /** A record as `backfills list --json` prints it (§11): exactly these keys, in this order. */
