@@ -11,6 +11,7 @@ const daily = (tasks = task, extra = '') => `export default {schedule_interval: 
 
 const root = tmpProject({
   'dags/bad_cron.mjs': `export default {schedule_interval: '0 25 * * *', start_date: '2024-01-01', tasks: [${task}]}`,
+  'dags/bad_template.mjs': daily(`{task_id: 'cut', bash_command: 'echo {{ ds_nodash[6:] }}'}`),
   'dags/bad_zone.mjs': daily(task, `timezone: 'Europe/Atlantis',`),
   'dags/cycle.mjs': daily(`{task_id: 'a', bash_command: 'true', upstream: ['b']}, {task_id: 'b', bash_command: 'true', upstream: ['a']}`),
   'dags/duplicate.mjs': daily(`${task}, ${task}`),
@@ -68,6 +69,7 @@ const cases: Array<[string[], number, string, string]> = [
   [['unknown_key', '-s', '2024-01-01'], 1, 'DAG_UNKNOWN_KEY', 'unknown key "retries" in DAG'],
   [['bad_cron', '-s', '2024-01-01'], 1, 'DAG_INVALID_SCHEDULE', '"0 25 * * *"'],
   [['bad_zone', '-s', '2024-01-01'], 1, 'DAG_INVALID_TIMEZONE', 'got "Europe/Atlantis"'],
+  [['bad_template', '-s', '2024-01-01', '--dry-run'], 1, 'DAG_INVALID_TEMPLATE', 'task "cut" bash_command to be a template that parses, got an error at line 1, column 18: expected comma after expression'],
   [['missing_upstream', '-s', '2024-01-01'], 1, 'DAG_MISSING_UPSTREAM', 'upstream "a_"'],
   [['pipeline', '-D', '2024-01-03T12:00'], 2, 'DATE_NOT_A_TICK', 'Expected each --date value'],
   [['pipeline', '-s', '2024-01-01', '--end', '2024-01-02'], 2, 'USAGE', 'Nonexistent flag: --end'],

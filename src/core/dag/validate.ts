@@ -1,4 +1,5 @@
 import {closeMatch} from '../suggest.js'
+import {templateProblem} from '../template/render.js'
 
 import {type ErrorCode, UpdraftError} from '../errors.js'
 import {durationToMs} from '../schedule/duration.js'
@@ -270,6 +271,12 @@ function validateTask(raw: unknown, index: number, defaults: Record<string, unkn
   }
 
   if (hasBash && typeof task.bash_command !== 'string') fail('DAG_INVALID_TASK', `expected ${where} bash_command to be a string, got ${describe(task.bash_command)}`)
+  if (hasBash) {
+    // A template that does not parse would fail every date at run time, after waiting out its retries.
+    const problem = templateProblem(task.bash_command as string)
+    if (problem) fail('DAG_INVALID_TEMPLATE', `expected ${where} bash_command to be a template that parses, got ${problem}`)
+  }
+
   if (hasCallable && typeof task.callable !== 'function') fail('DAG_INVALID_TASK', `expected ${where} callable to be a function, got ${describe(task.callable)}`)
   const upstream = task.upstream ?? []
   if (!Array.isArray(upstream) || upstream.some((id) => typeof id !== 'string')) {

@@ -115,3 +115,21 @@ export function compileTemplate(source: string): CompiledTemplate {
   const template = nunjucks.compile(source, environment)
   return {render: (context) => template.render(context as unknown as object)}
 }
+
+/**
+ * Why a `bash_command` does not parse, with the line and column the parser stopped at, or null if it parses.
+ * Unknown filters and variables are found only when an instance renders it.
+ */
+export function templateProblem(source: string): null | string {
+  try {
+    // Compiled eagerly here; `nunjucks.compile` would wait for the first render.
+    new nunjucks.Template(source, environment, undefined, true)
+    return null
+  } catch (error) {
+    // nunjucks says "(unknown path) [Line 1, Column 18]" and then, on the next line, what it expected.
+    const [head = '', ...rest] = (error as Error).message.split('\n')
+    const position = /Line (\d+), Column (\d+)/.exec(head)
+    const said = rest.map((line) => line.trim()).join(' ').replace(/^\w+: /, '')
+    return `an error${position ? ` at line ${position[1]}, column ${position[2]}` : ''}: ${said || head}`
+  }
+}
