@@ -11,7 +11,7 @@ export type {BackfillDocument, BackfillDocument as BackfillResult} from './core/
 
 /**
  * Backfills a DAG from code, exactly as `updraft dags backfill` would, and resolves to its `--json` document
- * (§14). Loaded on first call, so DAG files importing `defineDag` from here do not load the backfill machinery.
+ * (README "Launching from code"). Loaded on first call, so DAG files importing `defineDag` from here do not load the backfill machinery.
  */
 export async function backfill(options: BackfillOptions): Promise<BackfillDocument> {
   const api = await import('./api/backfill.js')

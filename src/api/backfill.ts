@@ -6,7 +6,7 @@ import type {BackfillEvent} from '../core/events.js'
 import {loadDag} from '../core/loader/load-dags.js'
 import {type BackfillDocument, type BackfillRunOptions, launchBackfill} from '../core/session/launch.js'
 
-/** Options of `backfill()` (§14): what `updraft dags backfill` takes as flags, named as in JavaScript. */
+/** Options of `backfill()` (README "Launching from code"): what `updraft dags backfill` takes as flags, named as in JavaScript. */
 export interface BackfillOptions extends BackfillRunOptions {
   dagId: string
   /** The DAGs folder; default `UPDRAFT_DAGS_FOLDER`, else `./dags`, as for the CLI. */

@@ -70,7 +70,7 @@ export function settingsOfFlags(dag: Dag, flags: BackfillFlagValues): RunSetting
 }
 
 /**
- * `--dry-run` (or a plan with no dates): the plan as text or the §7 document, with the pools it would wait for
+ * `--dry-run` (or a plan with no dates): the plan as text or the `--json` document, with the pools it would wait for
  * when there is something to say.
  */
 export function planOnly(session: BackfillSession, dryRun: boolean, output: {json: boolean; log: (text: string) => void}) {

@@ -13,7 +13,7 @@ import {commandContext} from './context.js'
 const HEARD_WAIT_MS = 10_000
 
 /**
- * `backfills pause` and `unpause` (§18). A request no process took yet changes at once in the store; a running
+ * `backfills pause` and `unpause` (README "Requests and the scheduler"). A request no process took yet changes at once in the store; a running
  * backfill is asked through the store, and the command returns once its record says it heard.
  */
 export abstract class BackfillPauseCommand extends BaseCommand {

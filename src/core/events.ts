@@ -24,11 +24,11 @@ export type BackfillEvent =
       try_number: number
       type: 'task_state'
     }
-  /** A ready task instance waits for slots in its pool: `used` of the pool's `slots` are held (§17). */
+  /** A ready task instance waits for slots in its pool: `used` of the pool's `slots` are held (README "Pools"). */
   | {logical_date: null | string; pool: string; run_id: string; slots: number; task_id: string; type: 'task_waiting'; used: number}
   /** A task instance waiting for slots can never get them (its pool was deleted or shrunk); it failed with reason `pool`. */
   | {message: string; run_id: string; task_id: string; type: 'task_refused'}
-  /** The backfill was paused (no new task instance starts; running ones finish) or unpaused (§18). */
+  /** The backfill was paused (no new task instance starts; running ones finish) or unpaused (README "Requests and the scheduler"). */
   | {paused: boolean; type: 'pause_changed'}
   /** The backfill was told to stop; running task instances are being terminated. */
   | {signal: string; type: 'interrupt_requested'}

@@ -10,7 +10,7 @@ export interface GridColumn {
   task_instances: Readonly<Record<string, TaskInstanceState>>
 }
 
-// Colours as §13 gives them; without colour each state is its letter, and the legend says which.
+// Colours as README "The grid" gives them; without colour each state is its letter, and the legend says which.
 const PAINT: Record<TaskInstanceState, (text: string) => string> = {
   failed: (text) => chalk.red(text),
   none: (text) => text,
@@ -26,7 +26,7 @@ const PAINT: Record<TaskInstanceState, (text: string) => string> = {
 const LEGEND_ORDER: TaskInstanceState[] = ['success', 'failed', 'upstream_failed', 'running', 'queued', 'up_for_retry', 'skipped', 'scheduled', 'none']
 
 /**
- * The task × run grid of §13: a row per task, a column per run, one cell per task instance, folded into blocks
+ * The task × run grid (README "The grid"): a row per task, a column per run, one cell per task instance, folded into blocks
  * that fit `width` columns, each block headed by the labels of its first and last run. Cells of one state in a
  * row are painted together, so 100,000 instances cost a few thousand colour codes, not 100,000.
  */

@@ -35,7 +35,7 @@ export class BackfillProgress {
   readonly finishedByState = new Map<string, number>()
   readonly inFlight = new Map<string, RunProgress>()
   interruptedBy: null | string = null
-  /** Paused (§18): running task instances finish, nothing new starts. */
+  /** Paused (README "Requests and the scheduler"): running task instances finish, nothing new starts. */
   paused = false
   /** Task instances by their current state, across every date. */
   readonly taskTotals = new Map<string, number>()

@@ -28,7 +28,7 @@ export interface WebServer {
 }
 
 /**
- * The read-only web view of §13 on `node:http`: four routes, a log route and an event stream need no framework.
+ * The read-only web page (README "Watching a backfill") on `node:http`: four routes, a log route and an event stream need no framework.
  * Every request reads through one `StateSnapshots`, which never opens the state file for writing.
  */
 export async function startWebServer(context: StateReaderContext, options: {host: string; port: number}): Promise<WebServer> {

@@ -35,9 +35,9 @@ export type TaskCallable = (context: TaskContext) => unknown
 export interface TaskDefaults {
   depends_on_past?: boolean
   execution_timeout?: DurationInput
-  /** Running tries of this task across all runs of the DAG at once (§17); unlimited by default. */
+  /** Running tries of this task across all runs of the DAG at once (README "Pools"); unlimited by default. */
   max_active_tis_per_dag?: number
-  /** The pool whose slots a try holds from queued until it ends (§17); `default_pool` by default. */
+  /** The pool whose slots a try holds from queued until it ends (README "Pools"); `default_pool` by default. */
   pool?: string
   pool_slots?: number
   priority_weight?: number
@@ -61,10 +61,10 @@ export interface TaskDefinition extends TaskDefaults {
   upstream?: string[]
 }
 
-/** How many dates one run covers (§10): all selected dates, or at most `max_dates_per_run`. */
+/** How many dates one run covers (README "Backfill policies"): all selected dates, or at most `max_dates_per_run`. */
 export type BackfillPolicyDefinition = 'single_run' | {max_dates_per_run: number}
 
-/** What a sensor's poll is given (§14): `now` from the scheduler's clock, `last` its previous launch or null. */
+/** What a sensor's poll is given (README "Launching from code"): `now` from the scheduler's clock, `last` its previous launch or null. */
 export interface SensorContext {
   dag_id: string
   /**
@@ -77,7 +77,7 @@ export interface SensorContext {
   sensor_id: string
 }
 
-/** What a sensor asks the scheduler to backfill: the selection options of `backfill()` for its DAG (§14). */
+/** What a sensor asks the scheduler to backfill: the selection options of `backfill()` for its DAG (README "Running the scheduler"). */
 export interface SensorRequest {
   conf?: Record<string, unknown> | undefined
   dates?: Array<Date | string> | undefined
@@ -112,10 +112,10 @@ export interface DagDefinition {
   /** Whether the scheduler finds the DAG paused the first time it sees it (default false). */
   is_paused_upon_creation?: boolean
   max_active_runs?: number
-  /** Running task instances of one run at once (§17); unlimited by default. */
+  /** Running task instances of one run at once (README "Pools"); unlimited by default. */
   max_active_tasks?: number
   params?: Record<string, unknown>
-  /** Static partition keys, in the order their runs go (§9). */
+  /** Static partition keys, in the order their runs go (README "Partitions"). */
   partitions?: string[]
   schedule?: DurationInput | null | string
   schedule_interval?: DurationInput | null | string

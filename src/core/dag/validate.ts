@@ -170,7 +170,7 @@ function partitionKeysOf(value: unknown, fail: Fail): string[] {
   return keys as string[]
 }
 
-/** The DAG's sensors (§14): unique ids, a positive interval and a poll function each. */
+/** The DAG's sensors (README "Launching from code"): unique ids, a positive interval and a poll function each. */
 function sensorsOf(value: unknown, fail: Fail): Sensor[] {
   if (value === undefined) return []
   if (!Array.isArray(value)) fail('DAG_INVALID_VALUE', `expected sensors to be an array of {sensor_id, every, poll}, got ${describe(value)}`)

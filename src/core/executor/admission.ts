@@ -28,7 +28,7 @@ export interface AdmissionOptions {
 }
 
 /**
- * When a ready task instance may start (§17): within its run's max_active_tasks and its task's
+ * When a ready task instance may start (README "Pools"): within its run's max_active_tasks and its task's
  * max_active_tis_per_dag, then once its pool grants its slots. The apply loop asks and is told; it never waits
  * itself, so a task instance waiting here is never mistaken for one that can never run.
  */

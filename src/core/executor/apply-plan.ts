@@ -61,7 +61,7 @@ export interface ApplyOptions {
   logsDir: string
   markSuccess: boolean
   maxActiveRuns: number
-  /** While paused (§18) no task instance starts and no run enters the window; running ones finish. */
+  /** While paused (README "Requests and the scheduler") no task instance starts and no run enters the window; running ones finish. */
   pause: PauseSignal
   /** A try's log could not be created: the state folder is failing, which stops the backfill (through `signal`). */
   onUnwritable: (error: UpdraftError) => void

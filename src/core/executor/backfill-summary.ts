@@ -4,7 +4,7 @@ import {labelAsArgument} from '../schedule/logical-date.js'
 import type {ExcludedCounts} from '../schedule/resolve-dates.js'
 import {type AttemptReason, blankTaskInstance, type DagRunRecord, type DagRunState, DONE_STATES, FAILED_STATES, type TaskInstanceState} from '../state/schema.js'
 
-/** One run's outcome, in the shape of the §7 JSON document. */
+/** One run's outcome, in the shape of the `--json` document (README "Output"). */
 export interface RunOutcome extends RunWindow {
   state: DagRunState
   task_instances: Record<string, TaskInstanceState>
@@ -37,7 +37,7 @@ export interface FailedOutsideSelection {
 
 /** What a backfill did; the command maps it to an exit code and the `--json` document. */
 export interface BackfillSummary {
-  /** The backfill's record id (§11); null when nothing ran, so no record was made. */
+  /** The backfill's record id (README "Backfills as records"); null when nothing ran, so no record was made. */
   backfill_id: null | number
   /** Who cancelled it (`backfills cancel`), or null. */
   cancelled_by: null | string

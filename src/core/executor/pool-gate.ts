@@ -26,7 +26,7 @@ export interface PoolGateOptions {
 }
 
 /**
- * One apply loop's door to the pools (§17). A task instance asks for its slots and starts when granted; it gives
+ * One apply loop's door to the pools (README "Pools"). A task instance asks for its slots and starts when granted; it gives
  * them back when its try ends. Granting goes through the store's ledger, so every process sharing the store is
  * served in one order; a slot freed here goes straight to a waiter of this loop only while no other process
  * waits in that pool, which keeps a long backfill of quick tasks from asking the store for every one of them.

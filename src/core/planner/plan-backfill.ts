@@ -24,7 +24,7 @@ export interface BackfillRequest {
   runBackwards: boolean
   /** The type new run records get in their ids; `backfill` unless the scheduler plans its due runs. */
   runType?: RunType
-  /** Labels kept with the backfill's record, e.g. `{sensor: 'new_files'}` for a sensor's launch (§14). */
+  /** Labels kept with the backfill's record, e.g. `{sensor: 'new_files'}` for a sensor's launch (README "Launching from code"). */
   tags?: Record<string, string>
   taskRegex: null | RegExp
 }
@@ -110,7 +110,7 @@ export function runsTask(action: TaskAction): boolean {
 }
 
 /**
- * Plans a backfill (§3–§5, §9, §10 of the semantics): which dates and keys, which tasks, what is skipped,
+ * Plans a backfill (README "Choosing dates and tasks", "Existing state", "Partitions", "Backfill policies"): which dates and keys, which tasks, what is skipped,
  * cleared or recovered and why, and which consecutive dates share a run.
  */
 export function planBackfill(dag: Dag, request: BackfillRequest, now: Date, existingRuns: readonly ExistingRun[]): BackfillPlan {
@@ -214,7 +214,7 @@ function tasksToRun(actions: readonly TaskAction[]): string[] {
   return tasks
 }
 
-/** The actions of §5 for one record's selected task instances, given their recorded states. */
+/** The actions (README "Existing state") for one record's selected task instances, given their recorded states. */
 function taskActions(
   taskIds: readonly string[],
   recorded: Record<string, TaskInstanceState>,
@@ -243,7 +243,7 @@ function actionSignature(actions: readonly TaskAction[]): string {
   return actions.map((action) => (action.action === 'skip' ? `${action.task_id}:${action.reason}` : action.task_id)).join(',')
 }
 
-/** One run in the §7/§9/§10 documents, with the keys in the documented order. */
+/** One run in the `--json` documents, with the keys in the documented order. */
 export function runDocument(run: RunWindow & {tasks: string[]}) {
   return {
     run_id: run.run_id,
@@ -256,7 +256,7 @@ export function runDocument(run: RunWindow & {tasks: string[]}) {
   }
 }
 
-/** The `--dry-run --json` document of §7: exactly these keys, nothing internal. */
+/** The `--dry-run --json` document (README "Output"): exactly these keys, nothing internal. */
 export function dryRunDocument(plan: BackfillPlan) {
   return {dag_id: plan.dag_id, runs: plan.runs.map((run) => runDocument(run)), excluded: plan.excluded}
 }

@@ -7,8 +7,8 @@ export interface CoveredDate {
 
 /**
  * What one execution of a DAG's task graph covers, like Airflow's DagRunInfo with a partition key: no date (a
- * key-only run), one date (the common case) or several consecutive dates (a batch, §10), and optionally one
- * static partition key (§9).
+ * key-only run), one date (the common case) or several consecutive dates (a batch, README "Backfill policies"), and optionally one
+ * static partition key (README "Partitions").
  */
 export interface RunSpec {
   /** Covered dates, oldest first. */
@@ -17,7 +17,7 @@ export interface RunSpec {
   run_id: string
 }
 
-/** A run as the §7/§9/§10 documents describe it: the window of the whole run, null for a key-only run. */
+/** A run as the `--json` documents describe it: the window of the whole run, null for a key-only run. */
 export interface RunWindow {
   data_interval_end: null | string
   data_interval_start: null | string
@@ -27,13 +27,13 @@ export interface RunWindow {
   run_id: string
 }
 
-/** Who made a run (Airflow's run type): a backfill, or the scheduler on the DAG's schedule (§14). */
+/** Who made a run (Airflow's run type): a backfill, or the scheduler on the DAG's schedule (README "Running the scheduler"). */
 export const RUN_TYPES = ['backfill', 'scheduled'] as const
 export type RunType = (typeof RUN_TYPES)[number]
 const RUN_TYPE_PREFIX = new RegExp(`^(${RUN_TYPES.join('|')})__`)
 
 /**
- * The run id of a run: `backfill__<date>` for one date (§1), `backfill__<first>--<last>` for a batch, `__<key>`
+ * The run id of a run: `backfill__<date>` for one date, `backfill__<first>--<last>` for a batch, `__<key>`
  * appended for a partition, and `backfill__<key>` for a key-only run; `scheduled__<date>` for the scheduler's.
  */
 export function runIdOf(dates: readonly CoveredDate[], partitionKey: null | string, runType: RunType = 'backfill'): string {
@@ -47,7 +47,7 @@ export function runIdOf(dates: readonly CoveredDate[], partitionKey: null | stri
 
 /**
  * What a run covers, whoever made it: its id without the run type. A date (and key) has one run record, so a
- * backfill finds the scheduler's run of a date, and the scheduler a backfill's (§14: never run twice by either).
+ * backfill finds the scheduler's run of a date, and the scheduler a backfill's (README "Running the scheduler": never run twice by either).
  */
 export function coverageOf(runId: string): string {
   return runId.replace(RUN_TYPE_PREFIX, '')

@@ -5,7 +5,7 @@ import {UpdraftError} from '../errors.js'
 import {type CalendarDateTime, parseDateTime} from '../schedule/logical-date.js'
 import {dateSelectionFrom, type DateSelection} from '../schedule/resolve-dates.js'
 
-/** Which static partition keys a backfill runs (§9): all of them, a list, or an inclusive range in declared order. */
+/** Which static partition keys a backfill runs (README "Partitions"): all of them, a list, or an inclusive range in declared order. */
 export type KeySelection =
   | {from: null | string; kind: 'range'; to: null | string}
   | {keys: string[]; kind: 'list'}
@@ -31,7 +31,7 @@ export interface RunSelection {
 const ALL_KEYS: KeySelection = {from: null, kind: 'range', to: null}
 
 /**
- * Reads the selection flags the way the DAG gives them meaning (§9): on a DAG without partitions the Dagster
+ * Reads the selection flags the way the DAG gives them meaning (README "Partitions"): on a DAG without partitions the Dagster
  * spellings `--partitions`/`--from`/`--to` name dates; with partitions they name keys; a key-only DAG takes no
  * date at all.
  */

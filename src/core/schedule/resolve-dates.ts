@@ -83,7 +83,7 @@ export function labelerFor(dag: ScheduledDag): DateLabeler {
   return dateLabeler(dag.timezone, ticksAtMidnight(dag.schedule, dag.timezone, anchorOf(dag)))
 }
 
-/** Resolves the user's selection to data intervals, reading naive dates in the DAG's zone (§3 of the semantics). */
+/** Resolves the user's selection to data intervals, reading naive dates in the DAG's zone (README "Choosing dates and tasks"). */
 export function resolveLogicalDates(dag: ScheduledDag, selection: DateSelection, now: Date): ResolvedDates {
   const timetable = timetableOf(dag)
   const zoneNote = `${dag.schedule.source}, ${dag.timezone}`

@@ -4,7 +4,7 @@ import {timetableOf} from '../schedule/resolve-dates.js'
 import type {DagSummary} from '../state/store.js'
 
 /**
- * The logical dates the scheduler starts now (§14), as an inclusive range of UTC ISO instants, or null when none
+ * The logical dates the scheduler starts now (README "Running the scheduler"), as an inclusive range of UTC ISO instants, or null when none
  * is due. A run is due once its interval has ended. With catchup the range starts after the last scheduled run,
  * or at it while it has not finished (one that was stopped is taken up again), or at start_date before the
  * first; without catchup it is only the latest due interval. Complete dates in the range are skipped by the planner.

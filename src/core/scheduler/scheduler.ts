@@ -28,7 +28,7 @@ export interface SchedulerOptions {
 type Work = {id: number; kind: 'request'} | {kind: 'scheduled'} | {key: string; kind: 'sensor'; request: SensorRequest; sensor: Sensor}
 
 /**
- * `updraft scheduler` (§14): evaluates sensors on their intervals and launches the backfills they ask for, and
+ * `updraft scheduler` (README "Running the scheduler"): evaluates sensors on their intervals and launches the backfills they ask for, and
  * starts each due interval of every unpaused DAG as `scheduled__<date>` runs. Everything it starts goes through
  * the same backfill session as the CLI, so the state rules are the same. It never reads the wall clock: each
  * `evaluate()` uses the context's clock, so tests drive time.
@@ -43,7 +43,7 @@ export class Scheduler {
   /** Sensor requests queued or running, by sensor and request: the same one is not launched twice at once. */
   private readonly inFlight = new Set<string>()
   private readonly queues = new Map<string, Work[]>()
-  /** Requests (§18) queued here or running: each is taken once. */
+  /** Requests (README "Requests and the scheduler") queued here or running: each is taken once. */
   private readonly requestsHere = new Set<number>()
   private readonly reportedErrors = new Set<string>()
   private readonly sensorDueAt = new Map<string, number>()
@@ -107,7 +107,7 @@ export class Scheduler {
       if (range !== null && !queue.some((work) => work.kind === 'scheduled')) queue.push({kind: 'scheduled'})
     }
 
-    // Requests, oldest first, whether or not their DAG is paused: pausing a DAG stops its schedule only (§18).
+    // Requests, oldest first, whether or not their DAG is paused: pausing a DAG stops its schedule only (README "Requests and the scheduler").
     for (const record of [...recorded.records].sort((a, b) => a.id - b.id)) {
       if (record.state !== 'queued' || this.requestsHere.has(record.id) || !this.dags.has(record.dag_id)) continue
       this.requestsHere.add(record.id)

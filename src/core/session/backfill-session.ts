@@ -59,7 +59,7 @@ const CANCEL_POLL_MS = 200
 
 /**
  * One backfill from plan to summary: the plan made against a read-only view of the state (so every bad input
- * is refused before anything is written), then the DAG's lock, the store, its record (§11), the executor and
+ * is refused before anything is written), then the DAG's lock, the store, its record (README "Backfills as records"), the executor and
  * the apply loop. The CLI, and anything else that starts or resumes backfills, drives this rather than wiring
  * those parts itself.
  */
@@ -132,7 +132,7 @@ export class BackfillSession {
         const existing = existingRunsOf(await store.readRuns(this.dag.dagId, this.range))
         // Planned again only if another process changed the DAG's runs before the lock was taken.
         const plan = isDeepStrictEqual(existing, this.previewed) ? this.plan : planBackfill(this.dag, this.request, clock(), existing)
-        // The scheduler's runs on the DAG's schedule are runs, not backfills: they get no record (§14).
+        // The scheduler's runs on the DAG's schedule are runs, not backfills: they get no record (README "Running the scheduler").
         const record = this.request.runType === 'scheduled' ? null : await this.openRecord(store, plan, settings)
         const pause = new PauseController()
         const cancel = record && watchForRequests(store, record, pause)
@@ -203,7 +203,7 @@ export class BackfillSession {
   }
 
   /**
-   * Owns the runs the plan covers for as long as the backfill runs (§15): another backfill of the same DAG runs
+   * Owns the runs the plan covers for as long as the backfill runs (README "Where state lives"): another backfill of the same DAG runs
    * beside it over other runs, and one that overlaps is refused, naming the first run it would share.
    */
   private async claimRuns(store: StateStore): Promise<() => Promise<void>> {
@@ -220,7 +220,7 @@ export class BackfillSession {
   }
 
   /**
-   * Records the planned backfill as a request (§18): `queued`, owned by no process, for `updraft scheduler` (or
+   * Records the planned backfill as a request (README "Requests and the scheduler"): `queued`, owned by no process, for `updraft scheduler` (or
    * `--wait`) to take and run as `backfills resume` would.
    */
   async queue(settings: Pick<RunSettings, 'conf' | 'disableRetry' | 'markSuccess' | 'maxActiveRuns'>): Promise<BackfillRecord> {
@@ -319,7 +319,7 @@ async function readDagState(dagId: string, context: SessionContext, range: null 
 
 /**
  * The pools a plan's tasks use that are worth a word: any but `default_pool`, and that one once something holds
- * its slots. A DAG that names no pool reads as it did before pools (§7's document is unchanged).
+ * its slots. A DAG that names no pool reads as it did before pools (its `--json` document is unchanged).
  */
 export function worthSaying(pools: readonly PoolUse[]): PoolUse[] {
   return pools.filter((use) => use.pool !== DEFAULT_POOL || use.used > 0)

@@ -33,7 +33,7 @@ export function backfillRequestOf(dag: Dag, selection: SelectionFlags, choices: 
   }
 }
 
-/** `backfill()`'s options (§14) that say what to run: a sensor's request plus the flags of `dags backfill`. */
+/** `backfill()`'s options (README "Launching from code") that say what to run: a sensor's request plus the flags of `dags backfill`. */
 export interface BackfillRunOptions extends SensorRequest {
   batchSize?: 'all' | number | undefined
   conf?: Record<string, unknown> | undefined

@@ -1,7 +1,7 @@
 import {UpdraftError} from '../errors.js'
 import type {BackfillRecord, BackfillState, DagRunState, DagState, TaskInstanceState} from './schema.js'
 
-/** A run of a backfill as `backfills show --json` lists it (§11): one record per date (and key). */
+/** A run of a backfill as `backfills show --json` lists it (README "Backfills as records"): one record per date (and key). */
 export interface BackfillRunRow {
   logical_date: null | string
   partition_key: null | string
@@ -89,7 +89,7 @@ export function selectionText(request: BackfillRecord['request']): string {
   return [dateText, keyText && `keys ${keyText}`, taskText].filter(Boolean).join(' · ')
 }
 
-/** A record as `backfills list --json` prints it (§11): exactly these keys, in this order. */
+/** A record as `backfills list --json` prints it (README "Backfills as records"): exactly these keys, in this order. */
 export function recordDocument(record: BackfillRecord) {
   return {
     id: record.id,

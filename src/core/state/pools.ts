@@ -3,7 +3,7 @@ import {POOL_NAME_PATTERN} from '../dag/validate.js'
 import {UpdraftError} from '../errors.js'
 import type {ProcessInfo} from './file-lock.js'
 
-/** Airflow's default pool size: every task is in some pool, and this one exists from the start (§17). */
+/** Airflow's default pool size: every task is in some pool, and this one exists from the start (README "Pools"). */
 export const DEFAULT_POOL_SLOTS = 128
 export const DEFAULT_POOL_DESCRIPTION = 'Default pool'
 
@@ -124,7 +124,7 @@ function cappedTries(owners: Record<string, SlotOwner>, key: string): number {
   return tries
 }
 
-/** Whether `a` is served before `b` (§17): scheduled runs first, then priority, then the oldest date (newest with -B). */
+/** Whether `a` is served before `b` (README "Pools"): scheduled runs first, then priority, then the oldest date (newest with -B). */
 export function outranks(a: PoolWaiter, b: PoolWaiter): boolean {
   return compareWaiters(a, b) < 0
 }
@@ -247,7 +247,7 @@ export function exchangeSlots(ledger: PoolLedger, ownerId: string, report: null 
   return {exchange, ledger: {owners, pools: ledger.pools}}
 }
 
-/** Pools as every store keeps them (§17): one ledger, read and changed whole under the store's own lock. */
+/** Pools as every store keeps them (README "Pools"): one ledger, read and changed whole under the store's own lock. */
 export interface PoolStore {
   /** Removes pool `name`; `default_pool` cannot go, and an unknown name is an error. */
   delete(name: string): Promise<void>

@@ -49,7 +49,7 @@ export interface AttemptRecord {
 
 /** A task instance as stored; instants are UTC ISO strings. */
 export interface TaskInstanceRecord {
-  /** The run id of the batch that ran this instance together with other dates' (§10), or null. */
+  /** The run id of the batch that ran this instance together with other dates' (README "Backfill policies"), or null. */
   batch_run_id: null | string
   duration_ms: null | number
   end_date: null | string
@@ -81,8 +81,8 @@ export interface DagRunRecord {
   task_instances: Record<string, TaskInstanceRecord>
 }
 
-/** Where a backfill stands (§11); `interrupted` also reads for a `running` one whose process is gone. */
-/** `queued`: a request no process has taken yet (§18); `paused`: it starts no new task instance until unpaused. */
+/** Where a backfill stands (README "Backfills as records"); `interrupted` also reads for a `running` one whose process is gone. */
+/** `queued`: a request no process has taken yet (README "Requests and the scheduler"); `paused`: it starts no new task instance until unpaused. */
 export type BackfillState = 'cancelled' | 'failed' | 'interrupted' | 'paused' | 'queued' | 'running' | 'success'
 
 /** A backfill's request as parsed, in plain data: what `backfills resume` runs again. */
@@ -100,7 +100,7 @@ export interface StoredRequest {
   rerun_failed_tasks: boolean
   reset_dagruns: boolean
   run_backwards: boolean
-  /** Labels of the launch, e.g. `{sensor: 'new_files'}` (§14); absent on records written before tags. */
+  /** Labels of the launch, e.g. `{sensor: 'new_files'}` (README "Launching from code"); absent on records written before tags. */
   tags?: Record<string, string>
   task_regex: null | {flags: string; source: string}
 }
@@ -114,7 +114,7 @@ export interface BackfillAttempt {
   state: BackfillState
 }
 
-/** A backfill as a record (§11), in the section of its DAG. */
+/** A backfill as a record (README "Backfills as records"), in the section of its DAG. */
 export interface BackfillRecord {
   counts: Partial<Record<TaskInstanceState, number>>
   created_at: string
@@ -140,12 +140,12 @@ export interface DagState {
 }
 
 /**
- * 3: the embedded store as a catalog and shards of runs (§15); 2 added partitions and batches to the single
+ * 3: the embedded store as a catalog and shards of runs (README "Where state lives"); 2 added partitions and batches to the single
  * state file that 1 and 2 were.
  */
 export const SCHEMA_VERSION = 3
 
-/** What is set on a DAG rather than recorded by its runs: whether the scheduler runs it (§14). */
+/** What is set on a DAG rather than recorded by its runs: whether the scheduler runs it (README "Running the scheduler"). */
 export interface DagSettings {
   is_paused: boolean
 }

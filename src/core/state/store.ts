@@ -12,7 +12,7 @@ export interface RunRange {
 export interface DagSummary {
   /** The run started last, of any type. */
   last_run: null | Pick<DagRunRecord, 'logical_date' | 'partition_key' | 'run_id' | 'start_date' | 'state'>
-  /** The latest run the scheduler started (§14), and whether it has finished. */
+  /** The latest run the scheduler started (README "Running the scheduler"), and whether it has finished. */
   last_scheduled: null | {finished: boolean; logical_date: string}
 }
 
@@ -90,7 +90,7 @@ export interface StoreOptions {
 }
 
 /**
- * The only door to state (§15). Reads return data shared with the store: callers read it and never change it.
+ * The only door to state (README "Where state lives"). Reads return data shared with the store: callers read it and never change it.
  * A store opened with a `writer` records that DAG's runs, task instances and backfill records. Every change is
  * sent to durable storage at the end of the turn of the event loop it was recorded in (the embedded store's
  * journal, written by then; a PostgreSQL statement, durable once it commits): `whenDurable` says when it is.
@@ -103,7 +103,7 @@ export interface StateStore {
   close(): Promise<void>
   /** Asks the backfill of record `backfillId` to stop, saying who asked. */
   requestCancel(backfillId: number, by: string): Promise<void>
-  /** Pools and the slots processes hold in them (§17), shared by every process that opens this store. */
+  /** Pools and the slots processes hold in them (README "Pools"), shared by every process that opens this store. */
   readonly pools: PoolStore
   /** Who asked the backfill of record `backfillId` to stop, or null; `clear` withdraws the request once heard. */
   cancelRequestOf(backfillId: number, options?: {clear: boolean}): Promise<null | string>
@@ -120,7 +120,7 @@ export interface StateStore {
   /**
    * Changes record `backfillId` atomically, as no other process changes it at the same time: `change` gets the
    * record as it stands and returns it changed, or null to leave it. Returns what was written, or null. For
-   * records no live backfill writes: queued and paused requests (§18).
+   * records no live backfill writes: queued and paused requests (README "Requests and the scheduler").
    */
   updateBackfill(backfillId: number, change: (record: BackfillRecord) => BackfillRecord | null): Promise<BackfillRecord | null>
   /** The claims live processes hold on `dagId`; those of dead processes are not listed. */

@@ -18,7 +18,7 @@ const JOURNAL_BATCH_CHANGES = 4096
 const WRITE_LOCK_TIMEOUT_MS = 30_000
 
 /**
- * The embedded store (§15): a catalog and, per DAG, its runs in shards by period, each a lowdb document written
+ * The embedded store (README "Where state lives"): a catalog and, per DAG, its runs in shards by period, each a lowdb document written
  * whole to a temporary file and renamed. A writer appends each recorded change of its DAG to its own journal
  * by the end of the turn it was recorded in, so a kill -9 loses nothing; a flush (at once for the first change,
  * then every few seconds, and at close) writes the shards and catalog entries it changed and starts a fresh

@@ -46,7 +46,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE updraft_pool_ledger (id integer PRIMARY KEY CHECK (id = 1), ledger json NOT NULL);
   INSERT INTO updraft_pool_ledger (id, ledger) VALUES (1, '{"owners": {}, "pools": {}}');
   `,
-  // Pause requests (§18), as cancel requests are kept.
+  // Pause requests (README "Requests and the scheduler"), as cancel requests are kept.
   `
   CREATE TABLE updraft_pauses (backfill_id bigint PRIMARY KEY);
   `,

@@ -110,7 +110,7 @@ interface StoredRun {
 }
 
 /**
- * The PostgreSQL store (§16): every coordinator, scheduler and web server that names one database shares one
+ * The PostgreSQL store (README "Sharing state: PostgreSQL"): every coordinator, scheduler and web server that names one database shares one
  * state. A writer applies its changes in memory and sends them at the end of the turn they were recorded in, one
  * statement for all of them (each changed run whole), so there is no round trip per change; a change is durable
  * once that statement commits. Ownership, ids and settings change in transactions.
