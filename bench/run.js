@@ -26,7 +26,7 @@ function writeDag(name, schedule, taskBody) {
 writeDag('noop_daily', '@daily', 'callable: () => {}')
 writeDag('noop_hourly', '@hourly', 'callable: () => {}')
 writeDag('shell_daily', '@daily', "bash_command: 'true'")
-// The same graph over a date × 50-key grid (§9).
+// The same graph over a date × 50-key grid (README "Partitions").
 const keys = Array.from({length: 50}, (_, index) => `k${index + 1}`)
 writeFileSync(join(dags, 'grid_daily.mjs'), readFileSync(join(dags, 'noop_daily.mjs'), 'utf8').replace('export default {', `export default {partitions: ${JSON.stringify(keys)}, `))
 writeFileSync(
