@@ -1,8 +1,9 @@
 import {describe, expect, it} from '@jest/globals'
+import {spawnSync} from 'node:child_process'
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {runCli} from '../helpers/run-cli.js'
+import {BIN, runCli} from '../helpers/run-cli.js'
 import {linesOf, readState, taskInstance, tiStates} from '../helpers/state-file.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
@@ -70,6 +71,12 @@ describe('dags backfill (built CLI, real bash tasks)', () => {
     const refused = backfill(root, 'diamond', '-s', '2024-01-01', '-e', '2024-01-02', '--reset-dagruns')
     expect(refused.code).toBe(2)
     expect(refused.stderr).toContain('Code: CONFIRMATION_REQUIRED')
+    expect(readFileSync(join(root, '.updraft', 'db.json'), 'utf8')).toBe(stateBefore)
+    // Answering no on a terminal is a refusal with a code of its own, each code with one exit status.
+    const command = [process.execPath, BIN, 'dags', 'backfill', 'diamond', '-s', '2024-01-01', '-e', '2024-01-02', '--reset-dagruns'].map((word) => `'${word}'`).join(' ')
+    const declined = spawnSync('script', ['-qfec', command, '/dev/null'], {cwd: root, encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}, input: 'n\n'})
+    expect(declined.status).toBe(1)
+    expect(declined.stdout).toContain('Code: CONFIRMATION_DECLINED')
     expect(readFileSync(join(root, '.updraft', 'db.json'), 'utf8')).toBe(stateBefore)
 
     expect(backfill(root, 'diamond', '-s', '2024-01-01', '-e', '2024-01-02', '--reset-dagruns', '-y').code).toBe(0)

@@ -62,6 +62,7 @@ export default class DagsBackfill extends BaseCommand {
       throw new UpdraftError('CONFIRMATION_REQUIRED', `Expected -y/--yes to clear ${clearing} task instance(s) without a terminal to confirm on, got no -y.`, {exit: 2, suggestions: ['Add -y to confirm --reset-dagruns.']})
     }
 
-    if (!(await confirm(question))) throw new UpdraftError('CONFIRMATION_REQUIRED', 'Expected confirmation to clear task instances, got no; nothing was changed.')
+    // Declining is an answer, not a mistake on the command line: its own code, and the exit of a refusal.
+    if (!(await confirm(question))) throw new UpdraftError('CONFIRMATION_DECLINED', 'Expected confirmation to clear task instances, got no; nothing was changed.')
   }
 }
