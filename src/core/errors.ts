@@ -90,10 +90,13 @@ export function isUpdraftError(value: unknown): value is UpdraftError {
 /** STATE_FILE_UNWRITABLE for a failed attempt to `purpose`; an UpdraftError already says what went wrong. */
 export function stateUnwritable(purpose: string, error: unknown): UpdraftError {
   if (isUpdraftError(error)) return error
+  return new UpdraftError('STATE_FILE_UNWRITABLE', `Expected to ${purpose}, got ${systemErrorText(error)}`)
+}
+
+/** A system error as "ENOENT: no such file or directory, …": Node's messages start with their code, said once. */
+export function systemErrorText(error: unknown): string {
   const {code} = error as NodeJS.ErrnoException
-  // Node's messages start with their code ("EACCES: permission denied, …"): said once.
-  const message = (error as Error).message.replace(/^[A-Z]+: /, '')
-  return new UpdraftError('STATE_FILE_UNWRITABLE', `Expected to ${purpose}, got ${code ?? 'an error'}: ${message}`)
+  return `${code ?? 'an error'}: ${(error as Error).message.replace(/^[A-Z]+: /, '')}`
 }
 
 /** Marks a switch branch that the type checker proves cannot happen. */

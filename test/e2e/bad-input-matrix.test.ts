@@ -62,7 +62,7 @@ const cases: Array<[string[], number, string, string]> = [
   [['past', '-s', '2024-01-01', '-e', '2024-01-03', '-B'], 2, 'RUN_BACKWARDS_WITH_DEPENDS_ON_PAST', 'got a in DAG past'],
   [['once', '-s', '2024-01-01'], 2, 'SCHEDULE_NOT_PERIODIC', 'got schedule_interval @once'],
   [['pipeline', '-s', '2024-01-01', '--reset-dagruns'], 2, 'CONFIRMATION_REQUIRED', 'got no -y'],
-  [['pipeline', '-s', '2024-01-01', '--dags-folder', '/nonexistent/dags'], 1, 'DAGS_FOLDER_UNREADABLE', '/nonexistent/dags'],
+  [['pipeline', '-s', '2024-01-01', '--dags-folder', '/nonexistent/dags'], 1, 'DAGS_FOLDER_UNREADABLE', "got ENOENT: no such file or directory, scandir '/nonexistent/dags'"],
   [['syntax', '-s', '2024-01-01'], 1, 'DAG_SYNTAX_ERROR', 'syntax.ts: syntax error'],
   [['cycle', '-s', '2024-01-01'], 1, 'DAG_CYCLE', 'a → b → a'],
   [['duplicate', '-s', '2024-01-01'], 1, 'DAG_DUPLICATE_TASK', 'duplicate task_id "a"'],

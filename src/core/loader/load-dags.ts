@@ -6,7 +6,7 @@ import {closeMatch} from '../suggest.js'
 
 import type {Dag} from '../dag/model.js'
 import {validateDag} from '../dag/validate.js'
-import {type ErrorCode, isUpdraftError, UpdraftError} from '../errors.js'
+import {type ErrorCode, isUpdraftError, systemErrorText, UpdraftError} from '../errors.js'
 
 const DAG_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs']
 
@@ -76,7 +76,7 @@ async function listDagFiles(folder: string): Promise<string[]> {
   } catch (error) {
     throw new UpdraftError(
       'DAGS_FOLDER_UNREADABLE',
-      `Expected a readable DAGs folder at ${absolute}, got ${(error as NodeJS.ErrnoException).code ?? 'an error'}: ${(error as Error).message}`,
+      `Expected a readable DAGs folder at ${absolute}, got ${systemErrorText(error)}`,
       {suggestions: ['Pass --dags-folder or set UPDRAFT_DAGS_FOLDER.']},
     )
   }

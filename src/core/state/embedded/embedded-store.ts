@@ -2,7 +2,7 @@ import {appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync
 import {dirname} from 'node:path'
 import {isDeepStrictEqual} from 'node:util'
 
-import {stateUnwritable, UpdraftError} from '../../errors.js'
+import {stateUnwritable, systemErrorText, UpdraftError} from '../../errors.js'
 import {progressOf} from '../backfills.js'
 import {applyChange, type BackfillRecord, type DagRunRecord, type DagSettings, type DagState, migrateStateFile, SCHEMA_VERSION, type StateChange, type StateFile} from '../schema.js'
 import {type Catalog, type ClaimedRun, type ClaimResult, type DagSummary, listedBackfillOf, NO_SUMMARY, type RunClaim, type RunRange, type StateStore, type StoreOptions, summaryAfter, wholeBackfillOf} from '../store.js'
@@ -547,7 +547,7 @@ export class EmbeddedStore implements StateStore {
     try {
       mkdirSync(this.files.directory, {recursive: true})
     } catch (error) {
-      throw new UpdraftError('STATE_FILE_UNWRITABLE', `Expected a writable state directory ${this.files.directory}, got ${(error as NodeJS.ErrnoException).code ?? 'an error'}: ${(error as Error).message.replace(/^[A-Z]+: /, '')}`, {
+      throw new UpdraftError('STATE_FILE_UNWRITABLE', `Expected a writable state directory ${this.files.directory}, got ${systemErrorText(error)}`, {
         suggestions: ['Pass --db or set UPDRAFT_DB to a writable location.'],
       })
     }
