@@ -4,7 +4,14 @@ import type {AttemptReason, DagRunState, TaskInstanceState} from './state/schema
 /** What a backfill reports while it runs; every event is emitted after the state it describes was recorded. */
 export type BackfillEvent =
   /** The plan was recorded and execution begins. */
-  | {dag_id: string; excluded: ExcludedCounts; runs: Array<{logical_date: null | string; logical_dates: string[]; partition_key: null | string; run_id: string; tasks: string[]}>; timezone: string; type: 'backfill_started'}
+  | {
+      dag_id: string
+      excluded: ExcludedCounts
+      /** `left_failed`: the run has nothing to run because what failed in it is not run again without --rerun-failed-tasks. */
+      runs: Array<{left_failed: boolean; logical_date: null | string; logical_dates: string[]; partition_key: null | string; run_id: string; tasks: string[]}>
+      timezone: string
+      type: 'backfill_started'
+    }
   /**
    * A run entered the max_active_runs window; `label` is how it reads (its dates in the DAG's zone, its key).
    * `logical_date` is its first date, null for a key-only run.

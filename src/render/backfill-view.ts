@@ -63,8 +63,13 @@ class LinesView implements BackfillView {
     switch (event.type) {
       case 'backfill_started': {
         const total = event.runs.reduce((sum, run) => sum + run.tasks.length, 0)
-        const complete = event.runs.filter((run) => run.tasks.length === 0).length
-        return `Backfilling ${event.dag_id}: ${runCountText(event.runs)} (${event.timezone}), ${total} task instance(s) to run${complete > 0 ? `; ${complete} ${runNoun(event.runs) === 'dates' ? 'date(s)' : 'run(s)'} already complete` : ''}`
+        const idle = event.runs.filter((run) => run.tasks.length === 0)
+        const failed = idle.filter((run) => run.left_failed).length
+        const noun = runNoun(event.runs) === 'dates' ? 'date(s)' : 'run(s)'
+        // Why nothing runs comes first: dates left failed are not complete, and the flag that re-runs them is named.
+        const left = failed > 0 ? `; ${failed} ${noun} left failed, as without --rerun-failed-tasks failed task instances are not run again` : ''
+        const complete = idle.length - failed > 0 ? `; ${idle.length - failed} ${noun} already complete` : ''
+        return `Backfilling ${event.dag_id}: ${runCountText(event.runs)} (${event.timezone}), ${total} task instance(s) to run${left}${complete}`
       }
 
       case 'interrupt_requested': {

@@ -10,7 +10,7 @@ import {runCountText, runNoun} from './format.js'
 export interface RunProgress {
   durationMs: null | number
   label: string
-  /** True when the date had nothing left to run: it was already complete. */
+  /** True when the date had nothing left to run because it was already complete. */
   nothingToDo: boolean
   runId: string
   state: string
@@ -57,7 +57,7 @@ export class BackfillProgress {
         this.totalRuns = event.runs.length
         this.runNoun = runNoun(event.runs)
         this.runCount = runCountText(event.runs, 'date(s)')
-        for (const run of event.runs) if (run.tasks.length === 0) this.withoutWork.add(run.run_id)
+        for (const run of event.runs) if (run.tasks.length === 0 && !run.left_failed) this.withoutWork.add(run.run_id)
         return
       }
 

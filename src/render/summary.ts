@@ -28,6 +28,11 @@ export function summaryText(summary: BackfillSummary): string {
     `  task instances: ${countsText(summary.counts.task_instances)}`,
     ...(summary.backfill_id === null ? [] : [dim(`  record:         backfill ${summary.backfill_id} (updraft backfills show ${summary.backfill_id})`)]),
   ]
+  // Why the failures below did not run again comes before them.
+  if (summary.not_rerun > 0) {
+    lines.push('', warn(`${summary.not_rerun} selected task instance(s) had already failed and were not run again; add --rerun-failed-tasks to re-run them and their downstream.`))
+  }
+
   if (summary.failures.length > 0) {
     lines.push('', bad(`Failures (${summary.failures.length}):`))
     const rows = summary.failures.map((failure) => [
@@ -40,10 +45,6 @@ export function summaryText(summary: BackfillSummary): string {
       failure.log_path ?? dim('-'),
     ])
     lines.push(table(['dag', 'task', 'logical_date', 'try', 'state', 'reason', 'log'], rows))
-  }
-
-  if (summary.not_rerun > 0) {
-    lines.push('', warn(`${summary.not_rerun} selected task instance(s) had already failed and were not run again; add --rerun-failed-tasks to re-run them and their downstream.`))
   }
 
   if (summary.already_complete > 0) {

@@ -132,3 +132,19 @@ describe('updraft --help', () => {
     expect(topics).toMatch(/db\s+Move the state between stores\./)
   })
 })
+
+describe('re-running a failed range without flags', () => {
+  it('says first why nothing ran: the dates are left failed, not complete, and names the flag', () => {
+    const root = tmpProject({'dags/broken.mjs': `export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'boom', bash_command: 'exit 3'}, {task_id: 'after', bash_command: 'true', upstream: ['boom']}]}`})
+    expect(runCli(['dags', 'backfill', 'broken', '-s', '2024-01-01', '-e', '2024-01-03'], {cwd: root}).code).toBe(1)
+    const again = runCli(['dags', 'backfill', 'broken', '-s', '2024-01-01', '-e', '2024-01-03'], {cwd: root})
+    expect(again.code).toBe(1)
+    const lines = again.stdout.split('\n')
+    expect(lines[0]).toBe('Backfilling broken: 3 logical date(s) (UTC), 0 task instance(s) to run; 3 date(s) left failed, as without --rerun-failed-tasks failed task instances are not run again')
+    expect(again.stdout).not.toContain('already complete')
+    const reason = lines.findIndex((line) => line.startsWith('6 selected task instance(s) had already failed and were not run again'))
+    const table = lines.findIndex((line) => line.startsWith('Failures (6):'))
+    expect(reason).toBeGreaterThan(0)
+    expect(reason).toBeLessThan(table)
+  })
+})

@@ -20,7 +20,7 @@ function hourlyRuns(count: number) {
 
 type Run = ReturnType<typeof hourlyRuns>[number]
 
-const started = (runs: Run[]): BackfillEvent => ({dag_id: 'hourly', excluded, runs, timezone: 'Europe/Berlin', type: 'backfill_started'})
+const started = (runs: Run[]): BackfillEvent => ({dag_id: 'hourly', excluded, runs: runs.map((run) => ({...run, left_failed: false})), timezone: 'Europe/Berlin', type: 'backfill_started'})
 const runStarted = (run: Run): BackfillEvent => ({label: run.label, logical_date: run.logical_date, run_id: run.run_id, type: 'run_started'})
 const taskState = (run: Run, taskId: string, state: 'failed' | 'queued' | 'running' | 'success'): BackfillEvent => ({
   duration_ms: 10,

@@ -20,8 +20,8 @@ describe('backfill view', () => {
       dag_id: 'd',
       excluded: {after_end_date: 0, before_start_date: 0, not_yet_due: 0},
       runs: [
-        {logical_date: '2024-01-01T00:00:00.000Z', logical_dates: ['2024-01-01T00:00:00.000Z'], partition_key: null, run_id: 'r', tasks: ['a', 'b']},
-        {logical_date: '2024-01-01T01:00:00.000Z', logical_dates: ['2024-01-01T01:00:00.000Z'], partition_key: null, run_id: 'done', tasks: []},
+        {left_failed: false, logical_date: '2024-01-01T00:00:00.000Z', logical_dates: ['2024-01-01T00:00:00.000Z'], partition_key: null, run_id: 'r', tasks: ['a', 'b']},
+        {left_failed: false, logical_date: '2024-01-01T01:00:00.000Z', logical_dates: ['2024-01-01T01:00:00.000Z'], partition_key: null, run_id: 'done', tasks: []},
       ],
       timezone: 'Europe/Berlin',
       type: 'backfill_started',

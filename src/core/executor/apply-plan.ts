@@ -175,7 +175,7 @@ class ApplyLoop {
     options.listener({
       dag_id: dag.dagId,
       excluded: plan.excluded,
-      runs: plan.runs.map((run) => ({logical_date: run.logical_date, logical_dates: run.logical_dates, partition_key: run.partition_key, run_id: run.run_id, tasks: run.tasks})),
+      runs: plan.runs.map((run) => ({logical_date: run.logical_date, logical_dates: run.logical_dates, left_failed: run.tasks.length === 0 && leftFailed(run), partition_key: run.partition_key, run_id: run.run_id, tasks: run.tasks})),
       timezone: dag.timezone,
       type: 'backfill_started',
     })
@@ -537,4 +537,9 @@ class ApplyLoop {
   private requeueUnfinishedRuns(): void {
     for (const run of this.runs) if (run.started && !run.finished) this.recorder.requeue(run)
   }
+}
+
+/** Whether the plan leaves a task instance of the run failed, as it was, for want of --rerun-failed-tasks. */
+function leftFailed(run: PlannedRun): boolean {
+  return run.records.some((record) => record.actions.some((action) => action.action === 'skip' && action.reason === 'already-failed'))
 }
