@@ -129,6 +129,23 @@ describe('backfill requests (§18)', () => {
     expect([again.code, again.stderr.split('\n')[1]]).toEqual([1, 'Code: BACKFILL_NOT_RUNNING'])
   }, 60_000)
 
+  it('a request whose scheduler was killed is carried on by the next scheduler', async () => {
+    const root = tmpProject({'dags/sales.mjs': sales(true)})
+    expect(cli(root, 'backfills', 'create', 'sales', '-s', '2024-01-01', '-e', '2024-01-02').code).toBe(0)
+    const first = startCli(['scheduler'], {cwd: root})
+    started.push(first.child.pid as number)
+    await waitFor(() => tries(root).length === 1)
+    first.child.kill('SIGKILL')
+    await first.done
+    expect(stateOf(root, 1)).toBe('interrupted')
+    writeFileSync(join(root, 'go'), '')
+    const second = cli(root, 'scheduler', '--once')
+    expect(second.code).toBe(0)
+    expect(second.stdout).toContain('request 1: carrying on a backfill of sales')
+    expect(stateOf(root, 1)).toBe('success')
+    expect(tries(root)).toEqual(['2024-01-01', '2024-01-01', '2024-01-02'])
+  }, 60_000)
+
   it('--wait runs the request here with the usual output and exit code', () => {
     const root = tmpProject({'dags/sales.mjs': sales(false)})
     const waited = cli(root, 'backfill', 'create', '--dag-id', 'sales', '--from-date', '2024-01-01', '--to-date', '2024-01-02', '--wait')

@@ -25,7 +25,7 @@ export interface SchedulerOptions {
 }
 
 /** Work waiting for its DAG: one backfill or set of scheduled runs at a time per DAG, as the DAG's lock allows. */
-type Work = {id: number; kind: 'request'} | {kind: 'scheduled'} | {key: string; kind: 'sensor'; request: SensorRequest; sensor: Sensor}
+type Work = {deadPid: number; id: number; kind: 'request'} | {kind: 'scheduled'} | {key: string; kind: 'sensor'; request: SensorRequest; sensor: Sensor}
 
 /**
  * `updraft scheduler` (README "Running the scheduler"): evaluates sensors on their intervals and launches the backfills they ask for, and
@@ -107,11 +107,16 @@ export class Scheduler {
       if (range !== null && !queue.some((work) => work.kind === 'scheduled')) queue.push({kind: 'scheduled'})
     }
 
-    // Requests, oldest first, whether or not their DAG is paused: pausing a DAG stops its schedule only (README "Requests and the scheduler").
+    // Requests, oldest first, whether or not their DAG is paused: pausing a DAG stops its schedule only (README
+    // "Requests and the scheduler"). A request whose process died (a scheduler killed or restarted) is carried on.
     for (const record of [...recorded.records].sort((a, b) => a.id - b.id)) {
-      if (record.state !== 'queued' || this.requestsHere.has(record.id) || !this.dags.has(record.dag_id)) continue
+      // Read as interrupted also between another scheduler taking it and owning its runs: only a pid that is
+      // gone (on this host) makes it an orphan here.
+      const {process} = this.options.context
+      const orphaned = record.origin === 'request' && record.state === 'interrupted' && !(record.host === process.host && process.isAlive(record.pid))
+      if ((record.state !== 'queued' && !orphaned) || this.requestsHere.has(record.id) || !this.dags.has(record.dag_id)) continue
       this.requestsHere.add(record.id)
-      this.queueOf(record.dag_id).push({id: record.id, kind: 'request'})
+      this.queueOf(record.dag_id).push({deadPid: orphaned ? record.pid : 0, id: record.id, kind: 'request'})
     }
 
     this.startWhatCan()
@@ -189,7 +194,7 @@ export class Scheduler {
       const work = queue[0]
       if (this.active.has(dagId) || !work || !dag) continue
       queue.shift()
-      const running = (work.kind === 'sensor' ? this.launchForSensor(dag, work) : work.kind === 'request' ? this.launchRequest(dag, work.id) : this.startScheduledRuns(dag))
+      const running = (work.kind === 'sensor' ? this.launchForSensor(dag, work) : work.kind === 'request' ? this.launchRequest(dag, work) : this.startScheduledRuns(dag))
         .catch((error: unknown) => {
           // A backfill started elsewhere owns one of the runs: they start on a later pass, once it is done.
           if (isUpdraftError(error) && error.code === 'BACKFILL_LOCKED') this.reportOnce(`${dagId}: ${work.kind === 'sensor' ? 'the backfill its sensor asked for' : describeWork(dagId, work)} did not start: ${error.summary}`)
@@ -235,15 +240,16 @@ export class Scheduler {
    * Takes a queued request and runs it as `backfills resume` would. Another scheduler that took it first wins;
    * a request whose runs a live backfill owns goes back to the queue and is tried again on a later pass.
    */
-  private async launchRequest(dag: Dag, id: number): Promise<void> {
+  private async launchRequest(dag: Dag, {deadPid, id}: Extract<Work, {kind: 'request'}>): Promise<void> {
     const {context} = this.options
     const store = await openSharedStore(context)
     try {
-      const taken = await takeRequest(store, id, context.process)
+      const taken = await takeRequest(store, id, context.process, deadPid)
       if (!taken) return
       const session = await BackfillSession.resume(dag, taken, context)
       this.launches++
-      this.options.report(`request ${id}: launching a backfill of ${dag.dagId} for ${selectionText(taken.request)}`)
+      const how = deadPid === 0 ? 'launching' : 'carrying on'
+      this.options.report(`request ${id}: ${how} a backfill of ${dag.dagId} for ${selectionText(taken.request)}${deadPid === 0 ? '' : ` (the process that ran it, pid ${deadPid}, is gone)`}`)
       this.sessions.add(session)
       const settings = this.runSettings(dag)
       let summary: BackfillSummary

@@ -235,6 +235,7 @@ export class BackfillSession {
         history: [],
         host: '',
         id,
+        origin: 'request',
         pid: 0,
         request: storedRequestOf(this.request, settings),
         run_ids: this.plan.runs.flatMap((run) => run.records.map((record) => record.run_id)),
@@ -452,11 +453,15 @@ export function settingsOf(stored: StoredRequest, machine: Pick<RunSettings, 'ex
 }
 
 /**
- * Takes queued request `backfillId` for this process, unless another took it first (then null): the one atomic
- * step that keeps two schedulers from launching one request.
+ * Takes request `backfillId` for this process, unless another took it first (then null): the one atomic step
+ * that keeps two schedulers from launching one request. A queued request is free; so is one whose process died
+ * (`deadPid`, as the caller found it gone), which is carried on.
  */
-export async function takeRequest(store: StateStore, backfillId: number, taker: ProcessInfo): Promise<BackfillRecord | null> {
-  return store.updateBackfill(backfillId, (record) => (record.state === 'queued' ? {...record, host: taker.host, pid: taker.pid, state: 'running'} : null))
+export async function takeRequest(store: StateStore, backfillId: number, taker: ProcessInfo, deadPid = 0): Promise<BackfillRecord | null> {
+  return store.updateBackfill(backfillId, (record) => {
+    const orphaned = deadPid !== 0 && record.origin === 'request' && record.pid === deadPid && ['interrupted', 'paused', 'running'].includes(record.state)
+    return record.state === 'queued' || orphaned ? {...record, host: taker.host, pid: taker.pid, state: 'running'} : null
+  })
 }
 
 /** Puts a taken request back in the queue, as if never taken: its runs were not free yet. */

@@ -124,6 +124,8 @@ export interface BackfillRecord {
   history: BackfillAttempt[]
   host: string
   id: number
+  /** `request`: created by `backfill create` (README "Requests and the scheduler"), so the scheduler runs it, and carries it on if its process dies. */
+  origin?: 'request'
   pid: number
   request: StoredRequest
   /** The run records it covers, one per date (and key). */
