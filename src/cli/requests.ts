@@ -2,7 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {isUpdraftError} from '../core/errors.js'
 import {loadDag} from '../core/loader/load-dags.js'
-import {BackfillSession, requeueRequest, type RunSettings, settingsOf, takeRequest} from '../core/session/backfill-session.js'
+import {BackfillSession, giveBackRequest, type RunSettings, settingsOf, takeRequest, UNTAKEN} from '../core/session/backfill-session.js'
 import {recordDocument} from '../core/state/backfills.js'
 import {openSharedStore, readBackfills} from '../core/state/readers.js'
 import type {BackfillRecord} from '../core/state/schema.js'
@@ -43,7 +43,7 @@ async function followRequest(queued: BackfillRecord, machine: Pick<RunSettings, 
       try {
         return await runInForeground(await BackfillSession.resume(dag, taken, context), settingsOf(taken.request, machine), output)
       } catch (error) {
-        await requeueRequest(store, taken.id)
+        await giveBackRequest(store, taken, UNTAKEN)
         // Another backfill owns some of its runs: it waits for them, as the scheduler would have it wait.
         if (!isUpdraftError(error) || error.code !== 'BACKFILL_LOCKED') throw error
         if (!output.json && !toldWaiting) output.log(`Backfill ${queued.id} waits for runs another backfill owns: ${error.summary}`)

@@ -6,7 +6,7 @@ import {loadDagBag} from '../loader/load-dags.js'
 import {runLabel} from '../run/run-spec.js'
 import {parseDateTime} from '../schedule/logical-date.js'
 import {labelerFor} from '../schedule/resolve-dates.js'
-import {BackfillSession, requeueRequest, type RunSettings, type SessionContext, settingsOf, takeRequest} from '../session/backfill-session.js'
+import {BackfillSession, giveBackRequest, type RunSettings, type SessionContext, settingsOf, takeRequest, UNTAKEN} from '../session/backfill-session.js'
 import {selectionText} from '../state/backfills.js'
 import {backfillRequestOf, launchBackfill} from '../session/launch.js'
 import {openSharedStore, type RecordedBackfills} from '../state/readers.js'
@@ -25,7 +25,7 @@ export interface SchedulerOptions {
 }
 
 /** Work waiting for its DAG: one backfill or set of scheduled runs at a time per DAG, as the DAG's lock allows. */
-type Work = {deadPid: number; id: number; kind: 'request'} | {kind: 'scheduled'} | {key: string; kind: 'sensor'; request: SensorRequest; sensor: Sensor}
+type Work = {deadPid: number; host: string; id: number; kind: 'request'} | {kind: 'scheduled'} | {key: string; kind: 'sensor'; request: SensorRequest; sensor: Sensor}
 
 /**
  * `updraft scheduler` (README "Running the scheduler"): evaluates sensors on their intervals and launches the backfills they ask for, and
@@ -116,7 +116,7 @@ export class Scheduler {
       const orphaned = record.origin === 'request' && record.state === 'interrupted' && !(record.host === process.host && process.isAlive(record.pid))
       if ((record.state !== 'queued' && !orphaned) || this.requestsHere.has(record.id) || !this.dags.has(record.dag_id)) continue
       this.requestsHere.add(record.id)
-      this.queueOf(record.dag_id).push({deadPid: orphaned ? record.pid : 0, id: record.id, kind: 'request'})
+      this.queueOf(record.dag_id).push({deadPid: orphaned ? record.pid : 0, host: record.host, id: record.id, kind: 'request'})
     }
 
     this.startWhatCan()
@@ -237,10 +237,11 @@ export class Scheduler {
   }
 
   /**
-   * Takes a queued request and runs it as `backfills resume` would. Another scheduler that took it first wins;
-   * a request whose runs a live backfill owns goes back to the queue and is tried again on a later pass.
+   * Takes a queued request (or one whose process died) and runs it as `backfills resume` would. Another
+   * scheduler that took it first wins; a request whose runs a live backfill owns is given back as it was and
+   * tried again on a later pass.
    */
-  private async launchRequest(dag: Dag, {deadPid, id}: Extract<Work, {kind: 'request'}>): Promise<void> {
+  private async launchRequest(dag: Dag, {deadPid, host, id}: Extract<Work, {kind: 'request'}>): Promise<void> {
     const {context} = this.options
     const store = await openSharedStore(context)
     try {
@@ -256,7 +257,7 @@ export class Scheduler {
       try {
         summary = await session.run(settingsOf(taken.request, settings), {listener: settings.listener, notice: settings.notice, signal: settings.signal})
       } catch (error) {
-        await requeueRequest(store, id)
+        await giveBackRequest(store, taken, deadPid === 0 ? UNTAKEN : {host, pid: deadPid, state: 'interrupted'})
         throw error
       } finally {
         this.sessions.delete(session)

@@ -464,9 +464,15 @@ export async function takeRequest(store: StateStore, backfillId: number, taker: 
   })
 }
 
-/** Puts a taken request back in the queue, as if never taken: its runs were not free yet. */
-export async function requeueRequest(store: StateStore, backfillId: number): Promise<void> {
-  await store.updateBackfill(backfillId, (record) => (record.history.length === 0 ? {...record, host: '', pid: 0, state: 'queued'} : null))
+/** A queued request's owner fields: nobody. */
+export const UNTAKEN = {host: '', pid: 0, state: 'queued'} as const satisfies Pick<BackfillRecord, 'host' | 'pid' | 'state'>
+
+/**
+ * Gives a taken request back as it was before (`previous`), unless a session has opened it since: its runs
+ * were not free yet, and a later pass (or another scheduler) tries again.
+ */
+export async function giveBackRequest(store: StateStore, taken: BackfillRecord, previous: Pick<BackfillRecord, 'host' | 'pid' | 'state'>): Promise<void> {
+  await store.updateBackfill(taken.id, (record) => (record.pid === taken.pid && record.history.length === taken.history.length ? {...record, ...previous} : null))
 }
 
 /** Whether a record is a request no process has run yet (queued, or paused while queued). */
