@@ -2,7 +2,7 @@ import type {Clock, Timers} from '../clock.js'
 import type {Dag, Task} from '../dag/model.js'
 import type {PoolStore} from '../state/pools.js'
 import {PoolGate, type PoolWait} from './pool-gate.js'
-import type {RunProgress} from './run-records.js'
+import {type RunProgress, taskInstanceKey} from './run-records.js'
 
 /** What admission tells the apply loop, which decides what each means for the task instance. */
 export interface AdmissionHooks {
@@ -122,7 +122,7 @@ export class Admission {
     const cap = task.maxActiveTisPerDag
     if (cap === null && this.gate.take(task.pool, task.poolSlots)) return this.hooks.start(run, task)
     const {planned} = run
-    const key = `${planned.run_id}\u0000${taskId}`
+    const key = taskInstanceKey(run, taskId)
     run.waitingForSlots.add(taskId)
     this.waiters.set(key, {run, task})
     this.gate.request({

@@ -13,10 +13,10 @@ import {compileTemplate, type CompiledTemplate, runTemplateValues, taskTemplateC
 import {isUpdraftError, stateUnwritable, unreachable, type UpdraftError} from '../errors.js'
 import type {Executor, TaskStateChange} from './executor.js'
 import {appendLog} from './task-log.js'
-import {type BackfillSummary, combinedState, summarise} from './backfill-summary.js'
+import {type BackfillSummary, combinedState, isLeftFailed, summarise} from './backfill-summary.js'
 import {type Readiness, readinessOf} from './readiness.js'
 import {Admission} from './admission.js'
-import {initialRecords, lead, RunProgress, RunRecorder} from './run-records.js'
+import {initialRecords, lead, RunProgress, RunRecorder, taskInstanceKey} from './run-records.js'
 
 /** Whether a backfill is paused, and news of each change; unlike an abort, it can end. */
 export interface PauseSignal {
@@ -248,10 +248,6 @@ class ApplyLoop {
     return readinessOf(task, this.selected, lead(run).task_instances, past)
   }
 
-  private keyOf(run: RunProgress, taskId: string): string {
-    return `${run.planned.run_id}\u0000${taskId}`
-  }
-
   private logPathOf(run: RunProgress, taskId: string, tryNumber: number): string {
     return `${(run.logDir ??= join(this.options.logsDir, this.dag.dagId, run.planned.run_id))}/${taskId}/attempt=${tryNumber}.log`
   }
@@ -277,7 +273,7 @@ class ApplyLoop {
     this.recorder.setTaskInstance(run, task.taskId, {...ti, end_date: null, exit_code: null, log_path: recordedLog, pid: options.pid, reason: null, start_date: null, state: 'queued', try_number: tryNumber})
     run.templateValues ??= runTemplateValues({dagId: dag.dagId, params: this.params, run: run.planned, timezone: dag.timezone})
     const context = taskTemplateContext(run.templateValues, task.taskId, tryNumber)
-    const key = this.keyOf(run, task.taskId)
+    const key = taskInstanceKey(run, task.taskId)
     if (task.retries > 0) this.triesHere.set(key, (this.triesHere.get(key) ?? 0) + 1)
     this.track(key, {run, taskId: task.taskId})
     let command = ''
@@ -476,7 +472,7 @@ class ApplyLoop {
     options.listener({paused: options.pause.paused, type: 'pause_changed'})
     if (options.pause.paused) {
       for (const {run, task} of this.admission.withdrawAll()) {
-        const key = this.keyOf(run, task.taskId)
+        const key = taskInstanceKey(run, task.taskId)
         if (this.recorder.stateOf(run, task.taskId) !== 'up_for_retry') continue
         this.track(key, {run, taskId: task.taskId})
         this.pausedRetries.push({key, run, task})
@@ -497,7 +493,7 @@ class ApplyLoop {
 
   /** The pool went away or shrank under a waiting task instance: it fails, with nothing run. */
   private refused(run: RunProgress, task: Task, message: string): void {
-    const key = this.keyOf(run, task.taskId)
+    const key = taskInstanceKey(run, task.taskId)
     this.untrack(key)
     this.triesHere.delete(key)
     this.recorder.finishAttempt(run, task.taskId, 'failed', 'pool')
@@ -541,5 +537,5 @@ class ApplyLoop {
 
 /** Whether the plan leaves a task instance of the run failed, as it was, for want of --rerun-failed-tasks. */
 function leftFailed(run: PlannedRun): boolean {
-  return run.records.some((record) => record.actions.some((action) => action.action === 'skip' && action.reason === 'already-failed'))
+  return run.records.some((record) => record.actions.some(isLeftFailed))
 }

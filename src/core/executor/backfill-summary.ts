@@ -114,7 +114,7 @@ export function summarise(plan: BackfillPlan, runs: ReadonlyArray<{planned: Plan
   const notRerunOf = new Map<readonly TaskAction[], number>()
   const notRerun = (actions: readonly TaskAction[]) => {
     let count = notRerunOf.get(actions)
-    if (count === undefined) notRerunOf.set(actions, (count = actions.filter((action) => action.action === 'skip' && action.reason === 'already-failed').length))
+    if (count === undefined) notRerunOf.set(actions, (count = actions.filter(isLeftFailed).length))
     return count
   }
 
@@ -156,4 +156,9 @@ export function summaryDocument(summary: BackfillSummary) {
     runs: summary.runs.map((run) => ({...runDocument(run), state: run.state, task_instances: run.task_instances})),
     excluded: summary.excluded,
   }
+}
+
+/** A failed task instance the plan leaves as it is, for want of --rerun-failed-tasks. */
+export function isLeftFailed(action: TaskAction): boolean {
+  return action.action === 'skip' && action.reason === 'already-failed'
 }

@@ -56,6 +56,11 @@ export class RunProgress {
   }
 }
 
+/** How the executor, the apply loop and the pool ledger name a task instance of a run. */
+export function taskInstanceKey(run: RunProgress, taskId: string): string {
+  return `${run.planned.run_id}\u0000${taskId}`
+}
+
 /**
  * The run records of one backfill as the store keeps them: every change to a run or task instance is recorded
  * here, in each record of a batch, and only then told to the listener. The apply loop decides what happens;

@@ -111,10 +111,14 @@ function liveOwners(ledger: PoolLedger, context: LedgerContext): Record<string, 
   return Object.fromEntries(Object.entries(ledger.owners).filter(([, owner]) => isAlive(owner, context)))
 }
 
+/** Slots granted to an owner's waiters in `pool` that it has not picked up yet. */
+function grantedIn(owner: SlotOwner, pool: string): number {
+  return owner.granted.reduce((sum, waiter) => sum + (waiter.pool === pool ? waiter.slots : 0), 0)
+}
+
 function heldIn(owner: SlotOwner, pool: string): number {
   const held = owner.held[pool]
-  const granted = owner.granted.reduce((sum, waiter) => sum + (waiter.pool === pool ? waiter.slots : 0), 0)
-  return granted + (held ? held.idle + held.queued + held.running : 0)
+  return grantedIn(owner, pool) + (held ? held.idle + held.queued + held.running : 0)
 }
 
 /** Tries of a capped task holding slots, across every owner. */
@@ -156,7 +160,7 @@ export function poolStatuses(ledger: PoolLedger, context: LedgerContext): PoolSt
       let waiting = 0
       for (const owner of owners) {
         const held = owner.held[name]
-        queued += (held?.queued ?? 0) + owner.granted.reduce((sum, waiter) => sum + (waiter.pool === name ? waiter.slots : 0), 0)
+        queued += (held?.queued ?? 0) + grantedIn(owner, name)
         running += held?.running ?? 0
         idle += held?.idle ?? 0
         waiting += owner.waiting.filter((waiter) => waiter.pool === name).length
