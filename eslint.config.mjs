@@ -37,7 +37,7 @@ export default tseslint.config(
     files: ['src/web/**/*.ts'],
     rules: restrict([
       {group: ['@oclif/*', 'listr2', 'chalk', 'lowdb', 'lowdb/*', 'cron-parser', 'date-fns', 'date-fns/*', '@date-fns/*', 'bullmq', 'ioredis', 'pg'], message: 'The web page reads through core; it imports no CLI, render or domain libraries.'},
-      {group: ['**/commands/**', '**/cli/**', '**/render/**', '**/core/executor/**', '**/core/session/**'], message: 'The web page only reads state: no executor, no session, no CLI.'},
+      {group: ['**/commands/**', '**/cli/**', '**/render/**', '**/core/executor/**', '**/core/session/**', '!**/core/session/requests.js'], message: 'The web page reads state and acts only through core/session/requests.ts: no executor, no session, no CLI.'},
     ]),
   },
   {

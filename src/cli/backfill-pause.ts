@@ -3,7 +3,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {Args} from '@oclif/core'
 
 import {UpdraftError} from '../core/errors.js'
-import {isUnlaunchedRequest} from '../core/session/backfill-session.js'
+import {askToPause} from '../core/session/requests.js'
 import {isInProcess, recordDocument} from '../core/state/backfills.js'
 import {openSharedStore, readBackfills} from '../core/state/readers.js'
 import {BaseCommand} from './base-command.js'
@@ -38,19 +38,8 @@ export abstract class BackfillPauseCommand extends BaseCommand {
       return recordDocument(record)
     }
 
-    const store = await openSharedStore(context)
-    if (isUnlaunchedRequest(record)) {
-      const changed = await store.updateBackfill(record.id, (current) => (isUnlaunchedRequest(current) ? {...current, state: this.paused ? 'paused' : 'queued'} : null))
-      return this.said(changed ?? (await (await readBackfills(context)).find(args.id as string)))
-    }
-
-    if (!isInProcess(record)) {
-      throw new UpdraftError('BACKFILL_NOT_RUNNING', `Expected a queued, running or paused backfill to ${this.paused ? 'pause' : 'unpause'}, got backfill ${record.id} of ${record.dag_id} ${record.state}.`, {
-        suggestions: record.state === 'interrupted' ? [`updraft backfills resume ${record.id}`] : [],
-      })
-    }
-
-    await store.requestPause(record.id, this.paused)
+    const changed = await askToPause(await openSharedStore(context), record, this.paused)
+    if (changed) return this.said(changed)
     const wanted = this.paused ? 'paused' : 'running'
     const started = context.clock().getTime()
     for (;;) {

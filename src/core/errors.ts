@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'INVALID_POOL'
   | 'INVALID_REGEX'
   | 'MISSING_DATES'
+  | 'NOTHING_TO_RUN'
   | 'MIXED_SELECTION_FLAGS'
   | 'NO_TASK_MATCHES'
   | 'PAGE_NOT_FOUND'

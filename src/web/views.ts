@@ -4,10 +4,10 @@ import {loadDag, loadDagBag} from '../core/loader/load-dags.js'
 import {recordLabel} from '../core/run/run-spec.js'
 import {dateLabeler} from '../core/schedule/logical-date.js'
 import {labelerFor} from '../core/schedule/resolve-dates.js'
-import {nextScheduledRun} from '../core/scheduler/due-runs.js'
+import {dueTicks, nextScheduledRun} from '../core/scheduler/due-runs.js'
 import {backfillRuns, countsOf, progressOf, recordDocument, selectionText} from '../core/state/backfills.js'
 import {findTaskInstance, logPathOf} from '../core/state/queries.js'
-import {progressNow, readTryLog, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
+import {progressNow, readRecordedDag, readTryLog, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
 import type {BackfillRecord, DagRunState, TaskInstanceState} from '../core/state/schema.js'
 import {STATE_LETTERS} from '../core/state/state-letters.js'
 
@@ -76,6 +76,32 @@ export interface TaskInstanceDetail {
 
 const LOG_TAIL_LINES = 12
 
+/** One letter per status cell: a run's state, or `.` where no run of that date (and key) is recorded. */
+const RUN_LETTERS: Record<DagRunState, string> = {failed: 'F', queued: 'Q', running: 'R', success: 'S'}
+
+/**
+ * A DAG's status bar (README "The web page"): one cell per due logical date (× key), oldest first. States
+ * travel as one letter per cell (date-major, then keys in declared order), so a year of
+ * hourly dates × 3 keys is 8,760 labels and a string of 26,280 letters rather than 26,280 objects.
+ */
+export interface StatusBar {
+  keys: string[]
+  /** Each logical date as the CLI labels it, in the DAG's zone; none for a key-only DAG, whose one column covers every key. */
+  labels: string[]
+  states: string
+}
+
+/** Everything the DAG page shows. */
+export interface DagView {
+  dag: DagRow
+  /** Backfills of this DAG that are queued, running or paused. */
+  open_backfills: Array<{id: number; state: BackfillRecord['state']}>
+  status: StatusBar
+  tasks: string[]
+  /** The DAG's load-time warnings, repeated next to the conf it would insert into a shell command. */
+  warnings: string[]
+}
+
 /**
  * Builds the web page's models from one reading of the state file and the DAG files. The DAG files give the
  * time zone, the task order and the labels; a backfill whose DAG file is gone still shows, in UTC.
@@ -85,23 +111,46 @@ export class WebViews {
 
   async dags(backfills: RecordedBackfills): Promise<{dags: DagRow[]; errors: Array<{file: string; message: string}>}> {
     const bag = await loadDagBag(this.context.dagsFolder)
+    return {dags: bag.dags.map((dag) => this.dagRow(dag, backfills)), errors: bag.errors.map((error) => ({file: error.file, message: error.message}))}
+  }
+
+  /** `/dags/ID`: the DAG, its status bar and its open backfills. A DAG that does not load is `DAG_NOT_FOUND` or its load error. */
+  async dag(backfills: RecordedBackfills, dagId: string): Promise<DagView> {
+    const dag = await loadDag(this.context.dagsFolder, dagId)
     const now = this.context.clock()
-    const dags = bag.dags.map((dag) => {
-      const labelOf = labelerFor(dag)
-      const summary = backfills.summaries[dag.dagId]
-      const nextDue = nextScheduledRun(dag, summary?.last_scheduled ?? null, now)
-      const last = summary?.last_run ?? null
-      return {
-        dag_id: dag.dagId,
-        last_run: last && {label: recordLabel(last, labelOf), state: last.state},
-        is_paused: backfills.settings[dag.dagId]?.is_paused ?? dag.isPausedUponCreation,
-        next_due: nextDue === null ? null : labelOf(nextDue),
-        partitions: dag.partitions,
-        schedule: dag.schedule.source,
-        timezone: dag.timezone,
-      }
-    })
-    return {dags, errors: bag.errors.map((error) => ({file: error.file, message: error.message}))}
+    const ticks = dag.schedule.kind === 'none' ? [] : dueTicks(dag, now)
+    const range = ticks.length === 0 ? null : {from: (ticks[0] as Date).toISOString(), to: (ticks.at(-1) as Date).toISOString()}
+    const {state} = await readRecordedDag(this.context, dagId, range)
+    const keys = dag.partitions
+    const stateAt = new Map<string, string>()
+    for (const run of Object.values(state.runs)) stateAt.set(`${run.logical_date ?? ''}|${run.partition_key ?? ''}`, RUN_LETTERS[run.state])
+    const columns = dag.schedule.kind === 'none' ? [''] : ticks.map((tick) => tick.toISOString())
+    const rowKeys = keys.length === 0 ? [''] : keys
+    let states = ''
+    for (const column of columns) for (const key of rowKeys) states += stateAt.get(`${column}|${key}`) ?? '.'
+    return {
+      dag: this.dagRow(dag, backfills),
+      open_backfills: backfills.records.filter((record) => record.dag_id === dagId && ['paused', 'queued', 'running'].includes(record.state)).map((record) => ({id: record.id, state: record.state})),
+      status: {keys, labels: columns.filter((column) => column !== '').map(labelerFor(dag)), states},
+      tasks: dag.tasks.map((task) => task.taskId),
+      warnings: dag.warnings,
+    }
+  }
+
+  private dagRow(dag: Dag, backfills: RecordedBackfills): DagRow {
+    const labelOf = labelerFor(dag)
+    const summary = backfills.summaries[dag.dagId]
+    const nextDue = nextScheduledRun(dag, summary?.last_scheduled ?? null, this.context.clock())
+    const last = summary?.last_run ?? null
+    return {
+      dag_id: dag.dagId,
+      last_run: last && {label: recordLabel(last, labelOf), state: last.state},
+      is_paused: backfills.settings[dag.dagId]?.is_paused ?? dag.isPausedUponCreation,
+      next_due: nextDue === null ? null : labelOf(nextDue),
+      partitions: dag.partitions,
+      schedule: dag.schedule.source,
+      timezone: dag.timezone,
+    }
   }
 
   /** The newest backfills; their times read in their DAG's zone, taken from the DAG rows of the same page. */

@@ -291,6 +291,8 @@ describe.each(implementations)('the %s store keeps pools (§17)', (_name, backen
     await holder.pools.exchange('holder', null)
     expect((await waiting.pools.exchange('waiting', {held: running(1), waiting: [waiter('w2')]})).granted).toEqual(['w2'])
     expect((await holder.pools.list()).find((pool) => pool.name === 'warehouse')).toMatchObject({open: 0, queued: 1, running: 1, waiting: 0})
+    // Those alive are listed (a scheduler's presence is read this way); the one that left and the dead one are not.
+    expect((await holder.pools.liveOwners()).sort()).toEqual(['waiting'])
   })
 })
 

@@ -132,7 +132,7 @@ describe('updraft webserver (§13)', () => {
     const missingJson = await page.request.get(`${server.url}/api/backfills/42`)
     expect(missingJson.status()).toBe(404)
     expect((await missingJson.json()).error.code).toBe('BACKFILL_NOT_FOUND')
-    expect((await page.request.post(`${server.url}/api/backfills`)).status()).toBe(405)
+    expect((await page.request.post(`${server.url}/api/backfills`)).status()).toBe(401)
     expect((await page.goto(`${server.url}/backfills/1`))?.status()).toBe(200)
 
     await page.close()
@@ -204,9 +204,14 @@ describe('updraft webserver (§13)', () => {
     local.child.kill('SIGTERM')
     await local.done
 
-    const open = await startWebserver(root, ['--host', '0.0.0.0'])
+    // Beyond loopback only with a token or read-only: anyone reaching it could otherwise act.
+    const refused = cli(root, 'webserver', '--port', '0', '--host', '0.0.0.0')
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain('Expected --token or --read-only to listen on 0.0.0.0, beyond this machine, got neither')
+    const open = await startWebserver(root, ['--host', '0.0.0.0', '--read-only'])
     pids.push(open.child.pid as number)
-    expect(open.output().stderr).toMatch(/^Warning: listening on 0\.0\.0\.0: the page has no authentication/)
+    expect(open.output().stderr).toMatch(/^Warning: listening on 0\.0\.0\.0 read-only: anyone who can reach this address can read/)
+    expect(open.output().stdout).not.toContain('token=')
     open.child.kill('SIGTERM')
     await open.done
 

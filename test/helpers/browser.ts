@@ -11,13 +11,19 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({args: ['--no-sandbox'], executablePath, headless: true})
 }
 
-/** `updraft webserver` on a free port in `root`; resolves once it says where it listens. */
+/**
+ * `updraft webserver` on a free port in `root`; resolves once it says where it listens and, unless started
+ * with --read-only or --token, the one-time sign-in URL it prints.
+ */
 export async function startWebserver(root: string, extraArgs: string[] = []) {
   const server = startCli(['webserver', '--port', '0', ...extraArgs], {cwd: root})
+  const printsSignIn = !extraArgs.includes('--read-only') && !extraArgs.includes('--token')
   const started = Date.now()
   let url: string | undefined
-  while (url === undefined) {
+  let signInUrl: string | undefined
+  while (url === undefined || (printsSignIn && signInUrl === undefined)) {
     url = /Serving (http:\/\/\S+)/.exec(server.output().stdout)?.[1]
+    signInUrl = /(http:\/\/\S+\?token=\S+)/.exec(server.output().stdout)?.[1]
     if (server.child.exitCode !== null) throw new Error(`webserver exited: ${server.output().stderr}`)
     if (Date.now() - started > 15_000) throw new Error(`webserver did not start: ${server.output().stderr}`)
     await new Promise((resolve) => {
@@ -25,5 +31,5 @@ export async function startWebserver(root: string, extraArgs: string[] = []) {
     })
   }
 
-  return {...server, url}
+  return {...server, signInUrl: signInUrl ?? '', url}
 }

@@ -7,8 +7,8 @@ import {commandContext} from '../../cli/context.js'
 import {readBackfills, openSharedStore} from '../../core/state/readers.js'
 import {UpdraftError} from '../../core/errors.js'
 import {REMOTE_STOP_WAIT_MS} from '../../core/executor/bullmq-executor.js'
-import {findBackfill, isInProcess, recordDocument} from '../../core/state/backfills.js'
-import {isUnlaunchedRequest} from '../../core/session/backfill-session.js'
+import {findBackfill, recordDocument} from '../../core/state/backfills.js'
+import {askToCancel} from '../../core/session/requests.js'
 
 /**
  * How long to wait for the backfill to stop: it looks for the request five times a second, then waits for its
@@ -33,23 +33,13 @@ export default class BackfillsCancel extends BaseCommand {
     const record = findBackfill((await readBackfills(context)).records, args.id)
     const started = context.clock().getTime()
     const store = await openSharedStore(context)
-    if (isUnlaunchedRequest(record)) {
-      // Nothing runs it yet: the record is the whole backfill, and it is cancelled in place.
-      const by = `updraft backfills cancel (pid ${context.process.pid} on ${context.process.host})`
-      const cancelled = await store.updateBackfill(record.id, (current) => (isUnlaunchedRequest(current) ? {...current, finished_at: context.clock().toISOString(), state: 'cancelled'} : null))
-      if (cancelled) {
-        if (!this.jsonEnabled()) this.log(`Cancelled request ${cancelled.id} of ${cancelled.dag_id} before it started (${by}); it reads cancelled.`)
-        return recordDocument(cancelled)
-      }
+    const by = `updraft backfills cancel (pid ${context.process.pid} on ${context.process.host})`
+    const cancelled = await askToCancel(store, record, by, context.clock())
+    if (cancelled) {
+      if (!this.jsonEnabled()) this.log(`Cancelled request ${cancelled.id} of ${cancelled.dag_id} before it started (${by}); it reads cancelled.`)
+      return recordDocument(cancelled)
     }
 
-    if (!isInProcess(record)) {
-      throw new UpdraftError('BACKFILL_NOT_RUNNING', `Expected a queued, running or paused backfill to cancel, got backfill ${record.id} of ${record.dag_id} ${record.state}.`, {
-        suggestions: record.state === 'interrupted' ? [`updraft backfills resume ${record.id}`] : [],
-      })
-    }
-
-    await store.requestCancel(record.id, `updraft backfills cancel (pid ${context.process.pid} on ${context.process.host})`)
     // The backfill gives its runs back only once its children are gone and its state is written.
     while ((await store.liveClaims(record.dag_id)).some((claim) => claim.pid === record.pid)) {
       if (context.clock().getTime() - started > STOP_WAIT_MS) {

@@ -26,6 +26,12 @@ export function nextScheduledRun(dag: Dag, lastScheduled: DagSummary['last_sched
   return dag.endDate !== null && next > new Date(dag.endDate) ? null : toUtcIso(next)
 }
 
+/** Every logical date from start_date to the last due one, oldest first: what a DAG's status bar shows. */
+export function dueTicks(dag: Dag, now: Date): Date[] {
+  const latest = latestDueTick(dag, now)
+  return latest === null ? [] : timetableOf(dag).ticksBetween(firstTick(dag), latest)
+}
+
 function firstTick(dag: Dag): Date {
   const timetable = timetableOf(dag)
   const start = new Date(dag.startDate ?? 0)

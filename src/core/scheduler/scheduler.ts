@@ -11,6 +11,7 @@ import {selectionText} from '../state/backfills.js'
 import {backfillRequestOf, launchBackfill} from '../session/launch.js'
 import {openSharedStore, type RecordedBackfills} from '../state/readers.js'
 import {StateSnapshots} from '../state/state-snapshots.js'
+import {announceScheduler, schedulerOwnerId, withdrawScheduler} from './presence.js'
 import {dueRange} from './due-runs.js'
 
 /** What the scheduler needs from the process that runs it; `clock` is its only source of "now". */
@@ -84,6 +85,7 @@ export class Scheduler {
     const bag = await loadDagBag(context.dagsFolder)
     for (const error of bag.errors) this.reportOnce(`${error.file}: ${error.message}`)
     this.dags = new Map(bag.dags.map((dag) => [dag.dagId, dag]))
+    await announceScheduler(await openSharedStore(context), schedulerOwnerId(context.process))
     const recorded = await this.snapshots.current()
     let {settings} = recorded
     const unseen = bag.dags.filter((dag) => settings[dag.dagId] === undefined)
@@ -123,8 +125,10 @@ export class Scheduler {
   }
 
   /** Lets go of the state store once the scheduler is done. */
-  close(): Promise<void> {
-    return this.snapshots.close()
+  async close(): Promise<void> {
+    const {context} = this.options
+    await withdrawScheduler(await openSharedStore(context), schedulerOwnerId(context.process)).catch(() => {})
+    await this.snapshots.close()
   }
 
   /** Resolves once nothing is queued or running. */

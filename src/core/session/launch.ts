@@ -95,7 +95,25 @@ export async function launchBackfill(
     signal: AbortSignal
   },
 ): Promise<{document: BackfillDocument; summary: BackfillSummary | null}> {
-  checkOptions(options, run.known)
+  const session = await BackfillSession.plan(dag, backfillRequestOfOptions(dag, options, run.known), context)
+  const nothingToRun = session.plan.runs.length === 0 || (run.onlyIfWork === true && session.plan.runs.every((planned) => planned.tasks.length === 0))
+  if (options.dryRun === true || nothingToRun) return {document: dryRunDocument(session.plan), summary: null}
+  const settings: RunSettings = {
+    conf: options.conf ?? {},
+    disableRetry: options.disableRetry === true,
+    executor: run.executor,
+    markSuccess: options.markSuccess === true,
+    maxActiveRuns: options.maxActiveRuns ?? dag.maxActiveRuns,
+    parallelism: options.parallelism ?? run.parallelism,
+  }
+  run.onSession?.(session)
+  const summary = await session.run(settings, {listener: run.listener, notice: run.notice, signal: run.signal})
+  return {document: summaryDocument(summary), summary}
+}
+
+/** The planner's request for `backfill()`'s options, refusing unknown names (other than `known`) and wrong types. */
+export function backfillRequestOfOptions(dag: Dag, options: BackfillRunOptions, known: readonly string[]): BackfillRequest {
+  checkOptions(options, known)
   const selection: SelectionFlags = {
     endDate: options.end === undefined ? undefined : dateOption(options.end, 'end'),
     from: options.from,
@@ -117,20 +135,7 @@ export async function launchBackfill(
     throw new UpdraftError('USAGE', 'Expected taskRegex with ignoreDependencies (it treats the upstream of the matching tasks as satisfied), got no taskRegex.', {exit: 2})
   }
 
-  const session = await BackfillSession.plan(dag, request, context)
-  const nothingToRun = session.plan.runs.length === 0 || (run.onlyIfWork === true && session.plan.runs.every((planned) => planned.tasks.length === 0))
-  if (options.dryRun === true || nothingToRun) return {document: dryRunDocument(session.plan), summary: null}
-  const settings: RunSettings = {
-    conf: options.conf ?? {},
-    disableRetry: options.disableRetry === true,
-    executor: run.executor,
-    markSuccess: options.markSuccess === true,
-    maxActiveRuns: options.maxActiveRuns ?? dag.maxActiveRuns,
-    parallelism: options.parallelism ?? run.parallelism,
-  }
-  run.onSession?.(session)
-  const summary = await session.run(settings, {listener: run.listener, notice: run.notice, signal: run.signal})
-  return {document: summaryDocument(summary), summary}
+  return request
 }
 
 function checkOptions(options: BackfillRunOptions, known: readonly string[]): void {

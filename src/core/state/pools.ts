@@ -258,6 +258,8 @@ export interface PoolStore {
   /** One owner's exchange with the ledger (see `exchangeSlots`). */
   exchange(ownerId: string, report: null | SlotReport): Promise<SlotExchange>
   list(): Promise<PoolStatus[]>
+  /** The ids of the owners alive now: apply loops, and schedulers saying they run (`core/scheduler/presence.ts`). */
+  liveOwners(): Promise<string[]>
   /** Creates or resizes pool `name`; `description` null keeps the one it has. */
   set(name: string, slots: number, description: null | string): Promise<PoolStatus>
 }
@@ -293,6 +295,11 @@ export class LedgerPools implements PoolStore {
   async list(): Promise<PoolStatus[]> {
     const {ledger, now} = await this.access.read()
     return poolStatuses(ledger, this.context(now))
+  }
+
+  async liveOwners(): Promise<string[]> {
+    const {ledger, now} = await this.access.read()
+    return Object.keys(liveOwners(ledger, this.context(now)))
   }
 
   async set(name: string, slots: number, description: null | string): Promise<PoolStatus> {

@@ -91,6 +91,10 @@ function drawFacts(live) {
   document.getElementById('counts').textContent = counts.length === 0 ? 'none started yet' : counts.join(', ')
   document.getElementById('finished').textContent = live.finished_label ?? 'not yet'
   document.getElementById('live-note').textContent = live.state === 'running' ? 'Updating live while the backfill runs.' : ''
+  // Each action shows while it applies to the state the backfill is in now.
+  const applies = {cancel: ['paused', 'queued', 'running'], pause: ['queued', 'running'], resume: ['paused']}
+  for (const action of document.querySelectorAll('#actions form')) action.hidden = !applies[action.dataset.action].includes(live.state)
+  if (live.state !== 'queued') document.getElementById('waiting-note').hidden = true
 }
 
 function applyRows(next) {
