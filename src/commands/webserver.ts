@@ -17,7 +17,7 @@ export default class Webserver extends BaseCommand {
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --read-only --port 9000 --host 0.0.0.0',
-    'UPDRAFT_WEBSERVER_TOKEN=$(openssl rand -hex 24) <%= config.bin %> <%= command.id %> --host 0.0.0.0',
+    '<%= config.bin %> <%= command.id %> --host 0.0.0.0 --token "$(cat ~/.updraft-token)"',
   ]
 
   static override flags = {

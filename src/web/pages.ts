@@ -178,7 +178,7 @@ export function dagPage(view: DagView, viewer: Viewer): string {
       : postForm(
           `/dags/${encodeURIComponent(dag.dag_id)}/backfills`,
           viewer.csrf,
-          `${dated ? `${text('from', 'From', 'e.g. 2024-01-01')}${text('to', 'To', 'the same as From')}` : ''}
+          `${dated ? `${text('from', 'From', 'e.g. 2024-01-01')}${text('to', 'To', 'the same as From')}${text('dates', 'Dates', 'or a list: 2024-01-03, 2024-01-09')}` : ''}
 ${keyed ? text('partitions', 'Partitions', `all: ${dag.partitions.join(', ')}`) : ''}
 <label class="check"><input type="checkbox" name="missing_and_failed_only" value="on" checked> Missing and failed only</label>
 ${field('reprocess', 'Reprocess behaviour', '<select id="f-reprocess" name="reprocess" disabled><option value="none">none: fill what never ran</option><option value="failed">failed: also run again what failed</option><option value="completed">completed: run everything again</option></select>')}

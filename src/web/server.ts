@@ -309,6 +309,7 @@ function launchFormOf(fields: URLSearchParams): LaunchForm {
   const checked = fields.get('missing_and_failed_only')
   return {
     conf: text('conf'),
+    dates: text('dates'),
     from: text('from'),
     max_active_runs: text('max_active_runs'),
     missing_and_failed_only: checked !== null && checked !== '' && checked !== 'false',

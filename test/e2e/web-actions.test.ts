@@ -18,6 +18,9 @@ const january = `export default {schedule_interval: '@daily', start_date: '2024-
   is_paused_upon_creation: true, params: {region: 'eu'},
   tasks: [{task_id: 'load', bash_command: 'echo loading {{ ds }} {{ params.region }}'}]}`
 // One date at a time, each waiting for its go file, so the test decides when each run ends.
+// Hours in Tokyo × three regions.
+const regional = `export default {schedule_interval: '@hourly', start_date: '2024-03-01', end_date: '2024-03-02T23:00', timezone: 'Asia/Tokyo',
+  partitions: ['eu', 'us', 'apac'], tasks: [{task_id: 'load', bash_command: 'true'}]}`
 const gated = `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 1, is_paused_upon_creation: true,
   tasks: [{task_id: 'wait', bash_command: 'while [ ! -e ../go-{{ ds }} ]; do sleep 0.05; done'}]}`
 
@@ -136,6 +139,35 @@ describe('acting from the web page (README "The web page")', () => {
     expect((await scheduler.done).code).toBe(0)
     expect(errors).toEqual([])
   }, 90_000)
+
+  it('puts the keys of a selection in Partitions and previews a list of Dates', async () => {
+    const root = tmpProject({'dags/regional.mjs': regional})
+    const server = await serve(root)
+    const page = await signedIn(server, '/dags/regional')
+    await page.waitForSelector('#status .sc[data-c]')
+    expect(await page.locator('#status .sc[data-c]').count()).toBe(48 * 3)
+    // From the us box of 05:00 to the apac box of 07:00: three hours × two keys.
+    const first = await page.locator('#status .sc[data-c="5"][data-k="1"]').boundingBox()
+    const last = await page.locator('#status .sc[data-c="7"][data-k="2"]').boundingBox()
+    if (!first || !last) throw new Error('status bar boxes not drawn')
+    await page.mouse.click(first.x + 3, first.y + 3)
+    await page.keyboard.down('Shift')
+    await page.mouse.click(last.x + 3, last.y + 3)
+    await page.keyboard.up('Shift')
+    expect(await page.getByLabel('From').inputValue()).toBe('2024-03-01T05:00+09:00')
+    expect(await page.getByLabel('To').inputValue()).toBe('2024-03-01T07:00+09:00')
+    expect(await page.getByLabel('Partitions').inputValue()).toBe('us,apac')
+    await eventually(async () => expect(await page.locator('#preview').innerText()).toBe('6 runs · 6 task instances'))
+
+    await page.getByLabel('From').fill('')
+    await page.getByLabel('To').fill('')
+    await page.getByLabel('Dates').fill('2024-03-01T09:00, 2024-03-02T09:00')
+    await page.getByLabel('Partitions').fill('eu')
+    await eventually(async () => expect(await page.locator('#preview').innerText()).toBe('2 runs · 2 task instances'))
+    await page.getByLabel('Dates').fill('2024-03-01T09:30')
+    await eventually(async () => expect(await page.locator('#preview').innerText()).toContain('Expected each Dates value to be a tick'))
+    expect(await page.getByRole('button', {name: 'Launch'}).isDisabled()).toBe(true)
+  }, 60_000)
 
   it('pauses, resumes and cancels a running backfill from its page', async () => {
     const root = tmpProject({'dags/gated.mjs': gated})

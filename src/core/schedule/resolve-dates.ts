@@ -5,7 +5,7 @@ import {createTimetable, type Schedule, type Timetable, ticksAtMidnight} from '.
 /** Which logical dates the user asked for: an inclusive range (`-s`/`-e`) or an explicit list (`-l`/`-D`). */
 export type DateSelection =
   | {end: CalendarDateTime | null; /** As typed, for messages, when not -s/-e. */ flags?: {end: string; start: string}; kind: 'range'; start: CalendarDateTime}
-  | {dates: CalendarDateTime[]; /** As typed, for messages. */ flag: '--date' | '--logical-dates' | '--partitions'; kind: 'list'}
+  | {dates: CalendarDateTime[]; /** As typed, for messages. */ flag: '--date' | '--logical-dates' | '--partitions' | 'Dates'; kind: 'list'}
 
 /** The date flags as given: `-D`, `-l` (flattened), `-s`, `-e`; flag relations were already checked by the parser. */
 export interface DateFlags {

@@ -24,6 +24,8 @@ export type ReprocessBehavior = 'completed' | 'failed' | 'none'
 /** The web page's Launch backfill form, as typed. Empty text means not given. */
 export interface LaunchForm {
   conf: string
+  /** A list of logical dates, separated by commas or spaces: instead of From and To. */
+  dates: string
   from: string
   max_active_runs: string
   /** Dagster's "missing and failed only": runs what never ran and what failed, as `failed` does. */
@@ -55,13 +57,25 @@ export async function planLaunch(dag: Dag, form: LaunchForm, context: SessionCon
     options.end = to === '' ? options.start : parseDateTime(labelAsArgument(to), 'To').text
   }
 
+  const dates = form.dates.split(/[\s,]+/).filter((date) => date !== '')
+  if (dates.length > 0) {
+    if (options.start !== undefined) throw new UpdraftError('MIXED_SELECTION_FLAGS', `Expected dates either as From/To or as Dates, got both (${from} → ${to || from} and ${dates.join(', ')}).`, {exit: 2})
+    options.dates = dates.map((date) => parseDateTime(date, 'Dates').text)
+  }
+
   const keys = form.partitions.split(/[\s,]+/).filter((key) => key !== '')
   if (keys.length > 0) options.partitions = keys
   if (form.task_regex.trim() !== '') options.taskRegex = regexOf(form.task_regex.trim())
   const maxActiveRuns = form.max_active_runs.trim() === '' ? dag.maxActiveRuns : positiveInteger(form.max_active_runs)
   const conf = confOf(form.conf)
   const request = backfillRequestOfOptions(dag, options, [])
-  const named = request.dates?.kind === 'range' ? {...request, dates: {...request.dates, flags: {end: 'To', start: 'From'}}} : request
+  // Errors about the dates name the form's fields.
+  const named =
+    request.dates?.kind === 'range'
+      ? {...request, dates: {...request.dates, flags: {end: 'To', start: 'From'}}}
+      : request.dates?.kind === 'list'
+        ? {...request, dates: {...request.dates, flag: 'Dates' as const}}
+        : request
   const session = await BackfillSession.plan(dag, named, context)
   return {conf, maxActiveRuns, session}
 }
