@@ -1,4 +1,5 @@
-import {DefaultRenderer, Listr, ListrEventType, ListrLogger, ProcessOutput, type ListrTaskWrapper} from 'listr2'
+import chalk from 'chalk'
+import {DefaultRenderer, Listr, type ListrDefaultRendererTask, ListrEventType, ListrLogger, ProcessOutput, type ListrTaskWrapper} from 'listr2'
 
 import type {BackfillEvent} from '../core/events.js'
 import {formatDuration, paintState, runCountText, runNoun} from './format.js'
@@ -119,9 +120,19 @@ const SHOW_CURSOR = '\u001B[?25h'
 
 type Wrapper = ListrTaskWrapper<unknown, never, never>
 
+/**
+ * The mark a task ends with when listr2's own would mislead: the header completes when its slots do, whatever
+ * the backfill's outcome, and listr2 would give it a green ✔ even when the backfill failed or was stopped.
+ */
+const endMarks = new WeakMap<object, string>()
+
 /** listr2's tree renderer for `out`, which was already found to be a terminal (listr2 would ask process.stdout). */
 class TerminalRenderer extends DefaultRenderer {
   static override nonTTY = true
+
+  protected override style(task: ListrDefaultRendererTask, output?: boolean): string {
+    return endMarks.get(task) ?? super.style(task, output)
+  }
 }
 
 /**
@@ -169,6 +180,7 @@ class TreeView implements BackfillView {
     this.timer = undefined
     this.progress.close()
     this.draw()
+    for (const task of [this.header, this.footer]) if (task) endMarks.set(task.task, this.endMark())
     this.release()
     // The view never holds up the exit: after a second, whatever listr2 has not drawn is left undrawn.
     let timeout: NodeJS.Timeout | undefined
@@ -179,6 +191,12 @@ class TreeView implements BackfillView {
       }),
     ])
     clearTimeout(timeout)
+  }
+
+  /** ✔ for a backfill that succeeded, ✖ for one that failed, ◼ for one stopped before its end. */
+  private endMark(): string {
+    if (this.progress.succeeded) return chalk.green('✔')
+    return this.progress.interruptedBy === null ? chalk.red('✖') : chalk.yellow('◼')
   }
 
   handle(event: BackfillEvent): void {

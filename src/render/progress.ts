@@ -113,9 +113,9 @@ export class BackfillProgress {
     }
   }
 
-  /** True when every date finished and none failed. */
+  /** True when every date finished and none failed; dates a stop left unfinished are not a success. */
   get succeeded(): boolean {
-    return this.failed.length === 0 && this.inFlight.size === 0 && this.finished.length === this.totalRuns
+    return this.failed.length === 0 && this.inFlight.size === 0 && this.finished.length === this.totalRuns && !this.finishedByState.has('not finished')
   }
 
   /** Ends the dates still in flight as not finished (the backfill stopped), so no row claims to be running. */

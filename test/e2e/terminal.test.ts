@@ -26,6 +26,9 @@ const hourly = `export default {schedule_interval: '@hourly', start_date: '2024-
 
 const started = reapAfterAll()
 
+/** The header line of the last frame the live view drew: its mark says how the backfill ended. */
+const lastHeader = (screen: string, dagId: string) => screen.split('\u001B[G').flatMap((frame) => frame.split('\n')).findLast((line) => line.includes(`Backfill ${dagId} ·`))?.replaceAll(/\u001B\[[\d;?]*[A-Za-z]/g, '').trim()
+
 /** Runs the CLI on a real terminal of `rows` × 120 through script(1), which passes typed keys through the tty driver. */
 function onTerminal(root: string, args: string[], rows: number) {
   const command = `stty cols 120 rows ${rows}; exec ${process.execPath} ${BIN} ${args.join(' ')}`
@@ -75,6 +78,7 @@ describe('a busy live view on a terminal', () => {
     expect(run.screen()).toContain('2024-03-05')
     expect(run.screen()).not.toContain('2024-03-04T23:00:00.000Z')
     expect(run.screen()).toContain(`interrupted by ${exitCode === 130 ? 'SIGINT' : 'SIGTERM'}`)
+    expect(lastHeader(run.screen(), 'berlin')).toBe('◼ Backfill berlin · 30 date(s) · Europe/Berlin')
     expectStoppedCleanly(root)
   })
 
@@ -93,5 +97,13 @@ describe('a busy live view on a terminal', () => {
     expect(screen).toContain('Backfill hourly · 167 date(s) · Europe/Berlin')
     expect(screen).toContain('167/167 dates done · 501 success')
     expect(screen).toContain('Backfill of hourly succeeded')
+    expect(lastHeader(screen, 'hourly')).toBe('✔ Backfill hourly · 167 date(s) · Europe/Berlin')
   }, 120_000)
+
+  it('ends the header with ✖ when a date failed', async () => {
+    const root = tmpProject({'dags/flaky.mjs': "export default {schedule_interval: '@daily', start_date: '2024-01-01', tasks: [{task_id: 'a', bash_command: 'test {{ ds }} != 2024-01-02'}]}"})
+    const run = onTerminal(root, ['dags', 'backfill', 'flaky', '-s', '2024-01-01', '-e', '2024-01-03'], 30)
+    expect((await run.exited).code).toBe(1)
+    expect(lastHeader(run.screen(), 'flaky')).toBe('✖ Backfill flaky · 3 date(s) · UTC')
+  })
 })
