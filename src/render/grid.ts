@@ -1,7 +1,7 @@
 import chalk from 'chalk'
 
 import type {TaskInstanceState} from '../core/state/schema.js'
-import {STATE_LETTERS} from '../core/state/state-letters.js'
+import {LEGEND_ORDER, STATE_LETTERS, STATE_SYMBOLS} from '../core/state/state-letters.js'
 import {dim} from './format.js'
 
 /** One column of the grid: a run (a date, a batch's date, a date × key, or a key) and its task instance states. */
@@ -10,20 +10,19 @@ export interface GridColumn {
   task_instances: Readonly<Record<string, TaskInstanceState>>
 }
 
-// Colours as README "The grid" gives them; without colour each state is its letter, and the legend says which.
+// Colours as README "The grid" gives them, each with its own symbol; without colour each state is its letter, and
+// the legend says which.
 const PAINT: Record<TaskInstanceState, (text: string) => string> = {
   failed: (text) => chalk.red(text),
   none: (text) => text,
   queued: (text) => chalk.gray(text),
   running: (text) => chalk.yellow(text),
-  scheduled: (text) => chalk.gray(text),
+  scheduled: (text) => chalk.blue(text),
   skipped: (text) => chalk.magenta(text),
   success: (text) => chalk.green(text),
   up_for_retry: (text) => chalk.yellowBright(text),
   upstream_failed: (text) => chalk.ansi256(208)(text),
 }
-
-const LEGEND_ORDER: TaskInstanceState[] = ['success', 'failed', 'upstream_failed', 'running', 'queued', 'up_for_retry', 'skipped', 'scheduled', 'none']
 
 /**
  * The task × run grid (README "The grid"): a row per task, a column per run, one cell per task instance, folded into blocks
@@ -36,7 +35,7 @@ export function gridText(tasks: readonly string[], columns: readonly GridColumn[
   const perBlock = Math.max(10, options.width - nameWidth - 2)
   const cell = (state: TaskInstanceState, count: number) => {
     if (!options.colour) return (STATE_LETTERS[state] ?? STATE_LETTERS.none).repeat(count)
-    return state === 'none' || !(state in PAINT) ? ' '.repeat(count) : PAINT[state]('■'.repeat(count))
+    return state === 'none' || !(state in PAINT) ? ' '.repeat(count) : PAINT[state](STATE_SYMBOLS[state].repeat(count))
   }
 
   const lines: string[] = []
@@ -69,7 +68,7 @@ export function gridText(tasks: readonly string[], columns: readonly GridColumn[
     }
   }
 
-  const legend = LEGEND_ORDER.map((state) => `${options.colour ? (state === 'none' ? '□' : PAINT[state]('■')) : STATE_LETTERS[state]} ${state}`)
+  const legend = LEGEND_ORDER.map((state) => `${options.colour ? (state === 'none' ? '□' : PAINT[state](STATE_SYMBOLS[state])) : STATE_LETTERS[state]} ${state}`)
   lines.push('', dim(`${columns.length} run(s) × ${tasks.length} task(s)`), legend.join('  '))
   return lines.join('\n')
 }

@@ -9,7 +9,7 @@ import {backfillRuns, countsOf, progressOf, recordDocument, selectionText} from 
 import {findTaskInstance, logPathOf} from '../core/state/queries.js'
 import {progressNow, readRecordedDag, readTryLog, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
 import type {BackfillRecord, DagRunState, TaskInstanceState} from '../core/state/schema.js'
-import {STATE_LETTERS} from '../core/state/state-letters.js'
+import {LEGEND_ORDER, STATE_LETTERS, STATE_SYMBOLS} from '../core/state/state-letters.js'
 
 /** What changes while a backfill runs: sent to open pages whenever it differs from what they last got. */
 export interface BackfillLive {
@@ -36,6 +36,8 @@ export interface BackfillView {
   live: BackfillLive
   record: ReturnType<typeof recordDocument>
   selection: string
+  /** Each state letter of `live.rows` with its name and symbol, in legend order. */
+  states: Array<{letter: string; name: TaskInstanceState; symbol: string}>
   tasks: string[]
   timezone: string
 }
@@ -181,6 +183,7 @@ export class WebViews {
       live: await this.live(backfills, record, tasks, timezone),
       record: recordDocument(record),
       selection: selectionText(record.request),
+      states: LEGEND_ORDER.map((name) => ({letter: STATE_LETTERS[name], name, symbol: STATE_SYMBOLS[name].trim()})),
       tasks,
       timezone,
     }

@@ -2,7 +2,7 @@ import {describe, expect, it} from '@jest/globals'
 
 import {readinessOf} from '../../src/core/executor/readiness.js'
 import {type BackfillRequest, planBackfill} from '../../src/core/planner/plan-backfill.js'
-import {runIdOf, runLabel, runWindow, runSpec} from '../../src/core/run/run-spec.js'
+import {coveredByRunId, runIdOf, runLabel, runWindow, runSpec} from '../../src/core/run/run-spec.js'
 import {resolvePartitionKeys, runSelectionFrom} from '../../src/core/run/selection.js'
 import {parseDateTime} from '../../src/core/schedule/logical-date.js'
 import type {DateSelection} from '../../src/core/schedule/resolve-dates.js'
@@ -26,6 +26,15 @@ describe('run ids and windows', () => {
     expect(runIdOf([], 'eu')).toBe('backfill__eu')
     expect(runIdOf([day('2024-01-01'), day('2024-01-02'), day('2024-01-03')], null)).toBe('backfill__2024-01-01T00:00:00+00:00--2024-01-03T00:00:00+00:00')
     expect(runIdOf([day('2024-01-01'), day('2024-01-02')], 'us')).toBe('backfill__2024-01-01T00:00:00+00:00--2024-01-02T00:00:00+00:00__us')
+  })
+
+  it('reads back from a run id the first date and the key it names, for runs not started yet', () => {
+    const day = {logical_date: '2024-03-04T23:00:00.000Z'}
+    const nextDay = {logical_date: '2024-03-05T23:00:00.000Z'}
+    expect(coveredByRunId(runIdOf([day], null))).toEqual({logical_date: '2024-03-04T23:00:00.000Z', partition_key: null})
+    expect(coveredByRunId(runIdOf([day, nextDay], 'eu_west'))).toEqual({logical_date: '2024-03-04T23:00:00.000Z', partition_key: 'eu_west'})
+    expect(coveredByRunId(runIdOf([], 'apac'))).toEqual({logical_date: null, partition_key: 'apac'})
+    expect(coveredByRunId(runIdOf([day], null, 'scheduled'))).toEqual({logical_date: '2024-03-04T23:00:00.000Z', partition_key: null})
   })
 
   it('gives a batch the first logical date and the interval from its first start to its last end', () => {

@@ -70,6 +70,15 @@ describe('backfills as records (§11)', () => {
     expect(missing.stderr).toContain('Code: BACKFILL_NOT_FOUND')
   })
 
+  it('labels the runs a backfill has not started yet by their dates, in the grid and in --json', () => {
+    const root = tmpProject({'dags/month.mjs': month})
+    expect(cli(root, 'backfills', 'create', 'month', '-s', '2024-01-01', '-e', '2024-01-31').code).toBe(0)
+    const shown = json(root, 'backfills', 'show', '1')
+    expect(shown.runs.at(-1)).toMatchObject({logical_date: '2024-01-30T23:00:00.000Z', partition_key: null, state: 'none'})
+    const text = runCli(['backfills', 'show', '1'], {cwd: root, env: {COLUMNS: '120'}}).stdout
+    expect(text).toMatch(/2024-01-01\s+2024-01-31/)
+  })
+
   it('cancels a running backfill from another shell: children killed, TIs back to none, exit 1, record cancelled; resume finishes it', async () => {
     const root = tmpProject({'dags/slow.mjs': slow(30)})
     const backfill = startCli(['dags', 'backfill', 'slow', '-s', '2024-01-01', '-e', '2024-01-03'], {cwd: root})

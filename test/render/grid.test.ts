@@ -23,12 +23,22 @@ describe('the task × run grid', () => {
     expect(text).toContain('25 run(s) × 1 task(s)')
   })
 
-  it('draws a block per instance in colour, and leaves none blank', () => {
+  it('draws a symbol per instance in colour, and leaves none blank', () => {
     const columns = Array.from({length: 1000}, (_, index) => column(String(index), {task: index < 999 ? 'success' : 'none'}))
     const row = gridText(['task'], columns, {colour: true, width: 2000})
       .split('\n')
       .find((line) => line.startsWith('task'))
-    expect(row?.match(/■/g)).toHaveLength(999)
+    expect(row?.match(/✓/g)).toHaveLength(999)
     expect(row?.endsWith(' ')).toBe(true)
+  })
+
+  it('tells every state apart by its symbol, not only by its colour', () => {
+    const states = ['success', 'failed', 'upstream_failed', 'running', 'queued', 'up_for_retry', 'skipped', 'scheduled'] as const
+    const columns = states.map((state) => column(state, {task: state}))
+    const row = gridText(['task'], columns, {colour: true, width: 200})
+      .split('\n')
+      .find((line) => line.startsWith('task'))
+      ?.replaceAll(/\u001B\[[\d;]*m/g, '')
+    expect(new Set(row?.slice('task  '.length)).size).toBe(states.length)
   })
 })

@@ -53,6 +53,20 @@ export function coverageOf(runId: string): string {
   return runId.replace(RUN_TYPE_PREFIX, '')
 }
 
+const COVERED_DATES = /^(\d{4}-\d{2}-\d{2}T[^_]*?)(?:--[^_]*)?(?:__(.*))?$/
+
+/**
+ * The first logical date and the key a run id names (the reverse of `runIdOf`), for a run a backfill planned
+ * but never started: it has no record yet, and still has a date to be labelled with.
+ */
+export function coveredByRunId(runId: string): {logical_date: null | string; partition_key: null | string} {
+  const coverage = coverageOf(runId)
+  const dated = COVERED_DATES.exec(coverage)
+  if (!dated) return {logical_date: null, partition_key: coverage === '' ? null : coverage}
+  const instant = new Date(dated[1] as string)
+  return {logical_date: Number.isNaN(instant.getTime()) ? null : instant.toISOString(), partition_key: dated[2] ?? null}
+}
+
 /** A run spec, its id derived from what it covers. */
 export function runSpec(dates: CoveredDate[], partitionKey: null | string): RunSpec {
   return {dates, partition_key: partitionKey, run_id: runIdOf(dates, partitionKey)}

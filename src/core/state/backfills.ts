@@ -1,4 +1,5 @@
 import {UpdraftError} from '../errors.js'
+import {coveredByRunId} from '../run/run-spec.js'
 import type {BackfillRecord, BackfillState, DagRunState, DagState, TaskInstanceState} from './schema.js'
 
 /** A run of a backfill as `backfills show --json` lists it (README "Backfills as records"): one record per date (and key). */
@@ -70,9 +71,10 @@ export function findBackfill<T extends Pick<BackfillRecord, 'id'>>(records: read
 export function backfillRuns(record: BackfillRecord, state: DagState): BackfillRunRow[] {
   return record.run_ids.map((runId) => {
     const run = state.runs[runId]
+    const covered = run ?? coveredByRunId(runId)
     return {
-      logical_date: run?.logical_date ?? null,
-      partition_key: run?.partition_key ?? null,
+      logical_date: covered.logical_date,
+      partition_key: covered.partition_key,
       run_id: runId,
       state: run?.state ?? 'none',
       task_instances: Object.fromEntries(Object.entries(run?.task_instances ?? {}).map(([taskId, ti]) => [taskId, ti.state])),

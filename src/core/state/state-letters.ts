@@ -15,3 +15,22 @@ export const STATE_LETTERS: Readonly<Record<TaskInstanceState, string>> = {
   up_for_retry: 'r',
   upstream_failed: 'U',
 }
+
+/**
+ * One symbol per state, so that grids differ by shape as well as colour (for colour-blind readers and for
+ * screenshots in grey): the terminal grid with colour and the web page's boxes. None is blank.
+ */
+export const STATE_SYMBOLS: Readonly<Record<TaskInstanceState, string>> = {
+  failed: '✗',
+  none: ' ',
+  queued: '…',
+  running: '▶',
+  scheduled: '◦',
+  skipped: '»',
+  success: '✓',
+  up_for_retry: '↻',
+  upstream_failed: '↑',
+}
+
+/** The order legends list states in: outcomes first, then what is in flight, then what has not started. */
+export const LEGEND_ORDER: readonly TaskInstanceState[] = ['success', 'failed', 'upstream_failed', 'running', 'queued', 'up_for_retry', 'skipped', 'scheduled', 'none']

@@ -1,18 +1,9 @@
 // The backfill page's grid: drawn once from the data the server put in the page, then kept current by the
 // server's event stream. Rows travel as strings of one state letter per run, so an update of 100,000 boxes is a
 // string comparison and only the boxes that changed are touched.
-const STATES = {
-  S: {name: 'success', symbol: '✓'},
-  F: {name: 'failed', symbol: '✗'},
-  U: {name: 'upstream_failed', symbol: '↑'},
-  R: {name: 'running', symbol: '▶'},
-  Q: {name: 'queued', symbol: '…'},
-  r: {name: 'up_for_retry', symbol: '↻'},
-  K: {name: 'skipped', symbol: '»'},
-  q: {name: 'scheduled', symbol: '◦'},
-  '.': {name: 'none', symbol: ''},
-}
 const view = JSON.parse(document.getElementById('backfill-data').textContent)
+// Each state's letter, name and symbol, in legend order, as the terminal grid has them.
+const STATES = Object.fromEntries(view.states.map(({letter, name, symbol}) => [letter, {name, symbol}]))
 const grid = document.getElementById('grid')
 const detail = document.getElementById('detail')
 let rows = view.live.rows
