@@ -1,8 +1,11 @@
+import {isInProcess, ranForMs} from '../core/state/backfills.js'
 import type {BackfillRecord} from '../core/state/schema.js'
+import {dim, formatDuration, paintState, table} from './format.js'
 
 /** What a record shows a person, listed or whole. */
 type RecordShown = Omit<BackfillRecord, 'run_ids'>
-import {dim, formatDuration, paintState, table} from './format.js'
+
+const durationText = (ms: null | number) => (ms === null ? '-' : formatDuration(ms))
 
 /** One line per record for `backfills list`. */
 export function backfillsText(rows: ReadonlyArray<{progress: {done: number; total: number}; record: RecordShown; selection: string}>, now: Date): string {
@@ -16,14 +19,14 @@ export function backfillsText(rows: ReadonlyArray<{progress: {done: number; tota
       paintState(record.state),
       `${progress.done}/${progress.total}`,
       record.created_at,
-      formatDuration(new Date(record.finished_at ?? now.toISOString()).getTime() - new Date(record.created_at).getTime()),
+      durationText(ranForMs(record, now, isInProcess(record))),
     ]),
   )
 }
 
 /** The head of `backfills show`: what was asked, where it runs, how far it got. */
-export function backfillText(record: RecordShown, details: {progress: {done: number; total: number}; selection: string}): string {
-  const counts = Object.entries(record.counts)
+export function backfillText(record: RecordShown, details: {counts: RecordShown['counts']; progress: {done: number; total: number}; selection: string}): string {
+  const counts = Object.entries(details.counts)
     .map(([state, count]) => `${count} ${paintState(state)}`)
     .join(', ')
   const flags = Object.entries(record.request)

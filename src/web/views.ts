@@ -5,7 +5,7 @@ import {recordLabel} from '../core/run/run-spec.js'
 import {dateLabeler} from '../core/schedule/logical-date.js'
 import {labelerFor} from '../core/schedule/resolve-dates.js'
 import {dueTicks, nextScheduledRun} from '../core/scheduler/due-runs.js'
-import {backfillRuns, countsOf, progressOf, recordDocument, selectionText} from '../core/state/backfills.js'
+import {backfillRuns, progressOf, recordCounts, recordDocument, selectionText} from '../core/state/backfills.js'
 import {findTaskInstance, logPathOf} from '../core/state/queries.js'
 import {progressNow, readRecordedDag, readTryLog, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
 import type {BackfillRecord, DagRunState, TaskInstanceState} from '../core/state/schema.js'
@@ -194,7 +194,7 @@ export class WebViews {
     const state = await backfills.stateOf(record.dag_id)
     const runs = record.run_ids.map((runId) => state.runs[runId])
     return {
-      counts: countsOf(record.run_ids, state),
+      counts: recordCounts(record, record.run_ids, state),
       finished_at: record.finished_at,
       finished_label: record.finished_at === null ? null : dateLabeler(timezone, false)(record.finished_at),
       progress: progressOf(record, state),

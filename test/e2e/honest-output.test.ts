@@ -2,6 +2,7 @@ import {describe, expect, it} from '@jest/globals'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {startWebserver} from '../helpers/browser.js'
 import {runCli} from '../helpers/run-cli.js'
 import {tiStates} from '../helpers/state-file.js'
 import {tmpProject} from '../helpers/tmp-project.js'
@@ -146,5 +147,41 @@ describe('re-running a failed range without flags', () => {
     const table = lines.findIndex((line) => line.startsWith('Failures (6):'))
     expect(reason).toBeGreaterThan(0)
     expect(reason).toBeLessThan(table)
+  })
+})
+
+describe("a record's own counts and duration", () => {
+  it('keeps what it counted at its end after a later backfill finishes its dates, the same in backfills show and on the web page', async () => {
+    const root = tmpProject({'dags/chain.mjs': chain})
+    expect(runCli(['dags', 'backfill', 'chain', '-s', '2024-03-01', '-e', '2024-03-02'], {cwd: root}).code).toBe(1)
+    writeFileSync(join(root, 'fixed'), '')
+    expect(runCli(['dags', 'backfill', 'chain', '-s', '2024-03-01', '-e', '2024-03-02', '--rerun-failed-tasks'], {cwd: root}).code).toBe(0)
+
+    const shown = runCli(['backfills', 'show', '1'], {cwd: root}).stdout
+    expect(shown).toMatch(/task instances {2}2 success, 2 failed, 4 upstream_failed/)
+    expect(json<{counts: Record<string, number>}>(runCli(['backfills', 'show', '1', '--json'], {cwd: root}).stdout).counts).toEqual({failed: 2, success: 2, upstream_failed: 4})
+    const server = await startWebserver(root, ['--read-only'])
+    try {
+      const page = await (await fetch(`${server.url}/backfills/1`)).text()
+      const data = JSON.parse(/<script type="application\/json" id="backfill-data">(.*?)<\/script>/s.exec(page)?.[1] ?? '{}')
+      expect(data.live.counts).toEqual({failed: 2, success: 2, upstream_failed: 4})
+    } finally {
+      server.child.kill('SIGTERM')
+      await server.done
+    }
+  }, 60_000)
+
+  it('counts only the time its goes ran: a resume long after a stop adds its own few milliseconds', async () => {
+    const root = tmpProject({'dags/chain.mjs': chain})
+    expect(runCli(['dags', 'backfill', 'chain', '-D', '2024-03-05'], {cwd: root}).code).toBe(1)
+    await new Promise((resolve) => {
+      setTimeout(resolve, 2500)
+    })
+    writeFileSync(join(root, 'fixed'), '')
+    expect(runCli(['backfills', 'resume', '1'], {cwd: root}).code).toBe(1)
+    const listed = json<Array<{created_at: string; finished_at: string}>>(runCli(['backfills', 'list', '--json'], {cwd: root}).stdout)[0]
+    expect(Date.parse(listed?.finished_at ?? '') - Date.parse(listed?.created_at ?? '')).toBeGreaterThan(2500)
+    const row = runCli(['backfills', 'list'], {cwd: root}).stdout.split('\n').find((line) => line.startsWith('1 '))
+    expect(row).toMatch(/ (\d+ms|[01]\.\d+s)$/)
   })
 })

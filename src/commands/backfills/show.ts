@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {commandContext, outputWidth} from '../../cli/context.js'
 import {dagOfRecords, readBackfills} from '../../core/state/readers.js'
-import {backfillRuns, progressOf, recordDocument, selectionText} from '../../core/state/backfills.js'
+import {backfillRuns, progressOf, recordCounts, recordDocument, selectionText} from '../../core/state/backfills.js'
 import {recordLabel} from '../../core/run/run-spec.js'
 import {backfillText} from '../../render/backfills-text.js'
 import {colourEnabled} from '../../render/format.js'
@@ -31,7 +31,7 @@ export default class BackfillsShow extends BaseCommand {
       const recorded = await dagOfRecords(context, record.dag_id, async () => true)
       const tasks = recorded.dag?.tasks.map((task) => task.taskId) ?? [...new Set(runs.flatMap((run) => Object.keys(run.task_instances)))]
       const columns = runs.map((run) => ({label: recordLabel(run, recorded.labelOf), task_instances: run.task_instances}))
-      this.log(backfillText(record, {progress: progressOf(record, state), selection: selectionText(record.request)}))
+      this.log(backfillText(record, {counts: recordCounts(record, record.run_ids, state), progress: progressOf(record, state), selection: selectionText(record.request)}))
       this.log('')
       this.log(gridText(tasks, columns, {colour: colourEnabled(), width: outputWidth()}))
     }

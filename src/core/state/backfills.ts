@@ -45,6 +45,28 @@ export function countsOf(runIds: readonly string[], state: DagState, tasks?: rea
   return counts
 }
 
+/**
+ * What a record counts (README "Backfills as records"): the task instances of its runs as they stood at its end,
+ * kept in the record, so that a later backfill of the same dates does not change them. Until it ends, and for
+ * a process killed before it could end it, its runs as they stand now.
+ */
+export function recordCounts(record: Pick<BackfillRecord, 'counts' | 'finished_at'>, runIds: readonly string[], state: DagState): Partial<Record<TaskInstanceState, number>> {
+  return record.finished_at === null ? countsOf(runIds, state) : record.counts
+}
+
+/**
+ * How long a record's goes ran, added up: a request's wait in the queue and the time between a stop and a
+ * resume do not count. A go still running counts up to `now`; one whose process died without ending it counts
+ * nothing, as nobody knows when it stopped.
+ */
+export function ranForMs(record: Pick<BackfillRecord, 'history'>, now: Date, running: boolean): null | number {
+  if (record.history.length === 0) return null
+  return record.history.reduce((sum, attempt, index) => {
+    const end = attempt.finished_at ?? (running && index === record.history.length - 1 ? now.toISOString() : attempt.started_at)
+    return sum + Math.max(0, new Date(end).getTime() - new Date(attempt.started_at).getTime())
+  }, 0)
+}
+
 /** How many of a backfill's runs have finished, of how many. */
 export function progressOf(record: BackfillRecord, state: DagState): {done: number; total: number} {
   const done = record.run_ids.filter((runId) => {
