@@ -83,7 +83,7 @@ ${errors === '' ? '' : `<h2>DAG files that failed to load</h2><ul class="errors"
 ${
   backfillRows === ''
     ? '<p class="muted">No backfills recorded yet. Start one with <code>updraft dags backfill DAG -s START -e END</code>.</p>'
-    : `<table class="list" id="backfills"><thead><tr><th scope="col">Backfill</th><th scope="col">DAG</th><th scope="col">Selection</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Created</th></tr></thead>
+    : `<table class="list" id="backfills"><thead><tr><th scope="col">Backfill</th><th scope="col">DAG</th><th scope="col">Selection</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Created (UTC)</th></tr></thead>
 <tbody>
 ${backfillRows}
 </tbody></table>`
@@ -102,10 +102,8 @@ function scriptJson(value: unknown): string {
 /** `/backfills/ID`: the request, state, progress and the task × run grid, drawn and kept live by backfill.js. */
 export function backfillPage(view: BackfillView, viewer: Viewer, schedulers: number): string {
   const {record} = view
-  const request = Object.entries(record.request)
-    .filter(([, value]) => value !== null && value !== false && !(Array.isArray(value) && value.length === 0))
-    .map(([name, value]) => `<dt>${escapeHtml(name)}</dt><dd><code>${escapeHtml(typeof value === 'string' ? value : JSON.stringify(value))}</code></dd>`)
-    .join('')
+  const tags = Object.entries(record.request.tags ?? {}).map(([name, value]) => `${name}: ${value}`)
+  const request = `<dt>As a command</dt><dd><code>${escapeHtml(view.command)}</code></dd>${tags.length === 0 ? '' : `<dt>Tags</dt><dd>${escapeHtml(tags.join(', '))}</dd>`}`
   return layout(
     `Backfill ${record.id} of ${record.dag_id}`,
     `<h1>Backfill ${record.id} of ${escapeHtml(record.dag_id)} <span id="state">${stateBadge(view.live.state)}</span></h1>

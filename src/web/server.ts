@@ -86,7 +86,7 @@ export async function startWebServer(context: SessionContext & StateReaderContex
     if (path === '/') {
       const backfills = await snapshots.current()
       const dags = await views.dags(backfills)
-      send(response, 200, HTML, indexPage(dags, await views.recentBackfills(backfills, RECENT_BACKFILLS, dags.dags), viewer))
+      send(response, 200, HTML, indexPage(dags, await views.recentBackfills(backfills, RECENT_BACKFILLS), viewer))
       return
     }
 

@@ -5,7 +5,7 @@ import {recordLabel} from '../core/run/run-spec.js'
 import {dateLabeler} from '../core/schedule/logical-date.js'
 import {labelerFor} from '../core/schedule/resolve-dates.js'
 import {dueTicks, nextScheduledRun} from '../core/scheduler/due-runs.js'
-import {backfillRuns, progressOf, recordCounts, recordDocument, selectionText} from '../core/state/backfills.js'
+import {backfillRuns, progressOf, recordCounts, recordDocument, requestCommand, selectionText} from '../core/state/backfills.js'
 import {findTaskInstance, logPathOf} from '../core/state/queries.js'
 import {progressNow, readRecordedDag, readTryLog, type RecordedBackfills, type StateReaderContext} from '../core/state/readers.js'
 import type {BackfillRecord, DagRunState, TaskInstanceState} from '../core/state/schema.js'
@@ -32,6 +32,8 @@ export interface WebGridColumn {
 /** Everything the backfill page shows. */
 export interface BackfillView {
   columns: WebGridColumn[]
+  /** The request as the `dags backfill` command that asks for it. */
+  command: string
   created_label: string
   live: BackfillLive
   record: ReturnType<typeof recordDocument>
@@ -53,7 +55,7 @@ export interface DagRow {
   timezone: string
 }
 
-/** A backfill as the front page lists it; its creation time reads in its DAG's time zone. */
+/** A backfill as the front page lists it; creation times read in UTC, so that a list of many DAGs reads in order. */
 export interface BackfillRow {
   created_label: string
   dag_id: string
@@ -155,12 +157,12 @@ export class WebViews {
     }
   }
 
-  /** The newest backfills; their times read in their DAG's zone, taken from the DAG rows of the same page. */
-  async recentBackfills(backfills: RecordedBackfills, count: number, dags: readonly DagRow[]): Promise<BackfillRow[]> {
-    const zones = new Map(dags.map((dag) => [dag.dag_id, dag.timezone]))
+  /** The newest backfills, their creation times in one zone (UTC) whatever their DAGs' zones. */
+  async recentBackfills(backfills: RecordedBackfills, count: number): Promise<BackfillRow[]> {
+    const labelOf = dateLabeler('UTC', false)
     return Promise.all(
       backfills.records.slice(0, count).map(async (record) => ({
-        created_label: dateLabeler(zones.get(record.dag_id) ?? 'UTC', false)(record.created_at),
+        created_label: labelOf(record.created_at),
         dag_id: record.dag_id,
         id: record.id,
         progress: await progressNow(record, backfills),
@@ -179,6 +181,7 @@ export class WebViews {
     const timezone = dag?.timezone ?? 'UTC'
     return {
       columns: runs.map((run) => ({label: recordLabel(run, labelOf), partition_key: run.partition_key, run_id: run.run_id})),
+      command: requestCommand(record.dag_id, record.request),
       created_label: dateLabeler(timezone, false)(record.created_at),
       live: await this.live(backfills, record, tasks, timezone),
       record: recordDocument(record),

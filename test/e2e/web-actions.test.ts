@@ -116,6 +116,8 @@ describe('acting from the web page (README "The web page")', () => {
     await eventually(async () => expect(await page.locator('#state').innerText()).toBe('queued'))
     await eventually(async () => expect(await page.locator('#waiting-note').innerText()).toContain('waits for updraft scheduler'))
     expect(json(root, 'backfills', 'show', '2')).toMatchObject({request: {conf: {region: 'us'}}, state: 'queued'})
+    // The request reads as the command that asks for the same thing, not as parsed date objects.
+    expect(await page.locator('details.request').textContent()).toContain(`As a commandupdraft dags backfill january -s 2024-01-10 -e 2024-01-16 --rerun-failed-tasks --max-active-runs 16 --batch-size 1 -c '{"region":"us"}'`)
 
     const launchedAt = Date.now()
     const scheduler = startCli(['scheduler'], {cwd: root})
@@ -132,6 +134,9 @@ describe('acting from the web page (README "The web page")', () => {
     expect(launched.runs.every((run: {state: string}) => run.state === 'success')).toBe(true)
     expect(cli(root, 'tasks', 'logs', 'january', 'load', '2024-01-12').stdout).toContain('loading 2024-01-12 us')
 
+    // The front page lists creation times in one zone, UTC, whatever each DAG's zone (this one is Berlin's).
+    await page.goto(`${server.url}/`)
+    expect(await page.locator('#backfills tr', {hasText: 'Backfill 2'}).innerText()).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2} \+00:00/)
     // The DAG page's bar follows: ten green boxes now.
     await page.goto(`${server.url}/dags/january`)
     await eventually(async () => expect(await page.locator('#status .sc.s-S[data-c]').count()).toBe(10))

@@ -113,6 +113,28 @@ export function selectionText(request: BackfillRecord['request']): string {
   return [dateText, keyText && `keys ${keyText}`, taskText].filter(Boolean).join(' · ')
 }
 
+/**
+ * A request as a person would have typed it: the `dags backfill` command that asks for the same thing, e.g.
+ * `updraft dags backfill sales -s 2024-01-01 -e 2024-01-31 -t '^load$' --rerun-failed-tasks`.
+ */
+export function requestCommand(dagId: string, request: BackfillRecord['request']): string {
+  const words = ['updraft', 'dags', 'backfill', dagId]
+  const {dates, keys} = request
+  if (dates?.kind === 'range') words.push('-s', dates.start.text, '-e', dates.end?.text ?? dates.start.text)
+  else if (dates?.kind === 'list') words.push(dates.flag === '--date' ? '-D' : '-l', dates.dates.map((date) => date.text).join(','))
+  if (keys.kind === 'list') words.push('--partitions', keys.keys.join(','))
+  else {
+    if (keys.from !== null) words.push('--from', keys.from)
+    if (keys.to !== null) words.push('--to', keys.to)
+  }
+
+  if (request.task_regex !== null) words.push('-t', request.task_regex.source)
+  for (const [name, value] of Object.entries(request)) if (value === true) words.push(`--${name.replaceAll('_', '-')}`)
+  words.push('--max-active-runs', String(request.max_active_runs), '--batch-size', request.batch_size === null ? 'all' : String(request.batch_size))
+  if (Object.keys(request.conf).length > 0) words.push('-c', JSON.stringify(request.conf))
+  return words.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`)).join(' ')
+}
+
 /** A record as `backfills list --json` prints it (README "Backfills as records"): exactly these keys, in this order. */
 export function recordDocument(record: BackfillRecord) {
   return {
