@@ -41,3 +41,10 @@ export function taskInstancesText(
     ),
   ].join('\n')
 }
+
+/** The line `tasks logs` prints above a log on a terminal: which try it is and how it ended. */
+export function tryHeader(taskId: string, runLabel: string, attempt: {end_date: null | string; exit_code: null | number; start_date: null | string; state: string; try_number: number}, logPath: string): string {
+  const duration = attempt.start_date !== null && attempt.end_date !== null ? formatDuration(Date.parse(attempt.end_date) - Date.parse(attempt.start_date)) : null
+  const parts = [`${taskId} · ${runLabel}`, `try ${attempt.try_number}`, paintState(attempt.state), attempt.exit_code === null ? null : `exit code ${attempt.exit_code}`, duration]
+  return `${parts.filter((part) => part !== null).join(' · ')}\n${dim(logPath)}`
+}

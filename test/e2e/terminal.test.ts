@@ -3,7 +3,7 @@ import {spawn} from 'node:child_process'
 import {readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {BIN} from '../helpers/run-cli.js'
+import {BIN, runCli} from '../helpers/run-cli.js'
 import {linesOf, readState, waitFor} from '../helpers/state-file.js'
 import {alive, reapAfterAll} from '../helpers/processes.js'
 import {tmpProject} from '../helpers/tmp-project.js'
@@ -105,5 +105,11 @@ describe('a busy live view on a terminal', () => {
     const run = onTerminal(root, ['dags', 'backfill', 'flaky', '-s', '2024-01-01', '-e', '2024-01-03'], 30)
     expect((await run.exited).code).toBe(1)
     expect(lastHeader(run.screen(), 'flaky')).toBe('✖ Backfill flaky · 3 date(s) · UTC')
+
+    // Its log on a terminal starts with which try it is and how it ended; piped, it is the log as captured.
+    const logs = onTerminal(root, ['tasks', 'logs', 'flaky', 'a', '2024-01-02'], 30)
+    expect((await logs.exited).code).toBe(0)
+    expect(logs.screen()).toMatch(/^a · 2024-01-02 · try 1 · failed · exit code 1 · \d+ms\r?\n.*attempt=1\.log/)
+    expect(runCli(['tasks', 'logs', 'flaky', 'a', '2024-01-02'], {cwd: root}).stdout).toBe('')
   })
 })

@@ -5,7 +5,9 @@ import {commandContext} from '../../cli/context.js'
 import {readRecordedDag, readTryLog} from '../../core/state/readers.js'
 import {partitionFlag, positiveIntegerFlag} from '../../cli/flags.js'
 import {UpdraftError} from '../../core/errors.js'
-import {findRun, findTaskInstance, logPathOf} from '../../core/state/queries.js'
+import {findRun, findTaskInstance, logPathOf, tryWithLog} from '../../core/state/queries.js'
+import {recordLabel} from '../../core/run/run-spec.js'
+import {tryHeader} from '../../render/state-text.js'
 
 export default class TasksLogs extends BaseCommand {
   static override args = {
@@ -35,7 +37,12 @@ export default class TasksLogs extends BaseCommand {
     const content = await readTryLog(context, path)
     if (content === null) throw new UpdraftError('TASK_NOT_FOUND', `Expected the log file ${path} to exist on this machine or in the state store, got neither.`)
 
-    if (!this.jsonEnabled()) process.stdout.write(content)
+    if (!this.jsonEnabled()) {
+      // On a terminal a person reads it: say first which try this is and how it ended. Piped, the log stays as captured.
+      if (process.stdout.isTTY) this.log(tryHeader(args.task_id, recordLabel(run, recorded.labelOf), tryWithLog(ti, path), path))
+      process.stdout.write(content)
+    }
+
     return {dag_id: args.dag_id, log: content, log_path: path, run_id: run.run_id, task_id: args.task_id}
   }
 }

@@ -3,7 +3,7 @@ import {closeMatch} from '../suggest.js'
 import {UpdraftError} from '../errors.js'
 import {type CoveredDate, RUN_TYPES, runIdOf} from '../run/run-spec.js'
 import {parseDateTime, toInstant, toUtcIso} from '../schedule/logical-date.js'
-import type {DagRunRecord, DagState, TaskInstanceRecord} from './schema.js'
+import type {AttemptRecord, DagRunRecord, DagState, TaskInstanceRecord} from './schema.js'
 
 /**
  * The runs as they stand, given which of them live backfills own: outside those, a run or task instance recorded
@@ -113,6 +113,11 @@ export function findTaskInstance(run: DagRunRecord, taskId: string): TaskInstanc
 }
 
 /** The log file of one try (default: the latest try that has a log). */
+/** The try whose log is at `logPath`: a past one from the history, or the latest. */
+export function tryWithLog(ti: TaskInstanceRecord, logPath: string): Pick<AttemptRecord, 'end_date' | 'exit_code' | 'start_date' | 'state' | 'try_number'> {
+  return ti.history.find((attempt) => attempt.log_path === logPath) ?? ti
+}
+
 export function logPathOf(ti: TaskInstanceRecord, taskId: string, tryNumber: null | number): string {
   const attempts = [...ti.history.map((attempt) => ({log: attempt.log_path, try: attempt.try_number})), {log: ti.log_path, try: ti.try_number}]
   const withLogs = attempts.filter((attempt) => attempt.log !== null)
