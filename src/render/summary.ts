@@ -45,6 +45,9 @@ export function summaryText(summary: BackfillSummary): string {
       failure.log_path ?? dim('-'),
     ])
     lines.push(table(['dag', 'task', 'logical_date', 'try', 'state', 'reason', 'log'], rows))
+    if (summary.failures.some((failure) => failure.reason === 'dag-version-mismatch')) {
+      lines.push(warn("dag-version-mismatch: a worker's copy of the DAG file differs from this one, so it refused the try without running it; give every worker the same DAG files (the log names the worker and both versions)."))
+    }
   }
 
   if (summary.already_complete > 0) {

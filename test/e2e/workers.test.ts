@@ -128,6 +128,8 @@ describe('--executor bullmq with updraft worker (§12)', () => {
     startWorker(elsewhere, queue)
     const result = runCli(['dags', 'backfill', 'pipeline', '-s', '2024-01-01', '--disable-retry', ...bullmq(queue)], {cwd: coordinator})
     expect(result.code).toBe(1)
+    expect(result.stdout).toMatch(/extract +2024-01-01 +1 +failed +dag-version-mismatch/)
+    expect(result.stdout).toContain("dag-version-mismatch: a worker's copy of the DAG file differs from this one")
     expect(runCli(['tasks', 'logs', 'pipeline', 'extract', '2024-01-01'], {cwd: coordinator}).stdout).toContain('DAG_VERSION_MISMATCH')
     writeFileSync(join(elsewhere, 'touched'), '')
   })

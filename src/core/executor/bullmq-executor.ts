@@ -12,6 +12,8 @@ import type {Executor, QueuedTaskInstance, TaskStateChange} from './executor.js'
 export const QUEUE_NAME = 'updraft'
 /** The custom queue event that asks the worker holding a job to stop it. */
 export const CANCEL_EVENT = 'updraft-cancel'
+/** How a worker's refusal of a try whose DAG file differs from the coordinator's begins: its reason is `dag-version-mismatch`. */
+export const DAG_VERSION_MISMATCH = 'DAG_VERSION_MISMATCH'
 /** How long a cancelled or dropped try may take to report back before the executor stops waiting. */
 export const REMOTE_STOP_WAIT_MS = 10_000
 /** How long a finished job stays in Redis: a coordinator restarted within it can still read the outcome. */
@@ -32,7 +34,7 @@ export interface JobPayload {
 
 /** How a try ended on a worker, as its job's return value. */
 export type JobResult =
-  | {exit_code: null | number; message: null | string; reason: 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout'; state: 'failed'}
+  | {exit_code: null | number; message: null | string; reason: 'dag-version-mismatch' | 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout'; state: 'failed'}
   | {state: 'success'}
 
 /** Where Redis is: `redis://host:port[/db]` or `unix:///path/to/socket`. */
@@ -294,7 +296,8 @@ export class BullmqExecutor implements Executor {
     const lost = /stalled/i.test(failedReason) || failedReason === 'interrupted'
     const message = lost ? `worker lost: ${failedReason}` : failedReason
     this.appendLog(entry, `\n${message}\n`)
-    this.settle(jobId, {at, exitCode: null, key: entry.ti.key, message, reason: lost ? 'worker-lost' : 'exception', startedAt, state: 'failed'})
+    const reason = lost ? 'worker-lost' : failedReason.startsWith(`${DAG_VERSION_MISMATCH}:`) ? 'dag-version-mismatch' : 'exception'
+    this.settle(jobId, {at, exitCode: null, key: entry.ti.key, message, reason, startedAt, state: 'failed'})
   }
 
   /**

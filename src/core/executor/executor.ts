@@ -25,7 +25,7 @@ export interface QueuedTaskInstance {
  */
 export type TaskStateChange =
   | {at: Date; key: string; pid: null | number; state: 'running'}
-  | {at: Date; exitCode: null | number; key: string; message: null | string; reason: 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout' | 'worker-lost'; startedAt: Date | null; state: 'failed'}
+  | {at: Date; exitCode: null | number; key: string; message: null | string; reason: 'dag-version-mismatch' | 'exception' | 'exit-non-zero' | 'spawn-error' | 'timeout' | 'worker-lost'; startedAt: Date | null; state: 'failed'}
   | {at: Date; key: string; state: 'interrupted'}
   /** The try is the one a process that is gone left queued or running (see `adoptTry`), not a new one. */
   | {at: Date; key: string; state: 'adopted'; tryNumber: number}

@@ -8,7 +8,7 @@ import type {Clock} from '../clock.js'
 import type {TaskContext} from '../dag/model.js'
 import {dagHashOf} from '../loader/dag-hash.js'
 import {loadDag} from '../loader/load-dags.js'
-import {CANCEL_EVENT, connectionOf, type JobPayload, type JobResult, openQueue, QUEUE_NAME} from './bullmq-executor.js'
+import {CANCEL_EVENT, connectionOf, DAG_VERSION_MISMATCH, type JobPayload, type JobResult, openQueue, QUEUE_NAME} from './bullmq-executor.js'
 import type {TaskStateChange} from './executor.js'
 import {LocalExecutor} from './local-executor.js'
 import {SpawnServer, type Spawner} from './spawn-server.js'
@@ -71,11 +71,11 @@ export async function runWorker(options: WorkerOptions, stop: AbortSignal): Prom
     const dag = await loadDag(options.dagsFolder, payload.attempt.dag_id)
     const hash = dagHashOf(dag.fileloc)
     if (hash !== payload.dag_hash) {
-      throw new UnrecoverableError(`DAG_VERSION_MISMATCH: DAG ${dag.dagId} hashes ${payload.dag_hash.slice(0, 12)} on the coordinator and ${hash.slice(0, 12)} on worker ${name}`)
+      throw new UnrecoverableError(`${DAG_VERSION_MISMATCH}: DAG ${dag.dagId} hashes ${payload.dag_hash.slice(0, 12)} on the coordinator and ${hash.slice(0, 12)} on worker ${name}`)
     }
 
     const task = dag.tasks.find((candidate) => candidate.taskId === payload.attempt.task_id)
-    if (!task) throw new UnrecoverableError(`DAG_VERSION_MISMATCH: task ${payload.attempt.task_id} is not in DAG ${dag.dagId} on worker ${name}`)
+    if (!task) throw new UnrecoverableError(`${DAG_VERSION_MISMATCH}: task ${payload.attempt.task_id} is not in DAG ${dag.dagId} on worker ${name}`)
     const logPath = join(logs, `${job.id}.log`)
     const executor = new LocalExecutor({clock: options.clock, parallelism: 1, spawner: shared})
     const ended = new Promise<TaskStateChange>((resolve) => {

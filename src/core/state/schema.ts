@@ -25,6 +25,7 @@ export const FAILED_STATES: ReadonlySet<TaskInstanceState> = new Set(['failed', 
 /** Why a task instance attempt ended the way it did. */
 export type AttemptReason =
   | 'cancelled'
+  | 'dag-version-mismatch'
   | 'depends-on-past'
   | 'exception'
   | 'exit-non-zero'
