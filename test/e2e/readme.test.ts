@@ -1,4 +1,5 @@
 import {describe, expect, it} from '@jest/globals'
+import {execFileSync} from 'node:child_process'
 import {cpSync, mkdtempSync, readFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -19,6 +20,19 @@ describe('the README command reference', () => {
     expect(examples.length).toBeGreaterThan(10)
     for (const example of examples) expect(readme).toContain(`  $ ${example}\n`)
   })
+})
+
+describe('installing', () => {
+  it('installs the updraft command from a clone as the README says, under its own package name rather than npm's unrelated updraft', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {name: string; version: string}
+    expect(pkg.name).toBe('updraft-backfill')
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
+    expect(readme).toContain(`npm install -g ./${pkg.name}-${pkg.version}.tgz`)
+    expect(readme).not.toMatch(/npm install -g updraft\b(?!-)/)
+    const prefix = mkdtempSync(join(tmpdir(), 'updraft-install-'))
+    execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', REPO_ROOT], {encoding: 'utf8'})
+    expect(execFileSync(join(prefix, 'bin', 'updraft'), ['--version'], {encoding: 'utf8'})).toMatch(/^updraft-backfill\/\d+\.\d+\.\d+ /)
+  }, 60_000)
 })
 
 describe('the example DAGs', () => {
