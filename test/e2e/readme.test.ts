@@ -23,7 +23,7 @@ describe('the README command reference', () => {
 })
 
 describe('installing', () => {
-  it('installs the updraft command from a clone as the README says, under its own package name rather than npm's unrelated updraft', () => {
+  it("installs the updraft command from a clone as the README says, under its own package name rather than npm's unrelated updraft", () => {
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {name: string; version: string}
     expect(pkg.name).toBe('updraft-backfill')
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
