@@ -1,13 +1,14 @@
-import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
+import {describe, expect, it} from '@jest/globals'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {Browser, Page} from 'playwright-core'
+import type {Page} from 'playwright-core'
 
-import {launchChromium, startWebserver} from '../helpers/browser.js'
+import {chromiumForSuite, startWebserver} from '../helpers/browser.js'
 import {reapAfterAll} from '../helpers/processes.js'
 import {runCli, startCli} from '../helpers/run-cli.js'
 import {folderSnapshot, readState, tiStates, waitFor} from '../helpers/state-file.js'
+import {gatedDaily} from '../helpers/sample-dags.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
 const cli = (root: string, ...args: string[]) => runCli(args, {cwd: root})
@@ -21,17 +22,9 @@ const january = `export default {schedule_interval: '@daily', start_date: '2024-
 // Hours in Tokyo × three regions.
 const regional = `export default {schedule_interval: '@hourly', start_date: '2024-03-01', end_date: '2024-03-02T23:00', timezone: 'Asia/Tokyo',
   partitions: ['eu', 'us', 'apac'], tasks: [{task_id: 'load', bash_command: 'true'}]}`
-const gated = `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 1, is_paused_upon_creation: true,
-  tasks: [{task_id: 'wait', bash_command: 'while [ ! -e ../go-{{ ds }} ]; do sleep 0.05; done'}]}`
 
 const pids = reapAfterAll()
-let browser: Browser
-beforeAll(async () => {
-  browser = await launchChromium()
-})
-afterAll(async () => {
-  await browser.close()
-})
+const chromium = chromiumForSuite()
 
 async function serve(root: string, extraArgs: string[] = []) {
   const server = await startWebserver(root, extraArgs)
@@ -41,7 +34,7 @@ async function serve(root: string, extraArgs: string[] = []) {
 
 /** A new browser signed in with the URL the server printed; it lands on the page asked for, without the token. */
 async function signedIn(server: Awaited<ReturnType<typeof serve>>, path: string): Promise<Page> {
-  const page = await (await browser.newContext()).newPage()
+  const page = await (await chromium().newContext()).newPage()
   page.setDefaultTimeout(15_000)
   await page.goto(server.signInUrl.replace('/?', `${path}?`))
   expect(new URL(page.url()).search).toBe('')
@@ -175,7 +168,7 @@ describe('acting from the web page (README "The web page")', () => {
   }, 60_000)
 
   it('pauses, resumes and cancels a running backfill from its page', async () => {
-    const root = tmpProject({'dags/gated.mjs': gated})
+    const root = tmpProject({'dags/gated.mjs': gatedDaily})
     const backfill = startCli(['dags', 'backfill', 'gated', '-s', '2024-01-01', '-e', '2024-01-04'], {cwd: root})
     pids.push(backfill.child.pid as number)
     await waitFor(() => Object.values(readState(root).dags.gated?.runs ?? {}).some((run) => run.task_instances.wait?.state === 'running'))
@@ -215,7 +208,7 @@ describe('acting from the web page (README "The web page")', () => {
     const before = folderSnapshot(state)
 
     // Without a session the pages are read-only: no form, no buttons; POSTs answer 401.
-    const anonymous = await (await browser.newContext()).newPage()
+    const anonymous = await (await chromium().newContext()).newPage()
     await anonymous.goto(`${server.url}/dags/january`)
     await eventually(async () => expect(await anonymous.getByRole('button', {name: 'Launch'}).count()).toBe(0))
     expect(await anonymous.locator('main').innerText()).toContain('Sign in to launch')
@@ -281,19 +274,19 @@ describe('acting from the web page (README "The web page")', () => {
     const fixed = await serve(root, ['--token', token])
     expect(fixed.output().stdout).not.toContain(token)
     for (let browserIndex = 0; browserIndex < 2; browserIndex++) {
-      const page = await (await browser.newContext()).newPage()
+      const page = await (await chromium().newContext()).newPage()
       await page.goto(`${fixed.url}/dags/january?token=${token}`)
       await eventually(async () => expect(await page.getByRole('button', {name: 'Launch'}).count()).toBe(1))
     }
 
-    const wrong = await (await browser.newContext()).newPage()
+    const wrong = await (await chromium().newContext()).newPage()
     expect((await wrong.goto(`${fixed.url}/?token=${token}x`))?.status()).toBe(401)
     fixed.child.kill('SIGTERM')
     await fixed.done
     expect(cli(root, 'webserver', '--token', 'short').stderr).toContain('Expected --token (or UPDRAFT_WEBSERVER_TOKEN) of at least 16 characters, got 5')
 
     const readOnly = await serve(root, ['--read-only'])
-    const page = await (await browser.newContext()).newPage()
+    const page = await (await chromium().newContext()).newPage()
     expect((await page.goto(`${readOnly.url}/?token=anything`))?.status()).toBe(401)
     expect((await page.request.post(`${readOnly.url}/dags/january/backfills`, {form: {from: '2024-01-01'}, headers: {origin: readOnly.url}})).status()).toBe(405)
     readOnly.child.kill('SIGTERM')

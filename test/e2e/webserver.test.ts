@@ -1,14 +1,13 @@
-import {afterAll, beforeAll, describe, expect, it} from '@jest/globals'
+import {describe, expect, it} from '@jest/globals'
 import {createHash} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {Browser} from 'playwright-core'
-
-import {launchChromium, startWebserver} from '../helpers/browser.js'
+import {chromiumForSuite, startWebserver} from '../helpers/browser.js'
 import {reapAfterAll} from '../helpers/processes.js'
 import {runCli, startCli} from '../helpers/run-cli.js'
 import {readState, waitFor} from '../helpers/state-file.js'
+import {gatedDaily} from '../helpers/sample-dags.js'
 import {tmpProject} from '../helpers/tmp-project.js'
 
 const cli = (root: string, ...args: string[]) => runCli(args, {cwd: root})
@@ -24,18 +23,9 @@ const month = `export default {schedule_interval: '@daily', start_date: '2024-01
     {task_id: 'load', bash_command: 'true', upstream: ['clean', 'aggregate']},
     {task_id: 'notify', bash_command: 'true', upstream: ['load']},
   ]}`
-// One date at a time, each waiting for its go file, so the test decides when each box turns.
-const gated = `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 1,
-  tasks: [{task_id: 'wait', bash_command: 'while [ ! -e ../go-{{ ds }} ]; do sleep 0.05; done'}]}`
 
 const pids = reapAfterAll()
-let browser: Browser
-beforeAll(async () => {
-  browser = await launchChromium()
-})
-afterAll(async () => {
-  await browser.close()
-})
+const chromium = chromiumForSuite()
 
 /** What the page's grid shows: `{run_id: {task: state}}`, read from the boxes (blocks of columns, a row per task). */
 async function boxesOf(page: import('playwright-core').Page): Promise<Record<string, Record<string, string>>> {
@@ -68,7 +58,7 @@ describe('updraft webserver (§13)', () => {
     const filesBefore = readdirSync(join(root, '.updraft')).sort()
     const server = await startWebserver(root)
     pids.push(server.child.pid as number)
-    const page = await browser.newPage({viewport: {height: 900, width: 1280}})
+    const page = await chromium().newPage({viewport: {height: 900, width: 1280}})
     page.setDefaultTimeout(10_000)
     const errors: string[] = []
     page.on('pageerror', (error) => errors.push(error.message))
@@ -144,20 +134,20 @@ describe('updraft webserver (§13)', () => {
   }, 60_000)
 
   it('turns the boxes of a running backfill green without a reload', async () => {
-    const root = tmpProject({'dags/gated.mjs': gated})
+    const root = tmpProject({'dags/gated.mjs': gatedDaily})
     const backfill = startCli(['dags', 'backfill', 'gated', '-s', '2024-01-01', '-e', '2024-01-03'], {cwd: root})
     pids.push(backfill.child.pid as number)
     await waitFor(() => existsSync(join(root, '.updraft', 'db.json')) && Object.keys(readState(root).dags.gated?.backfills ?? {}).length > 0)
     const server = await startWebserver(root)
     pids.push(server.child.pid as number)
-    const page = await browser.newPage()
+    const page = await chromium().newPage()
     await page.goto(`${server.url}/backfills/1`)
     await page.waitForSelector('#grid .c')
     await page.evaluate(() => {
       ;(window as unknown as {sameDocument: boolean}).sameDocument = true
     })
     // The front page, open beside it, follows the backfill's state too.
-    const front = await browser.newPage()
+    const front = await chromium().newPage()
     await front.goto(`${server.url}/`)
     const backfillRow = front.locator('#backfills tr', {hasText: 'Backfill 1'})
     expect(await backfillRow.innerText()).toContain('running')
@@ -191,7 +181,7 @@ describe('updraft webserver (§13)', () => {
     pids.push(local.child.pid as number)
     expect(local.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(local.output().stderr).toBe('')
-    const page = await browser.newPage()
+    const page = await chromium().newPage()
     await page.goto(`${local.url}/`)
     expect(await page.locator('main').innerText()).toContain('No backfills recorded yet')
     await page.close()

@@ -1,5 +1,6 @@
 import {execFileSync} from 'node:child_process'
 
+import {afterAll, beforeAll} from '@jest/globals'
 import {type Browser, chromium} from 'playwright-core'
 
 import {startCli} from './run-cli.js'
@@ -9,6 +10,18 @@ export function launchChromium(): Promise<Browser> {
   const executablePath = execFileSync('sh', ['-c', 'command -v chromium'], {encoding: 'utf8'}).trim()
   // Root in CI: Chromium refuses its sandbox as root.
   return chromium.launch({args: ['--no-sandbox'], executablePath, headless: true})
+}
+
+/** One Chromium for a whole test file, launched before its tests and closed after them. */
+export function chromiumForSuite(): () => Browser {
+  let browser: Browser | undefined
+  beforeAll(async () => {
+    browser = await launchChromium()
+  })
+  afterAll(async () => {
+    await browser?.close()
+  })
+  return () => browser as Browser
 }
 
 /**

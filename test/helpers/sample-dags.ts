@@ -7,3 +7,7 @@ export const failingMonth = `export default {schedule_interval: '@daily', start_
     {task_id: 'load', bash_command: 'true', upstream: ['clean', 'aggregate']},
     {task_id: 'notify', bash_command: 'true', upstream: ['load']},
   ]}`
+
+/** One date at a time, each waiting for its go file (`go-<ds>` beside dags/), so a test decides when each run ends. */
+export const gatedDaily = `export default {schedule_interval: '@daily', start_date: '2024-01-01', max_active_runs: 1, is_paused_upon_creation: true,
+  tasks: [{task_id: 'wait', bash_command: 'while [ ! -e ../go-{{ ds }} ]; do sleep 0.05; done'}]}`
