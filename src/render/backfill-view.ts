@@ -124,14 +124,14 @@ type Wrapper = ListrTaskWrapper<unknown, never, never>
  * The mark a task ends with when listr2's own would mislead: the header completes when its slots do, whatever
  * the backfill's outcome, and listr2 would give it a green ✔ even when the backfill failed or was stopped.
  */
-const endMarks = new WeakMap<object, string>()
+const endMarks = new WeakMap<object, () => null | string>()
 
 /** listr2's tree renderer for `out`, which was already found to be a terminal (listr2 would ask process.stdout). */
 class TerminalRenderer extends DefaultRenderer {
   static override nonTTY = true
 
   protected override style(task: ListrDefaultRendererTask, output?: boolean): string {
-    return endMarks.get(task) ?? super.style(task, output)
+    return endMarks.get(task)?.() ?? super.style(task, output)
   }
 }
 
@@ -143,6 +143,7 @@ class TerminalRenderer extends DefaultRenderer {
  */
 class TreeView implements BackfillView {
   private collapsed = false
+  private ended = false
   private completion: Promise<unknown> = Promise.resolve()
   private dirty = false
   private frame: Frame | null = null
@@ -180,7 +181,7 @@ class TreeView implements BackfillView {
     this.timer = undefined
     this.progress.close()
     this.draw()
-    for (const task of [this.header, this.footer]) if (task) endMarks.set(task.task, this.endMark())
+    this.ended = true
     this.release()
     // The view never holds up the exit: after a second, whatever listr2 has not drawn is left undrawn.
     let timeout: NodeJS.Timeout | undefined
@@ -191,6 +192,14 @@ class TreeView implements BackfillView {
       }),
     ])
     clearTimeout(timeout)
+  }
+
+  /**
+   * Gives `task` the outcome's mark once the backfill has ended. Registered when listr2 starts the task, which
+   * for a quick backfill may be after it ended.
+   */
+  private markOnEnd(task: Wrapper): void {
+    endMarks.set(task.task, () => (this.ended ? this.endMark() : null))
   }
 
   /** ✔ for a backfill that succeeded, ✖ for one that failed, ◼ for one stopped before its end. */
@@ -249,6 +258,7 @@ class TreeView implements BackfillView {
         {
           task: (_context, task) => {
             this.header = task
+            this.markOnEnd(task)
             this.apply()
             return task.newListr(slotTasks as never, {concurrent: true, exitOnError: false})
           },
@@ -257,6 +267,7 @@ class TreeView implements BackfillView {
         {
           task: async (_context, task) => {
             this.footer = task
+            this.markOnEnd(task)
             this.apply()
             await this.released
             // A failed task keeps its title and gets listr2's failure mark when the error says the same.

@@ -112,7 +112,9 @@ async function importModule(file: string): Promise<unknown> {
     // Plain JavaScript loads natively, which is much faster than through jiti.
     return await import(pathToFileURL(file).href)
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && /'updraft'/.test((error as Error).message)
+    // Node says ERR_MODULE_NOT_FOUND; a loader that resolves like require() (a test runner's) says MODULE_NOT_FOUND.
+    const code = (error as NodeJS.ErrnoException).code ?? ''
+    const missing = ['ERR_MODULE_NOT_FOUND', 'MODULE_NOT_FOUND'].includes(code) && /'updraft'/.test((error as Error).message)
     if (missing) return importWithJiti(file)
     throw error
   }
