@@ -343,7 +343,7 @@ async function formOf(request: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(Object.entries(value).map(([name, field]) => [name, typeof field === 'string' ? field : JSON.stringify(field)]))
 }
 
-/** Not-found errors are 404s (a page, or JSON under /api); an unreadable state file is a 503; the rest 500. */
+/** Not-found errors are 404s (a page, or JSON under /api); an unreadable state file is a 503; bad input a 400; the rest 500. */
 function fail(response: ServerResponse, error: unknown, viewer: Viewer): void {
   if (response.headersSent) {
     response.end()
@@ -352,7 +352,7 @@ function fail(response: ServerResponse, error: unknown, viewer: Viewer): void {
 
   const code = isUpdraftError(error) ? error.code : 'INTERNAL'
   const message = isUpdraftError(error) ? error.summary : String(error)
-  const status = code.endsWith('_NOT_FOUND') ? 404 : code.startsWith('STATE_') ? 503 : 500
+  const status = code.endsWith('_NOT_FOUND') ? 404 : code.startsWith('STATE_') ? 503 : isUpdraftError(error) && error.exit === 2 ? 400 : 500
   if (response.req.url?.startsWith('/api/')) {
     sendJson(response, status, {error: {code, message}})
   } else {

@@ -265,6 +265,7 @@ describe('acting from the web page (README "The web page")', () => {
     const bad = await post('/dags/january/backfills', {csrf, from: '2024-01-12', to: '2024-01-10'}, origin)
     expect(bad.status()).toBe(400)
     expect((await bad.json()).error).toEqual({code: 'DATE_RANGE_INVERTED', message: 'Expected From to be on or before To, got 2024-01-12 after 2024-01-10.'})
+    expect((await post('/dags/january/backfills', {...launchForm, conf: 'x'.repeat(70_000), csrf}, origin)).status()).toBe(400)
     expect(json(root, 'backfills', 'list').map((record: {id: number}) => record.id)).toEqual([2, 1])
   }, 60_000)
 
