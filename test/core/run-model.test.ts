@@ -29,12 +29,11 @@ describe('run ids and windows', () => {
   })
 
   it('reads back from a run id the first date and the key it names, for runs not started yet', () => {
-    const day = {logical_date: '2024-03-04T23:00:00.000Z'}
-    const nextDay = {logical_date: '2024-03-05T23:00:00.000Z'}
-    expect(coveredByRunId(runIdOf([day], null))).toEqual({logical_date: '2024-03-04T23:00:00.000Z', partition_key: null})
-    expect(coveredByRunId(runIdOf([day, nextDay], 'eu_west'))).toEqual({logical_date: '2024-03-04T23:00:00.000Z', partition_key: 'eu_west'})
+    const first = day('2024-03-04')
+    expect(coveredByRunId(runIdOf([first], null))).toEqual({logical_date: first.logical_date, partition_key: null})
+    expect(coveredByRunId(runIdOf([first, day('2024-03-05')], 'eu_west'))).toEqual({logical_date: first.logical_date, partition_key: 'eu_west'})
     expect(coveredByRunId(runIdOf([], 'apac'))).toEqual({logical_date: null, partition_key: 'apac'})
-    expect(coveredByRunId(runIdOf([day], null, 'scheduled'))).toEqual({logical_date: '2024-03-04T23:00:00.000Z', partition_key: null})
+    expect(coveredByRunId(runIdOf([first], null, 'scheduled'))).toEqual({logical_date: first.logical_date, partition_key: null})
   })
 
   it('gives a batch the first logical date and the interval from its first start to its last end', () => {

@@ -27,7 +27,7 @@ const hourly = `export default {schedule_interval: '@hourly', start_date: '2024-
 const started = reapAfterAll()
 
 /** The header line of the last frame the live view drew: its mark says how the backfill ended. */
-const lastHeader = (screen: string, dagId: string) => screen.split('\u001B[G').flatMap((frame) => frame.split('\n')).findLast((line) => line.includes(`Backfill ${dagId} ·`))?.replaceAll(/\u001B\[[\d;?]*[A-Za-z]/g, '').trim()
+const lastHeader = (screen: string, dagId: string) => screen.split('\u001B[G').flatMap((frame) => frame.split('\n')).filter((line) => line.includes(`Backfill ${dagId} ·`)).at(-1)?.replaceAll(/\u001B\[[\d;?]*[A-Za-z]/g, '').trim()
 
 /** Runs the CLI on a real terminal of `rows` × 120 through script(1), which passes typed keys through the tty driver. */
 function onTerminal(root: string, args: string[], rows: number) {
