@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {UpdraftError} from '../core/errors.js'
+import {parseConf, parsePositiveInteger, parseRegex} from '../core/typed-input.js'
 import type {SelectionFlags} from '../core/run/selection.js'
 import {type CalendarDateTime, parseDateTime} from '../core/schedule/logical-date.js'
 
@@ -58,11 +59,7 @@ export const partitionFlag = Flags.custom<string>({
 export const regexFlag = Flags.custom<RegExp>({
   helpValue: 'REGEX',
   async parse(input, _context, flag) {
-    try {
-      return new RegExp(input)
-    } catch (error) {
-      throw new UpdraftError('INVALID_REGEX', `Expected --${flag.name} to be a valid regular expression, got "${input}": ${(error as Error).message}`, {exit: 2})
-    }
+    return parseRegex(input, `--${flag.name}`)
   },
 })
 
@@ -70,18 +67,7 @@ export const regexFlag = Flags.custom<RegExp>({
 export const jsonObjectFlag = Flags.custom<Record<string, unknown>>({
   helpValue: 'JSON',
   async parse(input, _context, flag) {
-    let value: unknown
-    try {
-      value = JSON.parse(input)
-    } catch (error) {
-      throw new UpdraftError('INVALID_CONF', `Expected --${flag.name} to be a JSON object like '{"region":"us"}', got ${JSON.stringify(input)}: ${(error as Error).message}`, {exit: 2})
-    }
-
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new UpdraftError('INVALID_CONF', `Expected --${flag.name} to be a JSON object like '{"region":"us"}', got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}.`, {exit: 2})
-    }
-
-    return value as Record<string, unknown>
+    return parseConf(input, `--${flag.name}`)
   },
 })
 
@@ -89,12 +75,7 @@ export const jsonObjectFlag = Flags.custom<Record<string, unknown>>({
 export const positiveIntegerFlag = Flags.custom<number>({
   helpValue: 'N',
   async parse(input, _context, flag) {
-    const value = Number(input)
-    if (!/^\d+$/.test(input.trim()) || !Number.isSafeInteger(value) || value < 1) {
-      throw new UpdraftError('USAGE', `Expected --${flag.name} to be a positive integer, got "${input}".`, {exit: 2})
-    }
-
-    return value
+    return parsePositiveInteger(input, `--${flag.name}`)
   },
 })
 

@@ -14,6 +14,9 @@ import {StateSnapshots} from '../state/state-snapshots.js'
 import {announceScheduler, schedulerOwnerId, withdrawScheduler} from './presence.js'
 import {dueRange} from './due-runs.js'
 
+/** How often a running scheduler renews its presence: well within the 30 s lease a database gives it, not every pass. */
+const PRESENCE_RENEW_MS = 10_000
+
 /** What the scheduler needs from the process that runs it; `clock` is its only source of "now". */
 export interface SchedulerOptions {
   context: SessionContext & {dagsFolder: string}
@@ -51,6 +54,8 @@ export class Scheduler {
   private readonly sessions = new Set<BackfillSession>()
   private readonly snapshots: StateSnapshots
   private interrupted = false
+  /** When this scheduler last said in the store that it runs (ms). */
+  private announcedAt = Number.NEGATIVE_INFINITY
 
   constructor(
     private readonly options: SchedulerOptions,
@@ -85,7 +90,11 @@ export class Scheduler {
     const bag = await loadDagBag(context.dagsFolder)
     for (const error of bag.errors) this.reportOnce(`${error.file}: ${error.message}`)
     this.dags = new Map(bag.dags.map((dag) => [dag.dagId, dag]))
-    await announceScheduler(await openSharedStore(context), schedulerOwnerId(context.process))
+    if (now.getTime() - this.announcedAt >= PRESENCE_RENEW_MS) {
+      await announceScheduler(await openSharedStore(context), schedulerOwnerId(context.process))
+      this.announcedAt = now.getTime()
+    }
+
     const recorded = await this.snapshots.current()
     let {settings} = recorded
     const unseen = bag.dags.filter((dag) => settings[dag.dagId] === undefined)

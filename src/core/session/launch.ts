@@ -1,5 +1,6 @@
 import type {Dag, SensorRequest} from '../dag/model.js'
 import {UpdraftError} from '../errors.js'
+import {parseRegex} from '../typed-input.js'
 import type {BackfillListener} from '../events.js'
 import {type BackfillSummary, summaryDocument} from '../executor/backfill-summary.js'
 import {type BackfillRequest, dryRunDocument} from '../planner/plan-backfill.js'
@@ -129,7 +130,7 @@ export function backfillRequestOfOptions(dag: Dag, options: BackfillRunOptions, 
     resetDagRuns: options.resetDagRuns,
     runBackwards: options.runBackwards,
     tags: options.tags,
-    taskRegex: typeof options.taskRegex === 'string' ? regexOption(options.taskRegex) : (options.taskRegex ?? null),
+    taskRegex: typeof options.taskRegex === 'string' ? parseRegex(options.taskRegex, 'taskRegex') : (options.taskRegex ?? null),
   })
   if (request.ignoreDependencies && request.taskRegex === null) {
     throw new UpdraftError('USAGE', 'Expected taskRegex with ignoreDependencies (it treats the upstream of the matching tasks as satisfied), got no taskRegex.', {exit: 2})
@@ -187,12 +188,4 @@ function hasType(name: keyof BackfillRunOptions, value: unknown): boolean {
 /** A date option: text as `-s` takes it (read in the DAG's zone unless it carries an offset), or a Date instant. */
 function dateOption(value: Date | string, name: string) {
   return parseDateTime(value instanceof Date ? value.toISOString() : value, name)
-}
-
-function regexOption(source: string): RegExp {
-  try {
-    return new RegExp(source)
-  } catch (error) {
-    throw new UpdraftError('INVALID_REGEX', `Expected taskRegex to be a valid regular expression, got "${source}": ${(error as Error).message}.`, {exit: 2})
-  }
 }

@@ -1,5 +1,6 @@
 import type {Dag} from '../dag/model.js'
 import {UpdraftError} from '../errors.js'
+import {parseConf, parsePositiveInteger, parseRegex} from '../typed-input.js'
 import {labelAsArgument, parseDateTime} from '../schedule/logical-date.js'
 import {isInProcess} from '../state/backfills.js'
 import type {BackfillRecord} from '../state/schema.js'
@@ -65,9 +66,9 @@ export async function planLaunch(dag: Dag, form: LaunchForm, context: SessionCon
 
   const keys = form.partitions.split(/[\s,]+/).filter((key) => key !== '')
   if (keys.length > 0) options.partitions = keys
-  if (form.task_regex.trim() !== '') options.taskRegex = regexOf(form.task_regex.trim())
-  const maxActiveRuns = form.max_active_runs.trim() === '' ? dag.maxActiveRuns : positiveInteger(form.max_active_runs)
-  const conf = confOf(form.conf)
+  if (form.task_regex.trim() !== '') options.taskRegex = parseRegex(form.task_regex.trim(), 'Task regex')
+  const maxActiveRuns = form.max_active_runs.trim() === '' ? dag.maxActiveRuns : parsePositiveInteger(form.max_active_runs, 'Max active runs')
+  const conf = form.conf.trim() === '' ? {} : parseConf(form.conf, 'Conf')
   const request = backfillRequestOfOptions(dag, options, [])
   // Errors about the dates name the form's fields.
   const named =
@@ -139,34 +140,4 @@ function reprocessOf(form: LaunchForm): ReprocessBehavior {
   }
 
   return behavior
-}
-
-function regexOf(source: string): RegExp {
-  try {
-    return new RegExp(source)
-  } catch (error) {
-    throw new UpdraftError('INVALID_REGEX', `Expected Task regex to be a valid regular expression, got "${source}": ${(error as Error).message}.`, {exit: 2})
-  }
-}
-
-function positiveInteger(text: string): number {
-  const value = Number(text.trim())
-  if (!/^\d+$/.test(text.trim()) || value < 1 || !Number.isSafeInteger(value)) throw new UpdraftError('USAGE', `Expected Max active runs to be a positive integer, got "${text}".`, {exit: 2})
-  return value
-}
-
-function confOf(text: string): Record<string, unknown> {
-  if (text.trim() === '') return {}
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (error) {
-    throw new UpdraftError('INVALID_CONF', `Expected Conf to be a JSON object like {"region":"us"}, got ${JSON.stringify(text)}: ${(error as Error).message}`, {exit: 2})
-  }
-
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new UpdraftError('INVALID_CONF', `Expected Conf to be a JSON object like {"region":"us"}, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}.`, {exit: 2})
-  }
-
-  return value as Record<string, unknown>
 }
