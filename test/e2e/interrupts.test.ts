@@ -173,7 +173,7 @@ describe('kill -9 of the CLI while its spawn helper is slow to notice', () => {
     await waitFor(() => sleepPids(root).length === 1)
     const sleepers = sleepPids(root)
     spawned.push(...sleepers)
-    const helper = Number(spawnSync('pgrep', ['-P', String(backfill.child.pid), 'perl'], {encoding: 'utf8'}).stdout.trim())
+    const helper = Number(spawnSync('pgrep', ['-P', String(backfill.child.pid), 'spawn-helper'], {encoding: 'utf8'}).stdout.trim())
     expect(helper).toBeGreaterThan(0)
     // Frozen, the helper misses the gates' exits until after its parent is gone, then reports them into a closed pipe.
     process.kill(helper, 'SIGSTOP')

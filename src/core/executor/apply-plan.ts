@@ -437,6 +437,7 @@ class ApplyLoop {
         if (task.retries > 0) this.triesHere.set(change.key, (this.triesHere.get(change.key) ?? 1) - 1)
         // The try never started, so it is not counted and leaves no attempt behind.
         this.recorder.setTaskInstance(run, taskId, {...ti, end_date: null, log_path: null, pid: null, reason: this.stopReason(), start_date: null, state: 'none', try_number: ti.try_number - 1})
+        if (change.unwritable) this.options.onUnwritable(change.unwritable)
         break
       }
 

@@ -1,4 +1,5 @@
 import type {TaskCallable, TaskContext} from '../dag/model.js'
+import type {UpdraftError} from '../errors.js'
 
 /** What an executor needs to run one try of a task instance; the apply loop has decided everything else. */
 export interface QueuedTaskInstance {
@@ -29,8 +30,8 @@ export type TaskStateChange =
   | {at: Date; key: string; state: 'interrupted'}
   /** The try is the one a process that is gone left queued or running (see `adoptTry`), not a new one. */
   | {at: Date; key: string; state: 'adopted'; tryNumber: number}
-  /** Stopped before it started: the try never happened. */
-  | {at: Date; key: string; state: 'dropped'}
+  /** Stopped before it started: the try never happened. `unwritable` when that was because its log could not be opened. */
+  | {at: Date; key: string; state: 'dropped'; unwritable?: UpdraftError}
   | {at: Date; key: string; startedAt: Date | null; state: 'success'}
 
 /** Runs task instances it is given; it decides nothing about order, retries or state. */

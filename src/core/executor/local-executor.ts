@@ -3,6 +3,7 @@ import {setMaxListeners} from 'node:events'
 import PQueue from 'p-queue'
 
 import type {Clock} from '../clock.js'
+import {stateUnwritable} from '../errors.js'
 import type {Executor, QueuedTaskInstance, TaskStateChange} from './executor.js'
 import {appendLog} from './task-log.js'
 import type {Spawner} from './spawn-server.js'
@@ -140,6 +141,8 @@ export class LocalExecutor implements Executor {
       return this.abortedChange(ti, signal.reason, at)
     }
 
+    // Not the task's failure: nothing ran, and the state folder can no longer be written.
+    if (outcome.logError) return {at, key: ti.key, state: 'dropped', unwritable: stateUnwritable(`open the task log ${ti.logPath}`, outcome.logError)}
     if (outcome.error) {
       appendLog(ti.logPath, `\n${outcome.error.message}\n`)
       return {at, exitCode: null, key: ti.key, message: outcome.error.message, reason: 'spawn-error', startedAt: null, state: 'failed'}

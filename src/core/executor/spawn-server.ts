@@ -1,7 +1,9 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {closeSync, mkdirSync, openSync} from 'node:fs'
+import {accessSync, closeSync, constants as fsConstants, mkdirSync, openSync} from 'node:fs'
 import {constants} from 'node:os'
 import {dirname} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {getSystemErrorMap} from 'node:util'
 
 /** One shell command to start: its own process group, working directory, environment and log file. */
 export interface SpawnRequest {
@@ -15,6 +17,8 @@ export interface SpawnRequest {
 export interface SpawnOutcome {
   error: Error | null
   exitCode: null | number
+  /** Why its log could not be opened, in which case the command never started. */
+  logError?: Error
 }
 
 /** Starts shell commands; `onStart` receives the pid, which is also the process group id. */
@@ -28,8 +32,27 @@ export interface Spawner {
 }
 
 /**
- * The spawn server: a small Perl loop that reads length-prefixed requests on stdin and forks `/bin/sh -c` for
- * each, at most `limit` at a time, reporting `S id pid` and `E id code` lines. It keeps its own queue so the next
+ * The native spawn helper (spawn-helper.c), built beside this module when a C compiler was found at install. It
+ * speaks the Perl server's protocol but starts commands with posix_spawn, which does not copy page tables as fork
+ * does: on a virtual machine that halves what a short task costs.
+ */
+const NATIVE_HELPER = fileURLToPath(new URL('spawn-helper', import.meta.url))
+
+/** Which spawn server to run: the native helper built at a path, or the Perl one. */
+export type SpawnHelper = 'perl' | {native: string}
+
+function defaultHelper(): SpawnHelper {
+  try {
+    accessSync(NATIVE_HELPER, fsConstants.X_OK)
+    return {native: NATIVE_HELPER}
+  } catch {
+    return 'perl'
+  }
+}
+
+/**
+ * The Perl spawn server: a small Perl loop that reads length-prefixed requests on stdin and forks `/bin/sh -c` for
+ * each, at most `limit` at a time, reporting `S id pid` and `E id code` lines (`L id errno` for a log it cannot open). It keeps its own queue so the next
  * command starts the moment one exits, without a round trip through Node. Forking a 5 MB Perl process costs a fraction of forking
  * Node (which copies the page tables of a 100 MB process on the event-loop thread), so short tasks run at
  * close to the speed of make. Children exit codes are collected on SIGCHLD through a self-pipe.
@@ -58,6 +81,10 @@ sub reap {
 }
 sub start {
   my ($id, $cwd, $log, $command, @env) = split /\0/, $_[0], -1;
+  # The log is opened here, before anything starts, so a log that cannot be written is reported as such (L id errno).
+  my ($logDir) = $log =~ m{^(.*)/};
+  eval { File::Path::make_path($logDir) } if defined $logDir && !-d $logDir;
+  open(my $logFh, '>>', $log) or do { report("L $id " . ($! + 0) . "\n"); return };
   my $pid = fork();
   if (!defined $pid) { report("E $id 127\n"); return }
   if ($pid == 0) {
@@ -65,15 +92,14 @@ sub start {
     $SIG{PIPE} = 'DEFAULT';
     setpgrp(0, 0);
     open(STDIN, '<', '/dev/null');
-    my ($logDir) = $log =~ m{^(.*)/};
-    File::Path::make_path($logDir) if defined $logDir && !-d $logDir;
-    open(STDOUT, '>>', $log) or POSIX::_exit(126);
-    open(STDERR, '>&', \*STDOUT);
+    open(STDOUT, '>&', $logFh) or POSIX::_exit(126);
+    open(STDERR, '>&', $logFh);
     chdir($cwd) or do { print STDERR "cannot change directory to $cwd: $!\n"; POSIX::_exit(127) };
     for my $pair (@env) { my ($key, $value) = split /=/, $pair, 2; $ENV{$key} = $value }
     { exec '/bin/sh', '-c', $command }
     print STDERR "cannot run /bin/sh: $!\n"; POSIX::_exit(127);
   }
+  close($logFh);
   # Set from both sides, so the group exists before Node hears the pid and may signal it.
   POSIX::setpgid($pid, $pid);
   $running{$pid} = $id; report("S $id $pid\n");
@@ -113,29 +139,44 @@ kill 'KILL', -$_ for @stopped;
 for (1 .. 20) { reap(); last if $childless; select(undef, undef, undef, 0.01) }
 `
 
+/** The error Node would have thrown opening the log, from the errno a spawn server reported. */
+function logOpenError(errno: number, logPath: string): Error {
+  const [code, message] = getSystemErrorMap().get(-errno) ?? ['EIO', 'i/o error']
+  return Object.assign(new Error(`${code}: ${message}, open '${logPath}'`), {code, errno: -errno, path: logPath, syscall: 'open'})
+}
+
 interface Pending {
   onStart: (pid: number) => void
   started?: boolean
   request: SpawnRequest
   resolve: (outcome: SpawnOutcome) => void
+  /** The request as the server reads it, kept so another server can be handed it if this one cannot start. */
+  text: string
 }
 
-/** Runs commands through one long-lived spawn server; falls back to direct spawning if Perl is missing. */
+/**
+ * Runs commands through one long-lived spawn server: the native helper, else the Perl one, else (if neither
+ * starts) direct spawning.
+ */
 export class SpawnServer implements Spawner {
   readonly bounded = true
   private child: ChildProcess | null = null
   private readonly direct = new DirectSpawner()
+  /** The servers still to try, the one running (or next to start) first. */
+  private readonly helpers: SpawnHelper[]
   private nextId = 0
   private readonly pending = new Map<number, Pending>()
   /** Requests not written to the server yet. */
   private readonly outbox: Array<{id: number; text: string}> = []
-  private unavailable = false
 
   /** `baseEnv` is the server's own environment; each request sends only what differs from it. */
   constructor(
     private readonly baseEnv: Record<string, string>,
     private readonly limit: number,
-  ) {}
+    helper: SpawnHelper = defaultHelper(),
+  ) {
+    this.helpers = helper === 'perl' ? ['perl'] : [helper, 'perl']
+  }
 
   cancelWaiting(): void {
     // Requests still in the outbox never reach the server: they end as not started, like the ones it drops.
@@ -150,17 +191,18 @@ export class SpawnServer implements Spawner {
   }
 
   async run(request: SpawnRequest, onStart: (pid: number) => void): Promise<SpawnOutcome> {
-    if (this.unavailable) return this.direct.run(request, onStart)
+    if (this.helpers.length === 0) return this.direct.run(request, onStart)
     if (!this.child) this.startServer()
     const id = this.nextId++
-    const outcome = new Promise<SpawnOutcome>((resolve) => {
-      this.pending.set(id, {onStart, request, resolve})
-    })
     const changed = Object.entries(request.env).filter(([key, value]) => this.baseEnv[key] !== value && !key.includes('\0') && !value.includes('\0'))
     const payload = [String(id), request.cwd, request.logPath, request.command, ...changed.map(([key, value]) => `${key}=${value}`)].join('\0')
+    const text = `${Buffer.byteLength(payload)}\n${payload}`
+    const outcome = new Promise<SpawnOutcome>((resolve) => {
+      this.pending.set(id, {onStart, request, resolve, text})
+    })
     // Sent at the end of this turn of the event loop, after the state store has journaled what was recorded in it
     // (it queued its write first): a task never starts before the state that made it ready is durable.
-    this.outbox.push({id, text: `${Buffer.byteLength(payload)}\n${payload}`})
+    this.outbox.push({id, text})
     if (this.outbox.length === 1) setImmediate(() => this.sendOutbox())
     return outcome
   }
@@ -177,8 +219,10 @@ export class SpawnServer implements Spawner {
   }
 
   private startServer(): ChildProcess {
+    const helper = this.helpers[0]
+    const [command, args] = helper === undefined || helper === 'perl' ? ['perl', ['-e', SERVER_SOURCE, String(this.limit)]] : [helper.native, [String(this.limit)]]
     // Its own session: a Ctrl-C on the terminal is for updraft, which then stops the tasks itself.
-    const child = spawn('perl', ['-e', SERVER_SOURCE, String(this.limit)], {detached: true, env: this.baseEnv, stdio: ['pipe', 'pipe', 'ignore']})
+    const child = spawn(command, args, {detached: true, env: this.baseEnv, stdio: ['pipe', 'pipe', 'ignore']})
     this.child = child
     let buffered = ''
     child.stdout?.setEncoding('utf8')
@@ -193,35 +237,48 @@ export class SpawnServer implements Spawner {
         if (kind === 'S') {
           entry.started = true
           entry.onStart(Number(value))
+        } else if (kind === 'L') {
+          this.finish(Number(id), {error: null, exitCode: null, logError: logOpenError(Number(value), entry.request.logPath)})
         } else {
           this.finish(Number(id), {error: null, exitCode: Number(value)})
         }
       }
     })
-    // Without Perl (or if the server dies) requests not yet started are handed to direct spawning; one that had
-    // started cannot be followed any more and fails rather than run twice.
+    // If the server cannot start or dies, requests not yet started go to the next server (or to direct spawning
+    // after the last); one that had started cannot be followed any more and fails rather than run twice.
+    let fellBack = false
     const fallBack = () => {
-      this.unavailable = true
+      if (fellBack) return
+      fellBack = true
+      this.helpers.shift()
+      // Once closed, nothing starts another server.
+      const next = this.child === child && this.helpers.length > 0
       this.child = null
       this.outbox.length = 0
-      const waiting = [...this.pending.values()]
-      this.pending.clear()
-      for (const entry of waiting) {
+      for (const [id, entry] of this.pending) {
+        if (!entry.started && next) continue
+        this.pending.delete(id)
         if (entry.started) entry.resolve({error: new Error('the spawn server exited while the task was running'), exitCode: null})
         else this.direct.run(entry.request, entry.onStart).then(entry.resolve, () => {})
       }
+      if (this.pending.size === 0) return
+      this.startServer()
+      for (const [id, entry] of this.pending) this.outbox.push({id, text: entry.text})
+      this.sendOutbox()
     }
 
     child.on('error', fallBack)
     child.on('exit', () => {
       if (this.pending.size > 0) fallBack()
+      // A server that died while idle is started afresh for the next request rather than written to unheard.
+      else if (this.child === child) this.child = null
     })
     child.stdin?.on('error', () => {})
     return child
   }
 }
 
-/** Spawns each command from Node itself: the portable path, and the fallback when Perl is missing. */
+/** Spawns each command from Node itself: the portable path, and the fallback when no spawn server starts. */
 export class DirectSpawner implements Spawner {
   readonly bounded = false
 
@@ -230,8 +287,14 @@ export class DirectSpawner implements Spawner {
   close(): void {}
 
   async run(request: SpawnRequest, onStart: (pid: number) => void): Promise<SpawnOutcome> {
-    mkdirSync(dirname(request.logPath), {recursive: true})
-    const log = openSync(request.logPath, 'a')
+    let log: number
+    try {
+      mkdirSync(dirname(request.logPath), {recursive: true})
+      log = openSync(request.logPath, 'a')
+    } catch (error) {
+      return {error: null, exitCode: null, logError: error as Error}
+    }
+
     try {
       const child = spawn('/bin/sh', ['-c', request.command], {cwd: request.cwd, detached: true, env: request.env, stdio: ['ignore', log, log]})
       if (child.pid !== undefined) onStart(child.pid)
