@@ -16,11 +16,11 @@ const native = {native: fileURLToPath(new URL('../../dist/core/executor/spawn-he
 const node = basename(process.execPath)
 
 describe.each([
-  ['the native spawn helper', () => new SpawnServer(env, 2, native), 'spawn-helper'],
-  ['the Perl spawn server', () => new SpawnServer(env, 2, 'perl'), 'perl'],
+  ['the native spawn helper', () => new SpawnServer(env, 2, {helper: native}), 'spawn-helper'],
+  ['the Perl spawn server', () => new SpawnServer(env, 2, {helper: 'perl'}), 'perl'],
   ['direct spawning', () => new DirectSpawner(), node],
-  ['the native spawn helper when it cannot start (falls back to Perl)', () => new SpawnServer(env, 2, {native: '/nonexistent/spawn-helper'}), 'perl'],
-  ['the Perl spawn server without Perl on PATH (falls back)', () => new SpawnServer({PATH: '/nonexistent'}, 2, 'perl'), node],
+  ['the native spawn helper when it cannot start (falls back to Perl)', () => new SpawnServer(env, 2, {helper: {native: '/nonexistent/spawn-helper'}}), 'perl'],
+  ['the Perl spawn server without Perl on PATH (falls back)', () => new SpawnServer({PATH: '/nonexistent'}, 2, {helper: 'perl'}), node],
 ] as Array<[string, () => Spawner, string]>)('%s', (_name, makeSpawner, parent) => {
   it(`runs commands from ${parent} in their own process group, cwd and environment, logging to a new log folder`, async () => {
     const spawner = makeSpawner()
@@ -76,7 +76,7 @@ describe.each([
   ['the Perl spawn server', 'perl'],
 ] as Array<[string, SpawnHelper]>)('%s', (_name, helper) => {
   it('fails a command whose folder is gone with exit code 127 and says so in its log', async () => {
-    const spawner = new SpawnServer(env, 2, helper)
+    const spawner = new SpawnServer(env, 2, {helper})
     const folder = mkdtempSync(join(tmpdir(), 'updraft-spawn-'))
     const outcome = await spawner.run({command: 'true', cwd: join(folder, 'gone'), env, logPath: join(folder, 'x.log')}, () => {})
     spawner.close()
@@ -88,7 +88,7 @@ describe.each([
     const folder = mkdtempSync(join(tmpdir(), 'updraft-spawn-'))
     const script = `
       import {SpawnServer} from ${JSON.stringify(new URL('../../dist/core/executor/spawn-server.js', import.meta.url).href)}
-      const server = new SpawnServer(process.env, 4, ${JSON.stringify(helper)})
+      const server = new SpawnServer(process.env, 4, {helper: ${JSON.stringify(helper)}})
       const run = (name, command) => server.run({command, cwd: process.cwd(), env: process.env, logPath: name + '.log'}, (pid) => console.log(name, pid))
       for (const gate of ['gate1', 'gate2', 'gate3']) run(gate, 'while [ ! -f go ]; do sleep 0.02; done')
       run('long', 'sleep 60 & echo $! > sleeper; wait')`
@@ -115,8 +115,24 @@ describe.each([
 })
 
 describe('the spawn server queue', () => {
+  it('starts a command only once what was recorded when it was asked for is durable', async () => {
+    const held: Array<() => void> = []
+    const spawner = new SpawnServer(env, 2, {helper: native, whenDurable: (send) => held.push(send)})
+    const folder = mkdtempSync(join(tmpdir(), 'updraft-spawn-'))
+    let started = false
+    const outcome = spawner.run({command: 'true', cwd: folder, env, logPath: join(folder, 'x.log')}, () => {
+      started = true
+    })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(started).toBe(false)
+    for (const send of held) send()
+    expect(await outcome).toEqual({error: null, exitCode: 0})
+    expect(started).toBe(true)
+    spawner.close()
+  })
+
   it('runs at most `limit` commands at once and can drop the ones still waiting', async () => {
-    const spawner = new SpawnServer(env, 1, native)
+    const spawner = new SpawnServer(env, 1, {helper: native})
     const folder = mkdtempSync(join(tmpdir(), 'updraft-spawn-'))
     let runningPid = 0
     const first = spawner.run({command: 'sleep 30', cwd: folder, env, logPath: join(folder, 'first.log')}, (pid) => {

@@ -166,16 +166,24 @@ export class SpawnServer implements Spawner {
   private readonly helpers: SpawnHelper[]
   private nextId = 0
   private readonly pending = new Map<number, Pending>()
-  /** Requests not written to the server yet. */
-  private readonly outbox: Array<{id: number; text: string}> = []
+  /** Requests not written to the server yet, each with the turn of the event loop it was made in. */
+  private readonly outbox: Array<{id: number; text: string; turn: number}> = []
+  private turn = 0
+  private turnEnding = false
+  private readonly whenDurable: (send: () => void) => void
 
-  /** `baseEnv` is the server's own environment; each request sends only what differs from it. */
+  /**
+   * `baseEnv` is the server's own environment; each request sends only what differs from it. `whenDurable` calls
+   * back once what was recorded so far is durable (by default at once).
+   */
   constructor(
     private readonly baseEnv: Record<string, string>,
     private readonly limit: number,
-    helper: SpawnHelper = defaultHelper(),
+    options: {helper?: SpawnHelper; whenDurable?: (send: () => void) => void} = {},
   ) {
+    const helper = options.helper ?? defaultHelper()
     this.helpers = helper === 'perl' ? ['perl'] : [helper, 'perl']
+    this.whenDurable = options.whenDurable ?? ((send) => send())
   }
 
   cancelWaiting(): void {
@@ -200,16 +208,26 @@ export class SpawnServer implements Spawner {
     const outcome = new Promise<SpawnOutcome>((resolve) => {
       this.pending.set(id, {onStart, request, resolve, text})
     })
-    // Sent at the end of this turn of the event loop, after the state store has journaled what was recorded in it
-    // (it queued its write first): a task never starts before the state that made it ready is durable.
-    this.outbox.push({id, text})
-    if (this.outbox.length === 1) setImmediate(() => this.sendOutbox())
+    // Sent once what this turn of the event loop recorded is durable (the store queued its write first, at the end
+    // of the turn): a task never starts before the state that made it ready is, even when a commit takes a while.
+    this.outbox.push({id, text, turn: this.turn})
+    if (!this.turnEnding) {
+      this.turnEnding = true
+      setImmediate(() => {
+        this.turnEnding = false
+        const turn = this.turn++
+        this.whenDurable(() => this.sendOutbox(turn))
+      })
+    }
+
     return outcome
   }
 
-  private sendOutbox(): void {
-    if (this.outbox.length === 0) return
-    this.child?.stdin?.write(this.outbox.splice(0).map((entry) => entry.text).join(''))
+  /** Writes the requests made up to `lastTurn` (all of them by default) to the server. */
+  private sendOutbox(lastTurn = Number.POSITIVE_INFINITY): void {
+    const due = this.outbox.findIndex((entry) => entry.turn > lastTurn)
+    const sent = this.outbox.splice(0, due < 0 ? this.outbox.length : due)
+    if (sent.length > 0) this.child?.stdin?.write(sent.map((entry) => entry.text).join(''))
   }
 
   private finish(id: number, outcome: SpawnOutcome): void {
@@ -263,8 +281,8 @@ export class SpawnServer implements Spawner {
       }
       if (this.pending.size === 0) return
       this.startServer()
-      for (const [id, entry] of this.pending) this.outbox.push({id, text: entry.text})
-      this.sendOutbox()
+      for (const [id, entry] of this.pending) this.outbox.push({id, text: entry.text, turn: -1})
+      this.sendOutbox(-1)
     }
 
     child.on('error', fallBack)

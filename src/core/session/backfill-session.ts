@@ -65,6 +65,8 @@ const CANCEL_POLL_MS = 200
  */
 export class BackfillSession {
   private forceStopRunning: () => void = () => {}
+  /** The store this session writes through while a backfill runs; tasks start once what it recorded is durable. */
+  private writingStore: null | StateStore = null
 
   private constructor(
     readonly dag: Dag,
@@ -127,6 +129,7 @@ export class BackfillSession {
     try {
       const writeFailed = new AbortController()
       const store = await openStore(dbPath, {clock, onFailure: (error) => writeFailed.abort(error), process, writer: this.dag.dagId})
+      this.writingStore = store
       const startedAt = clock().getTime()
       try {
         const existing = existingRunsOf(await store.readRuns(this.dag.dagId, this.range))
@@ -253,7 +256,12 @@ export class BackfillSession {
 
   private async executorFor(settings: RunSettings, notice: (text: string) => void): Promise<Executor> {
     const {baseEnv, clock} = this.context
-    if (settings.executor.kind === 'local') return new LocalExecutor({clock, parallelism: settings.parallelism, spawner: new SpawnServer(baseEnv, settings.parallelism)})
+    if (settings.executor.kind === 'local') {
+      // Tasks start only once the state that made them ready is durable (a PostgreSQL commit can take a while).
+      const whenDurable = (send: () => void) => (this.writingStore ? this.writingStore.whenDurable(send) : send())
+      return new LocalExecutor({clock, parallelism: settings.parallelism, spawner: new SpawnServer(baseEnv, settings.parallelism, {whenDurable})})
+    }
+
     return BullmqExecutor.open({baseEnv, clock, dagHash: dagHashOf(this.dag.fileloc), onNotice: notice, prefix: settings.executor.queue, url: settings.executor.url})
   }
 
