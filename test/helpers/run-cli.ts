@@ -1,4 +1,5 @@
 import {spawn, spawnSync} from 'node:child_process'
+import {constants} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -19,6 +20,11 @@ function cliEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   delete base.UPDRAFT_DB
   delete base.UPDRAFT_DAGS_FOLDER
   return {...base, ...env}
+}
+
+/** The exit status a shell reports: the code, or 128 + the number of the signal that ended the process. */
+export function shellStatusOf(result: CliResult): null | number {
+  return result.signal ? 128 + constants.signals[result.signal] : result.code
 }
 
 /** Runs the built CLI in `cwd` as a fresh process and waits for it. */

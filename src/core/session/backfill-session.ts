@@ -179,6 +179,7 @@ export class BackfillSession {
           cancel?.dispose()
         }
       } finally {
+        this.writingStore = null
         // After a write failure the failure is what the user hears about, not its echo from the last flush.
         await store.close().catch((error: unknown) => {
           if (!writeFailed.signal.aborted) throw error
